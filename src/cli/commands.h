@@ -1,0 +1,22 @@
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+
+namespace tiebreak::cli {
+
+/// A subcommand's action, run after the whole command line parsed; returns the
+/// process exit code.
+using Action = std::function<int()>;
+
+/// Each `add_*_command` adds one subcommand to `app` and stores the action to
+/// run when that subcommand is chosen. Registered in app.cpp, implemented in a
+/// file of its own.
+void add_demo_command(CLI::App& app, Action& action);
+
+/// Builds the command line, runs the chosen subcommand, and turns every error
+/// into one line on stderr and a non-zero exit code.
+int run(int argc, char** argv);
+
+} // namespace tiebreak::cli

@@ -1,0 +1,65 @@
+#include "support/test_support.h"
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <sys/wait.h>
+
+namespace tiebreak::testing {
+
+namespace fs = std::filesystem;
+
+std::optional<fs::path> shared_data_dir() {
+  if (const char* env = std::getenv("TIEBREAK_SHARED_DATA"); env && *env) {
+    if (fs::is_directory(env)) return fs::path(env);
+    return std::nullopt;
+  }
+  fs::path candidate = fs::path(TIEBREAK_SOURCE_DIR) / ".." / "shared" / "data";
+  if (fs::is_directory(candidate)) return fs::weakly_canonical(candidate);
+  return std::nullopt;
+}
+
+TempDir::TempDir() {
+  std::random_device rd;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    fs::path p = fs::temp_directory_path() / ("tiebreak-test-" + std::to_string(rd()));
+    if (fs::create_directory(p)) {
+      path_ = p;
+      return;
+    }
+  }
+  throw std::runtime_error("could not create a temporary directory");
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+namespace {
+std::string read_all(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+} // namespace
+
+CommandResult run_tiebreak(const std::string& args) {
+  TempDir tmp;
+  const std::string cmd = std::string(TIEBREAK_BINARY) + " " + args + " >" + (tmp / "out").string() +
+                          " 2>" + (tmp / "err").string() + " </dev/null";
+  int status = std::system(cmd.c_str());
+  CommandResult result;
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  result.out = read_all(tmp / "out");
+  result.err = read_all(tmp / "err");
+  return result;
+}
+
+} // namespace tiebreak::testing

@@ -1,0 +1,47 @@
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+
+namespace tiebreak::testing {
+
+/// The read-only real datasets beside the project (`../shared/data`), or
+/// `$TIEBREAK_SHARED_DATA`; nullopt when neither exists, so a test can skip
+/// with a clear message.
+std::optional<std::filesystem::path> shared_data_dir();
+
+/// GTEST_SKIP()s the calling test unless `relative` exists under the shared
+/// data directory; returns the full path.
+#define TIEBREAK_REQUIRE_SHARED_DATA(var, relative)                                               \
+  auto var##_root = ::tiebreak::testing::shared_data_dir();                                       \
+  if (!var##_root || !std::filesystem::exists(*var##_root / (relative))) {                        \
+    GTEST_SKIP() << "real data not found: " << (relative)                                         \
+                 << " under ../shared/data or $TIEBREAK_SHARED_DATA (skipped, not failed)";       \
+  }                                                                                               \
+  const std::filesystem::path var = *var##_root / (relative)
+
+/// A fresh directory under the system temp dir, removed when the object dies.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+/// Runs the built `tiebreak` program with `args` (a shell-quoted string) and
+/// returns its exit code, stdout and stderr.
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+CommandResult run_tiebreak(const std::string& args);
+
+} // namespace tiebreak::testing
