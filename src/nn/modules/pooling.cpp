@@ -2,6 +2,8 @@
 
 #include "tiebreak/nn/functional/pooling.h"
 
+#include <array>
+
 namespace tiebreak::nn {
 
 MaxPool2dImpl::MaxPool2dImpl(const MaxPool2dOptions& options_) : options(options_) { reset(); }
@@ -15,8 +17,8 @@ void MaxPool2dImpl::reset() {
 void MaxPool2dImpl::pretty_print(std::ostream& stream) const {
   stream << "tiebreak::nn::MaxPool2d(kernel_size=" << options.kernel_size()
          << ", stride=" << options.stride();
-  if (*options.padding() != c10::IntArrayRef{0, 0}) stream << ", padding=" << options.padding();
-  if (*options.dilation() != c10::IntArrayRef{1, 1}) stream << ", dilation=" << options.dilation();
+  if (*options.padding() != std::array<int64_t, 2>{0, 0}) stream << ", padding=" << options.padding();
+  if (*options.dilation() != std::array<int64_t, 2>{1, 1}) stream << ", dilation=" << options.dilation();
   if (options.ceil_mode()) stream << ", ceil_mode=true";
   stream << ", beta=" << options.beta() << ", formulation=" << ops::to_string(options.formulation()) << ")";
 }
