@@ -177,15 +177,15 @@ void forward_nhwc(const at::Tensor& input, at::Tensor& output, at::Tensor& indic
           for (int64_t iw = rw.start; iw < rw.end; iw += g.dilation_w) {
             const int64_t index = ih * g.input_w + iw;
             const scalar_t* in = in_n + index * channels;
+            // Branch-free so that the channel loop vectorises.
             for (int64_t c = 0; c < channels; ++c) {
               const auto val = static_cast<opmath_t>(in[c]);
-              if (val > maxval[c] || is_nan(val)) {
-                maxval[c] = val;
-                ind[c] = index;
-                tie[c] = 1;
-              } else if (val == maxval[c]) {
-                ++tie[c];
-              }
+              const opmath_t current = maxval[c];
+              const bool take = (val > current) | (val != val);
+              const bool same = val == current;
+              maxval[c] = take ? val : current;
+              ind[c] = take ? index : ind[c];
+              tie[c] = take ? 1 : tie[c] + static_cast<int32_t>(same);
             }
           }
         }
