@@ -464,8 +464,10 @@ TEST(MaxPool2dOp, OverlappingTiesReceiveContributionsFromEveryWindow) {
   const auto ours = run_tiebreak(x, a, 1.0, PoolFormulation::Pure, g);
   const auto [reference, scale] = brute_force_jbeta(x, a, 1.0, g);
   EXPECT_TRUE(at::allclose(ours.grad, reference, 0, 1e-15)) << ours.grad << reference;
-  // The centre is a tied maximum of all nine windows, so it collects a share from each.
-  EXPECT_GT(ours.grad[0][0][2][2].item<double>(), 0.0);
+  // Corner (1, 1) of the plateau lies in four windows: alone in window (0, 0)
+  // (t = 1: all of g), with 3 tied cells in windows (0, 1) and (1, 0), with all
+  // 9 in window (1, 1): 1 + 1/3 + 1/3 + 1/9 at β = 1.
+  EXPECT_NEAR(ours.grad[0][0][1][1].item<double>(), 1.0 + 2.0 / 3.0 + 1.0 / 9.0, 1e-15);
   // Each row of J_β sums to 1 (t·β/t + 1 − β): the total gradient is Σ g = 9.
   EXPECT_NEAR(ours.grad.sum().item<double>(), 9.0, 1e-12);
   EXPECT_TRUE(
