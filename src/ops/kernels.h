@@ -21,14 +21,16 @@ namespace tiebreak::ops {
 
 /// Returns (output, indices, ties) for a 4-D input.
 std::tuple<at::Tensor, at::Tensor, at::Tensor> max_pool2d_forward_cpu(const at::Tensor& input,
-                                                                      const PoolGeometry& geometry, double beta,
+                                                                      const PoolGeometry& geometry,
+                                                                      double beta,
                                                                       PoolFormulation formulation);
-at::Tensor max_pool2d_backward_cpu(const at::Tensor& grad_output, const at::Tensor& input, const at::Tensor& indices,
-                                   const at::Tensor& ties, const PoolGeometry& geometry, double beta,
-                                   PoolFormulation formulation);
+at::Tensor max_pool2d_backward_cpu(const at::Tensor& grad_output, const at::Tensor& input,
+                                   const at::Tensor& indices, const at::Tensor& ties,
+                                   const PoolGeometry& geometry, double beta, PoolFormulation formulation);
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> max_pool2d_forward_cuda(const at::Tensor& input,
-                                                                       const PoolGeometry& geometry, double beta,
+                                                                       const PoolGeometry& geometry,
+                                                                       double beta,
                                                                        PoolFormulation formulation);
 at::Tensor max_pool2d_backward_cuda(const at::Tensor& grad_output, const at::Tensor& input,
                                     const at::Tensor& indices, const at::Tensor& ties,
@@ -37,9 +39,11 @@ at::Tensor max_pool2d_backward_cuda(const at::Tensor& grad_output, const at::Ten
 /// NormPool (L2 pooling): output sqrt(Σ x²) per window (4-D input).
 at::Tensor norm_pool2d_forward_cpu(const at::Tensor& input, const PoolGeometry& geometry);
 at::Tensor norm_pool2d_backward_cpu(const at::Tensor& grad_output, const at::Tensor& input,
-                                    const at::Tensor& output, const PoolGeometry& geometry, double grad_at_zero);
+                                    const at::Tensor& output, const PoolGeometry& geometry,
+                                    double grad_at_zero);
 at::Tensor norm_pool2d_forward_cuda(const at::Tensor& input, const PoolGeometry& geometry);
 at::Tensor norm_pool2d_backward_cuda(const at::Tensor& grad_output, const at::Tensor& input,
-                                     const at::Tensor& output, const PoolGeometry& geometry, double grad_at_zero);
+                                     const at::Tensor& output, const PoolGeometry& geometry,
+                                     double grad_at_zero);
 
-} // namespace tiebreak::ops
+}  // namespace tiebreak::ops

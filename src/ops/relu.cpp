@@ -1,5 +1,7 @@
 #include "tiebreak/ops/relu.h"
 
+#include "ops/relu_backward.h"
+
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
@@ -26,20 +28,6 @@ at::Tensor relu_forward_kernel(const at::Tensor& self, double alpha) {
   return at::relu(self);
 }
 
-// Device-generic backward from ATen ops. at::mul with a Scalar computes in the
-// op-math type (float for Half/BFloat16) and rounds once, as the CPU loop does.
-at::Tensor relu_backward_generic(const at::Tensor& grad_output, const at::Tensor& self, double alpha) {
-  check_floating("tiebreak::_relu_backward", "input", self);
-  TORCH_CHECK(grad_output.sizes() == self.sizes(), "tiebreak::_relu_backward: expected grad_output of shape ",
-              self.sizes(), ", got ", grad_output.sizes());
-  // Native threshold_backward: 0 where x <= 0, else g (NaN passes g).
-  auto grad_input = at::threshold_backward(grad_output, self, 0);
-  if (alpha != 0.0) {
-    grad_input = at::where(self == 0, grad_output * alpha, grad_input);
-  }
-  return grad_input;
-}
-
 template <typename scalar_t>
 void relu_backward_loop(scalar_t* out, const scalar_t* g, const scalar_t* x, int64_t n, double alpha) {
   using opmath_t = at::opmath_type<scalar_t>;
@@ -57,6 +45,25 @@ void relu_backward_loop(scalar_t* out, const scalar_t* g, const scalar_t* x, int
       }
     }
   });
+}
+
+}  // namespace
+
+// Device-generic backward from ATen ops. at::mul with a Scalar computes in the
+// op-math type (float for Half/BFloat16) and rounds once, as the CPU loop does.
+at::Tensor relu_backward_generic(const at::Tensor& grad_output, const at::Tensor& self, double alpha) {
+  check_floating("tiebreak::_relu_backward", "input", self);
+  TORCH_CHECK(grad_output.sizes() == self.sizes(), "tiebreak::_relu_backward: expected grad_output of shape ",
+              self.sizes(), ", got ", grad_output.sizes());
+  TORCH_CHECK(grad_output.scalar_type() == self.scalar_type(),
+              "tiebreak::_relu_backward: expected grad_output of dtype ", self.scalar_type(), ", got ",
+              grad_output.scalar_type());
+  // Native threshold_backward: 0 where x <= 0, else g (NaN passes g).
+  auto grad_input = at::threshold_backward(grad_output, self, 0);
+  if (alpha != 0.0) {
+    grad_input = at::where(self == 0, grad_output * alpha, grad_input);
+  }
+  return grad_input;
 }
 
 at::Tensor relu_backward_cpu(const at::Tensor& grad_output, const at::Tensor& self, double alpha) {
@@ -78,6 +85,8 @@ at::Tensor relu_backward_cpu(const at::Tensor& grad_output, const at::Tensor& se
       });
   return out;
 }
+
+namespace {
 
 const c10::TypedOperatorHandle<at::Tensor(const at::Tensor&, double)>& relu_op() {
   static const auto op = c10::Dispatcher::singleton()
