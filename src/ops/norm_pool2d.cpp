@@ -1,5 +1,7 @@
 #include "tiebreak/ops/norm_pool2d.h"
 
+#include "ops/norm_pool2d_wrapper.h"
+
 #include "ops/kernels.h"
 #include "ops/pool_geometry.h"
 
@@ -17,13 +19,6 @@ namespace {
 
 constexpr const char* kOp = "tiebreak::norm_pool2d";
 
-PoolGeometry norm_pool_geometry(const at::Tensor& input, c10::IntArrayRef kernel_size,
-                                c10::IntArrayRef stride, c10::IntArrayRef padding) {
-  // NormPool has no dilation or ceil_mode: the windows are MaxPool's with dilation 1, floor mode.
-  const int64_t one = 1;
-  return make_pool_geometry(kOp, input, kernel_size, stride, padding, c10::IntArrayRef(one), false);
-}
-
 at::Tensor as_4d(const at::Tensor& t) { return t.dim() == 3 ? t.unsqueeze(0) : t; }
 
 at::Tensor like_input_dim(const at::Tensor& t, const at::Tensor& input) {
@@ -32,29 +27,15 @@ at::Tensor like_input_dim(const at::Tensor& t, const at::Tensor& input) {
 
 at::Tensor norm_pool2d_forward_cpu_op(const at::Tensor& self, c10::IntArrayRef kernel_size,
                                       c10::IntArrayRef stride, c10::IntArrayRef padding) {
-  auto geometry = norm_pool_geometry(self, kernel_size, stride, padding);
-  return like_input_dim(norm_pool2d_forward_cpu(as_4d(self), geometry), self);
+  return run_norm_pool2d_forward(self, kernel_size, stride, padding, norm_pool2d_forward_cpu);
 }
 
 at::Tensor norm_pool2d_backward_cpu_op(const at::Tensor& grad_output, const at::Tensor& self,
                                        const at::Tensor& output, c10::IntArrayRef kernel_size,
                                        c10::IntArrayRef stride, c10::IntArrayRef padding,
                                        double grad_at_zero) {
-  auto geometry = norm_pool_geometry(self, kernel_size, stride, padding);
-  std::vector<int64_t> expected(self.sizes().begin(), self.sizes().end() - 2);
-  expected.push_back(geometry.output_h);
-  expected.push_back(geometry.output_w);
-  TORCH_CHECK(grad_output.sizes() == c10::IntArrayRef(expected), kOp,
-              " backward: expected grad_output of shape ", c10::IntArrayRef(expected), ", got ",
-              grad_output.sizes());
-  TORCH_CHECK(output.sizes() == c10::IntArrayRef(expected), kOp, " backward: expected output of shape ",
-              c10::IntArrayRef(expected), ", got ", output.sizes());
-  TORCH_CHECK(grad_output.scalar_type() == self.scalar_type() && output.scalar_type() == self.scalar_type(),
-              kOp, " backward: expected grad_output and output of dtype ", self.scalar_type(), ", got ",
-              grad_output.scalar_type(), " and ", output.scalar_type());
-  auto grad_input =
-      norm_pool2d_backward_cpu(as_4d(grad_output), as_4d(self), as_4d(output), geometry, grad_at_zero);
-  return like_input_dim(grad_input, self);
+  return run_norm_pool2d_backward(grad_output, self, output, kernel_size, stride, padding, grad_at_zero,
+                                  norm_pool2d_backward_cpu);
 }
 
 using ForwardSig = at::Tensor(const at::Tensor&, c10::IntArrayRef, c10::IntArrayRef, c10::IntArrayRef);
@@ -126,6 +107,43 @@ at::Tensor norm_pool2d_autograd(const at::Tensor& self, c10::IntArrayRef kernel_
 }
 
 }  // namespace
+
+PoolGeometry norm_pool_geometry(const at::Tensor& input, c10::IntArrayRef kernel_size,
+                                c10::IntArrayRef stride, c10::IntArrayRef padding) {
+  // NormPool has no dilation or ceil_mode: the windows are MaxPool's with dilation 1, floor mode.
+  const int64_t one = 1;
+  return make_pool_geometry(kOp, input, kernel_size, stride, padding, c10::IntArrayRef(one), false);
+}
+
+at::Tensor run_norm_pool2d_forward(const at::Tensor& self, c10::IntArrayRef kernel_size,
+                                   c10::IntArrayRef stride, c10::IntArrayRef padding,
+                                   NormPoolForwardKernel kernel) {
+  auto geometry = norm_pool_geometry(self, kernel_size, stride, padding);
+  return like_input_dim(kernel(as_4d(self), geometry), self);
+}
+
+at::Tensor run_norm_pool2d_backward(const at::Tensor& grad_output, const at::Tensor& self,
+                                    const at::Tensor& output, c10::IntArrayRef kernel_size,
+                                    c10::IntArrayRef stride, c10::IntArrayRef padding, double grad_at_zero,
+                                    NormPoolBackwardKernel kernel) {
+  auto geometry = norm_pool_geometry(self, kernel_size, stride, padding);
+  std::vector<int64_t> expected(self.sizes().begin(), self.sizes().end() - 2);
+  expected.push_back(geometry.output_h);
+  expected.push_back(geometry.output_w);
+  TORCH_CHECK(grad_output.sizes() == c10::IntArrayRef(expected), kOp,
+              " backward: expected grad_output of shape ", c10::IntArrayRef(expected), ", got ",
+              grad_output.sizes());
+  TORCH_CHECK(output.sizes() == c10::IntArrayRef(expected), kOp, " backward: expected output of shape ",
+              c10::IntArrayRef(expected), ", got ", output.sizes());
+  TORCH_CHECK(grad_output.scalar_type() == self.scalar_type() && output.scalar_type() == self.scalar_type(),
+              kOp, " backward: expected grad_output and output of dtype ", self.scalar_type(), ", got ",
+              grad_output.scalar_type(), " and ", output.scalar_type());
+  TORCH_CHECK(grad_output.device() == self.device() && output.device() == self.device(), kOp,
+              " backward: expected grad_output and output on ", self.device(), ", got ", grad_output.device(),
+              " and ", output.device());
+  auto grad_input = kernel(as_4d(grad_output), as_4d(self), as_4d(output), geometry, grad_at_zero);
+  return like_input_dim(grad_input, self);
+}
 
 at::Tensor norm_pool2d(const at::Tensor& input, c10::IntArrayRef kernel_size, c10::IntArrayRef stride,
                        c10::IntArrayRef padding, double grad_at_zero) {
