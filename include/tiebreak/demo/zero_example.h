@@ -1,6 +1,19 @@
 #pragma once
 // The paper's introductory example: zero(t) = max1(t·x) − max2(t·x) is
 // identically 0, yet automatic differentiation can return a nonzero zero'(t).
+//
+// What reproduces the paper's numbers (checked against PyTorch 2.11 in Python
+// and the paper's notebook): max1 must give the whole gradient to the FIRST
+// maximum (a Python `if` loop, or the where-chain here) and max2 must be the
+// full reduction torch.max(y)/amax, whose derivative splits evenly among ties.
+// Then zero'(t) = fl(Σ_i g_i·x_i) with g = (3/4, −1/4, −1/4, −1/4) for four equal
+// x: 2^-24 in float32 for x = float32(1.14) at every t. Other formulations
+// differ: max2 = torch.max(y, 0) (index-based) gives 0, max1 = a chain of
+// torch.maximum (which splits ties itself) gives 0 (and −2^-24 against max(y, 0)).
+// In float64 the result depends on which 1.14: the paper's x1 is float32
+// (torch.ones(4) * 1.14), and its exact float64 widening has 24 significant bits,
+// so 0.75·x is exact and zero'(t) = 0; 1.14 rounded to float64 gives 2^-53 (a
+// compensation zone one precision further down); float16 gives −2^-12.
 
 #include <ATen/core/Tensor.h>
 #include <c10/core/ScalarType.h>
