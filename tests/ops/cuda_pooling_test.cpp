@@ -313,6 +313,36 @@ std::pair<at::Tensor, at::Tensor> norm_pool_reference(const at::Tensor& input, c
   return {out, grad};
 }
 
+// The references above are the GPU tests' oracle: check them against native
+// ATen on the CPU (this runs on every machine).
+TEST(CudaPoolingReferenceTest, ReferenceSelectionAndNativeGradientAgreeWithAtenOnCpu) {
+  torch::manual_seed(11);
+  for (at::ScalarType dtype : kDtypes) {
+    for (const PoolArgs& args : kGeometries) {
+      SCOPED_TRACE(std::string(c10::toString(dtype)) + " " + describe(args));
+      at::Tensor x = tie_heavy({2, 3, 9, 11}, dtype);
+      x.masked_fill_(torch::rand(x.sizes()) < 0.05, NAN);
+      const PoolGeometry g = geometry_for(x, args);
+      const auto [native_out, native_indices] = at::max_pool2d_with_indices(
+          x, {args.kernel}, {args.stride}, {args.pad}, {args.dilation}, args.ceil_mode);
+      const auto windows = reference_windows(x, g);
+      EXPECT_TRUE(torch::equal(reference_indices(windows, native_indices), native_indices));
+      // Native CPU pooling, like the reference, returns the selected value.
+      std::vector<double> maxima;
+      for (const auto& w : windows) maxima.push_back(w.max);
+      EXPECT_TRUE(same_values(torch::tensor(maxima, torch::kDouble).reshape(native_out.sizes()), native_out));
+      // ATen's CPU backward accumulates Half/BFloat16 in the dtype: compare where it does not.
+      if (dtype == at::kFloat || dtype == at::kDouble) {
+        const at::Tensor grad = random_grad(native_out.sizes(), dtype);
+        const at::Tensor native_grad =
+            at::max_pool2d_with_indices_backward(grad, x, {args.kernel}, {args.stride}, {args.pad},
+                                                 {args.dilation}, args.ceil_mode, native_indices);
+        EXPECT_TRUE(close_values(native_grad, pure_backward_reference(windows, grad, x, 0.0)));
+      }
+    }
+  }
+}
+
 class CudaPoolingTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -408,6 +438,9 @@ TEST_F(CudaPoolingTest, MaxPoolMixtureForwardRoundsEachTermInTheDtype) {
         const auto [out, indices, ties] =
             tiebreak::ops::max_pool2d_forward_cuda(x, g, beta, PoolFormulation::Mixture);
         EXPECT_TRUE(same_values(out, mixture_forward_reference(reference_windows(x, g), beta, out)));
+        // The expression itself, evaluated tensor by tensor by ATen (MinNormPool's forward is the max too).
+        const at::Tensor native = std::get<0>(at::max_pool2d_with_indices(x, {3}, {2}, {1}, {1}, false));
+        EXPECT_TRUE(same_values(out, native * beta + native * (1.0 - beta)));
       }
     }
   }
