@@ -5,7 +5,8 @@
 // and counts the ties in the same pass.
 // Backward: one thread per input element gathers from the windows that contain
 // it (as ATen's max_pool_backward_nchw), so no atomics and a fixed summation
-// order: the result is deterministic and equals the CPU kernels bit for bit.
+// order: the result is deterministic, and the order is the one the CPU kernels
+// follow (see docs/cuda.md).
 
 #include "ops/cuda/pool_cuda_utils.cuh"
 #include "ops/kernels.h"
@@ -17,6 +18,9 @@
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <ATen/cuda/NumericLimits.cuh>
+
+#include <tuple>
+#include <vector>
 
 namespace tiebreak::ops {
 namespace {

@@ -3,7 +3,7 @@
 // Forward: one thread per output element, sqrt of the op-math sum of squares
 // over the window (rows, then columns). Backward: one thread per input element
 // gathers g_w·x/out_w from the windows that contain it, in output order, so the
-// result is deterministic and equals the CPU kernel bit for bit.
+// result is deterministic (the same order as the CPU kernel).
 
 #include "ops/cuda/pool_cuda_utils.cuh"
 #include "ops/kernels.h"

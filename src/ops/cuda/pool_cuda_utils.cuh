@@ -111,7 +111,8 @@ __device__ __forceinline__ int64_t end_window(int64_t i, const AxisGeometry& a) 
 /// Whether input position i is one of the taps of window o (after clipping).
 __device__ __forceinline__ bool window_contains(int64_t o, int64_t i, const AxisGeometry& a) {
   const WindowRange r = window_range(o, a.stride, a.pad, a.kernel, a.dilation, a.input);
-  return i >= r.start && i < r.end && (i - r.start) % a.dilation == 0;
+  // Skip the (64-bit, slow) modulo in the common undilated case.
+  return i >= r.start && i < r.end && (a.dilation == 1 || (i - r.start) % a.dilation == 0);
 }
 
 inline AxisGeometry rows_of(const PoolGeometry& g) {
