@@ -229,8 +229,9 @@ struct MixtureReference {
 
   static at::Tensor forward(const std::vector<ReferenceWindow>& windows, double beta,
                             const at::Tensor& like) {
-    const auto b = static_cast<opmath_t>(beta);
-    const auto nb = static_cast<opmath_t>(1.0 - beta);
+    // ATen's CUDA kernels cast a Python-float scalar to the dtype first.
+    const auto b = round(static_cast<opmath_t>(beta));
+    const auto nb = round(static_cast<opmath_t>(1.0 - beta));
     std::vector<double> out;
     for (const auto& w : windows) {
       const auto m = static_cast<opmath_t>(w.max);
@@ -241,8 +242,9 @@ struct MixtureReference {
 
   static at::Tensor backward(const std::vector<ReferenceWindow>& windows, const at::Tensor& grad_output,
                              const at::Tensor& input, double beta) {
-    const auto b = static_cast<opmath_t>(beta);
-    const auto nb = static_cast<opmath_t>(1.0 - beta);
+    // ATen's CUDA kernels cast a Python-float scalar to the dtype first.
+    const auto b = round(static_cast<opmath_t>(beta));
+    const auto nb = round(static_cast<opmath_t>(1.0 - beta));
     const at::Tensor g = as_cpu_double(grad_output);
     const double* gd = g.const_data_ptr<double>();
     const int64_t plane_in = input.size(2) * input.size(3);

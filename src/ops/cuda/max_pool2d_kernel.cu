@@ -83,7 +83,7 @@ __global__ void max_pool2d_backward_kernel(
     const scalar_t* __restrict__ grad_output, const scalar_t* __restrict__ input,
     const int64_t* __restrict__ indices, const int32_t* __restrict__ ties, scalar_t* __restrict__ grad_input,
     int64_t count, index_t channels, index_t in_h, index_t in_w, index_t out_h, index_t out_w,
-    AxisGeometry rows, AxisGeometry cols, at::opmath_type<scalar_t> beta,
+    AxisGeometry rows, AxisGeometry cols, double pure_beta, at::opmath_type<scalar_t> beta,
     at::opmath_type<scalar_t> one_minus_beta) {
   using opmath_t = at::opmath_type<scalar_t>;
   const int64_t grid_stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
@@ -123,8 +123,12 @@ __global__ void max_pool2d_backward_kernel(
           if (t == 1) {
             acc = add_rn(acc, g);  // β·g + (1−β)·g, exactly
           } else {
-            if (is_tie) acc = add_rn(acc, mul_rn(div_rn(beta, static_cast<opmath_t>(t)), g));
-            if (is_argmax) acc = add_rn(acc, mul_rn(one_minus_beta, g));
+            // The J_β entry (β/t, plus 1−β at i*) formed in double, then one
+            // product, exactly as the CPU kernel forms it; a zero entry adds
+            // nothing, so an inf gradient never leaks into unconnected positions.
+            const double entry = pure_beta / t + (is_argmax ? 1.0 - pure_beta : 0.0);
+            const auto share = static_cast<opmath_t>(entry);
+            if (share != 0) acc = add_rn(acc, mul_rn(share, g));
           }
         } else {
           if (is_tie) {
@@ -148,6 +152,16 @@ __global__ void max_pool2d_backward_kernel(
       grad_input[id] = static_cast<scalar_t>(add_rn(static_cast<opmath_t>(a), static_cast<opmath_t>(b)));
     }
   }
+}
+
+/// A Python-float scalar as ATen's CUDA binary kernels apply it to a tensor of
+/// `scalar_t`: TensorIterator first casts the CPU scalar to the tensor's dtype
+/// (so β = 0.1 becomes half(0.1) in fp16), then computes in op-math. ATen's CPU
+/// kernels keep the unrounded value (original_scalar_value), which is why the
+/// CPU mixture kernel differs here: each reproduces PyTorch on its device.
+template <typename scalar_t>
+at::opmath_type<scalar_t> mixture_coefficient(double value) {
+  return static_cast<at::opmath_type<scalar_t>>(static_cast<scalar_t>(value));
 }
 
 }  // namespace
@@ -177,8 +191,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> max_pool2d_forward_cuda(const at:
   cudaStream_t stream = at::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, in.scalar_type(), "max_pool2d_forward_cuda", [&] {
     using opmath_t = at::opmath_type<scalar_t>;
-    const auto beta_op = static_cast<opmath_t>(beta);
-    const auto one_minus_beta_op = static_cast<opmath_t>(1.0 - beta);
+    const auto beta_op = mixture_coefficient<scalar_t>(beta);
+    const auto one_minus_beta_op = mixture_coefficient<scalar_t>(1.0 - beta);
     dispatch_index_and_layout(
         fits_int32(in.numel(), count), channels_last, [&](auto index_tag, auto layout_tag) {
           using index_t = decltype(index_tag);
@@ -226,9 +240,8 @@ at::Tensor max_pool2d_backward_cuda(const at::Tensor& grad_output, const at::Ten
   const bool mixture = formulation == PoolFormulation::Mixture;
   AT_DISPATCH_FLOATING_TYPES_AND2(
       at::kHalf, at::kBFloat16, in.scalar_type(), "max_pool2d_backward_cuda", [&] {
-        using opmath_t = at::opmath_type<scalar_t>;
-        const auto beta_op = static_cast<opmath_t>(beta);
-        const auto one_minus_beta_op = static_cast<opmath_t>(1.0 - beta);
+        const auto beta_op = mixture_coefficient<scalar_t>(beta);
+        const auto one_minus_beta_op = mixture_coefficient<scalar_t>(1.0 - beta);
         dispatch_index_and_layout(
             fits_int32(count, grad_out.numel()), channels_last, [&](auto index_tag, auto layout_tag) {
               using index_t = decltype(index_tag);
@@ -240,7 +253,7 @@ at::Tensor max_pool2d_backward_cuda(const at::Tensor& grad_output, const at::Ten
                     grad_input.mutable_data_ptr<scalar_t>(), count, static_cast<index_t>(in.size(1)),
                     static_cast<index_t>(geometry.input_h), static_cast<index_t>(geometry.input_w),
                     static_cast<index_t>(geometry.output_h), static_cast<index_t>(geometry.output_w), rows,
-                    cols, beta_op, one_minus_beta_op);
+                    cols, beta, beta_op, one_minus_beta_op);
                 C10_CUDA_KERNEL_LAUNCH_CHECK();
               };
               if (mixture) {
