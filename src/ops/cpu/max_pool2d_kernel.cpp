@@ -314,8 +314,9 @@ void backward_nhwc(const at::Tensor& grad_output, const at::Tensor& input, const
     std::vector<opmath_t> acc((mixture || !direct) ? in_sample : 0);
     std::vector<opmath_t> acc_b(mixture ? in_sample : 0);
     std::vector<opmath_t> tied_share(channels);
-    std::vector<scalar_t> tied_max(channels);
-    std::vector<uint8_t> rescan(channels);
+    // The window maximum of each channel to rescan for; NaN (equal to nothing)
+    // for channels that need no rescan, so the rescan loop has no branch.
+    std::vector<opmath_t> tied_max(channels);
     for (int64_t n = begin; n < end; ++n) {
       const scalar_t* in = in_data + n * in_sample;
       scalar_t* gin = gin_data + n * in_sample;
@@ -340,14 +341,14 @@ void backward_nhwc(const at::Tensor& grad_output, const at::Tensor& input, const
             const int64_t at = selected * channels + c;
             const int32_t t = tie[c];
             const auto grad = static_cast<opmath_t>(gout[c]);
-            rescan[c] = 0;
+            bool rescan = false;
             if (mixture) {
               const opmath_t share = shares.mixture_min_share(grad, t > 1 ? t : 1);
               a[at] += share;
               acc_b[at] += shares.mixture_native_share(grad);
               if (t > 1) {
                 tied_share[c] = share;
-                rescan[c] = 1;
+                rescan = true;
               }
             } else if (t <= 1) {
               a[at] += grad;
@@ -357,13 +358,11 @@ void backward_nhwc(const at::Tensor& grad_output, const at::Tensor& input, const
               const opmath_t share = shares.pure_tied_share(t);
               if (share != 0) {
                 tied_share[c] = share * grad;
-                rescan[c] = 1;
+                rescan = true;
               }
             }
-            if (rescan[c]) {
-              tied_max[c] = in[at];
-              any_rescan = true;
-            }
+            tied_max[c] = rescan ? static_cast<opmath_t>(in[at]) : std::numeric_limits<opmath_t>::quiet_NaN();
+            any_rescan |= rescan;
           }
           if (!any_rescan) continue;
           const auto rh = window_range(oh, g.stride_h, g.pad_h, g.kernel_h, g.dilation_h, g.input_h);
@@ -374,7 +373,9 @@ void backward_nhwc(const at::Tensor& grad_output, const at::Tensor& input, const
               const scalar_t* in_pos = in + index * channels;
               opmath_t* a_pos = a + index * channels;
               for (int64_t c = 0; c < channels; ++c) {
-                if (rescan[c] && index != ind[c] && in_pos[c] == tied_max[c]) a_pos[c] += tied_share[c];
+                // Adding +0 is exact here: an accumulator that starts at +0 is never −0.
+                const bool tied = (static_cast<opmath_t>(in_pos[c]) == tied_max[c]) & (index != ind[c]);
+                a_pos[c] += tied ? tied_share[c] : opmath_t(0);
               }
             }
           }
