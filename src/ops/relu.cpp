@@ -28,21 +28,19 @@ at::Tensor relu_forward_kernel(const at::Tensor& self, double alpha) {
   return at::relu(self);
 }
 
+// Only for α ≠ 0 (α = 0 is native threshold_backward). Written with selects
+// rather than branches so the compiler can vectorise it.
 template <typename scalar_t>
 void relu_backward_loop(scalar_t* out, const scalar_t* g, const scalar_t* x, int64_t n, double alpha) {
   using opmath_t = at::opmath_type<scalar_t>;
   const auto a = static_cast<opmath_t>(alpha);
-  const bool native = alpha == 0.0;
-  at::parallel_for(0, n, 32768, [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, n, at::internal::GRAIN_SIZE, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       const opmath_t xi = static_cast<opmath_t>(x[i]);
-      if (xi > 0 || xi != xi) {
-        out[i] = g[i];
-      } else if (xi < 0 || native) {
-        out[i] = scalar_t(0);
-      } else {
-        out[i] = static_cast<scalar_t>(a * static_cast<opmath_t>(g[i]));
-      }
+      const opmath_t gi = static_cast<opmath_t>(g[i]);
+      // x > 0 or NaN: g; x < 0: 0; x = ±0: α·g (one rounding to scalar_t below).
+      const opmath_t r = xi < opmath_t(0) ? opmath_t(0) : (xi == opmath_t(0) ? a * gi : gi);
+      out[i] = static_cast<scalar_t>(r);
     }
   });
 }
@@ -73,6 +71,7 @@ at::Tensor relu_backward_cpu(const at::Tensor& grad_output, const at::Tensor& se
   TORCH_CHECK(grad_output.scalar_type() == self.scalar_type(),
               "tiebreak::_relu_backward: expected grad_output of dtype ", self.scalar_type(), ", got ",
               grad_output.scalar_type());
+  if (alpha == 0.0) return at::threshold_backward(grad_output, self, 0);  // native, vectorised
   // One memory format for all three tensors, so the loop can run flat.
   const auto format = self.suggest_memory_format();
   auto x = self.contiguous(format);
