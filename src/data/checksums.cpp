@@ -117,7 +117,7 @@ ChecksumCheck check_known(const std::string& dataset, const std::filesystem::pat
   if (same_name != nullptr) {
     // Only a file the size of the original can be a corrupt copy of it; a different size is
     // another (sub)set, whose structure the loaders check.
-    const bool comparable = (same_name->bytes == 0 || same_name->bytes == uncompressed_bytes) &&
+    const bool comparable = same_name->bytes == uncompressed_bytes &&
                             (!same_name->sha256.empty() || (!same_name->md5.empty() && !file_md5.empty()));
     if (comparable) {
       result.status = ChecksumCheck::Status::Mismatch;

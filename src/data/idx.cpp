@@ -26,12 +26,14 @@ std::string hex32(uint32_t v) {
 }
 
 torch::Tensor parse_idx_images(const fs::path& path, const std::vector<uint8_t>& bytes) {
-  TIEBREAK_DATA_CHECK(bytes.size() >= 16, path.string(),
-                      ": expected a 16-byte IDX image header, the file has only ", bytes.size(), " bytes");
+  TIEBREAK_DATA_CHECK(bytes.size() >= 4, path.string(), ": expected an IDX image file, the file has only ",
+                      bytes.size(), " bytes");
   const uint32_t magic = read_be32(bytes.data());
   TIEBREAK_DATA_CHECK(magic == kImageMagic, path.string(), ": expected IDX image magic ", hex32(kImageMagic),
                       " (unsigned bytes, 3 dimensions), got ", hex32(magic),
                       magic == kLabelMagic ? " (a label file)" : "");
+  TIEBREAK_DATA_CHECK(bytes.size() >= 16, path.string(),
+                      ": expected a 16-byte IDX image header, the file has only ", bytes.size(), " bytes");
   const int64_t n = read_be32(bytes.data() + 4), rows = read_be32(bytes.data() + 8),
                 cols = read_be32(bytes.data() + 12);
   TIEBREAK_DATA_CHECK(rows > 0 && cols > 0 && rows <= 4096 && cols <= 4096, path.string(),
@@ -46,12 +48,14 @@ torch::Tensor parse_idx_images(const fs::path& path, const std::vector<uint8_t>&
 }
 
 torch::Tensor parse_idx_labels(const fs::path& path, const std::vector<uint8_t>& bytes, int64_t num_classes) {
-  TIEBREAK_DATA_CHECK(bytes.size() >= 8, path.string(),
-                      ": expected an 8-byte IDX label header, the file has only ", bytes.size(), " bytes");
+  TIEBREAK_DATA_CHECK(bytes.size() >= 4, path.string(), ": expected an IDX label file, the file has only ",
+                      bytes.size(), " bytes");
   const uint32_t magic = read_be32(bytes.data());
   TIEBREAK_DATA_CHECK(magic == kLabelMagic, path.string(), ": expected IDX label magic ", hex32(kLabelMagic),
                       " (unsigned bytes, 1 dimension), got ", hex32(magic),
                       magic == kImageMagic ? " (an image file)" : "");
+  TIEBREAK_DATA_CHECK(bytes.size() >= 8, path.string(),
+                      ": expected an 8-byte IDX label header, the file has only ", bytes.size(), " bytes");
   const int64_t n = read_be32(bytes.data() + 4);
   const int64_t expected = 8 + n;
   TIEBREAK_DATA_CHECK(static_cast<int64_t>(bytes.size()) == expected, path.string(), ": header says ", n,

@@ -6,6 +6,7 @@
 #include "tiebreak/data/tensor_dataset.h"
 #include "tiebreak/data/transforms.h"
 
+#include <c10/util/ParallelGuard.h>
 #include <spdlog/spdlog.h>
 #include <turbojpeg.h>
 
@@ -224,6 +225,9 @@ class ImageNetStream : public BatchStream {
   }
 
   ImageTensors decode(int64_t begin, int64_t len) const {
+    // The workers already run in parallel: keep ATen's kernels (resize) single-threaded here
+    // instead of spawning a thread team per worker.
+    c10::ParallelGuard serial(true);
     const int64_t size = options_.crop_size();
     auto images = torch::empty({len, 3, size, size}, torch::kByte);
     auto labels = torch::empty({len}, torch::kLong);
@@ -324,6 +328,7 @@ ImageFolder scan_image_folder(const fs::path& dir, const std::vector<std::string
 }
 
 ImageNetDataset::ImageNetDataset(DataOptions options) : Dataset(std::move(options)) {
+  options_.name("imagenet");
   const fs::path dir = detail::dataset_folder(options_);
   TIEBREAK_DATA_CHECK(options_.train_batch_size() > 0 && options_.test_batch_size() > 0,
                       "imagenet: expected positive batch sizes");

@@ -65,19 +65,22 @@ void stream_uncompressed(const fs::path& path, Sink&& sink) {
       int code = 0;
       std::string message = gzerror(gz, &code);
       gzclose_r(gz);
+      TIEBREAK_DATA_CHECK(code != Z_BUF_ERROR, path.string(),
+                          ": truncated gzip stream (the file ends before the compressed data)");
       throw DataError(c10::str(path.string(), ": corrupt gzip stream (", message, ")"));
     }
     if (got == 0) break;
     sink(buffer.data(), static_cast<size_t>(got));
   }
-  // A gzip stream cut short reads as a clean end of file; zlib reports it only here.
+  // A gzip stream cut short reads as a clean end of file (or a short read); zlib reports it only
+  // through the error state.
   int code = Z_OK;
   std::string message = gzerror(gz, &code);
   int close_code = gzclose_r(gz);
+  TIEBREAK_DATA_CHECK(code != Z_BUF_ERROR && close_code != Z_BUF_ERROR, path.string(),
+                      ": truncated gzip stream (the file ends before the compressed data)");
   TIEBREAK_DATA_CHECK(code == Z_OK || code == Z_STREAM_END, path.string(), ": corrupt gzip stream (", message,
                       ")");
-  TIEBREAK_DATA_CHECK(close_code != Z_BUF_ERROR, path.string(),
-                      ": truncated gzip stream (the file ends before the compressed data does)");
   TIEBREAK_DATA_CHECK(close_code == Z_OK, path.string(), ": error reading the file (zlib code ", close_code,
                       ")");
 }

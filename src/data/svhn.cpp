@@ -121,10 +121,10 @@ std::shared_ptr<TensorDataset> make_svhn_dataset(const DataOptions& options) {
       TIEBREAK_DATA_CHECK(!is_gzip_file(file), "svhn: ", file.string(),
                           ": gzipped .mat files are not supported, gunzip it first");
       if (options.verify_checksums()) {
-        // The published MD5 is of the .mat as distributed; compare only files of that size.
+        // The published MD5 is of the .mat as distributed; compare only files of the original size.
         for (const auto& known : known_files()) {
           if (known.dataset != "svhn" || known.name != file.filename().string()) continue;
-          if (known.bytes != 0 && known.bytes != static_cast<int64_t>(fs::file_size(file))) continue;
+          if (known.bytes != static_cast<int64_t>(fs::file_size(file))) continue;
           auto digest = digest_file(file);
           auto check = check_known("svhn", file, digest.uncompressed_bytes, digest.sha256, digest.file_sha256,
                                    digest.file_md5);

@@ -214,7 +214,7 @@ DatasetReport verify_dataset(const std::string& requested, const fs::path& root)
       report.problems.push_back((dir / m).string() + "[.gz]: file not found");
     }
     int64_t count = 0;
-    bool counted = !found.empty();
+    bool counted = !found.empty(), images_seen = false;
     for (const auto& p : found) {
       Kind kind = spec.kind;
       if (kind == Kind::IdxImages && uncompressed_name(p).find("labels") != std::string::npos) {
@@ -226,13 +226,16 @@ DatasetReport verify_dataset(const std::string& requested, const fs::path& root)
         continue;
       }
       if (kind == Kind::IdxLabels) {
-        if (counted && count != n) {
+        if (!images_seen) {
+          counted = false;  // the image file is missing or unreadable: nothing to compare with
+        } else if (count != n) {
           report.problems.push_back(c10::str(p.string(), ": ", n, " labels, expected ", count,
                                              " (one per image in the image file)"));
           counted = false;
         }
         continue;
       }
+      images_seen = true;
       count += n;
     }
     if (counted) {

@@ -122,7 +122,7 @@ inline void write_svhn_mat(const std::filesystem::path& path, const torch::Tenso
   ASSERT_NE(xv, nullptr);
   ASSERT_EQ(Mat_VarWrite(mat, xv, MAT_COMPRESSION_ZLIB), 0);
   Mat_VarFree(xv);
-  size_t ydims[2] = {static_cast<size_t>(n), 1};
+  size_t ydims[2] = {static_cast<size_t>(labels.size(0)), 1};
   matvar_t* yv = Mat_VarCreate("y", MAT_C_DOUBLE, MAT_T_DOUBLE, 2, ydims, labels.data_ptr<double>(), 0);
   ASSERT_NE(yv, nullptr);
   ASSERT_EQ(Mat_VarWrite(mat, yv, MAT_COMPRESSION_NONE), 0);

@@ -3,6 +3,7 @@
 #include "support/test_support.h"
 #include "tiebreak/data/error.h"
 #include "tiebreak/data/registry.h"
+#include "tiebreak/data/tensor_dataset.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -61,7 +62,7 @@ TEST(DataIdx, CountThatDisagreesWithTheSizeIsAnError) {
                     {"short.gz", "header says 5 images", "truncated"});
   testing::write_bytes(tmp / "long", testing::idx_images(images, 0x803, 3));
   expect_data_error([&] { read_idx_images(tmp / "long"); }, {"long", "trailing bytes"});
-  testing::write_bytes(tmp / "tiny", {0, 0, 8});
+  testing::write_bytes(tmp / "tiny", {0, 0, 8, 3, 0, 0});
   expect_data_error([&] { read_idx_images(tmp / "tiny"); }, {"tiny", "16-byte"});
 }
 
@@ -106,12 +107,12 @@ TEST(DataIdx, LoadsAnMnistFolderThroughTheRegistry) {
 TEST(DataIdx, FileOverridesReplaceTheDefaultNames) {
   TempDir tmp;
   auto [x, y] = testing::random_idx(20, 28, 28, 9);
-  testing::write_bytes(tmp / "k" / "a-img", testing::idx_images(x));
-  testing::write_bytes(tmp / "k" / "a-lab.gz", testing::idx_labels(y), true);
+  testing::write_bytes(tmp / "kmnist" / "a-img", testing::idx_images(x));
+  testing::write_bytes(tmp / "kmnist" / "a-lab.gz", testing::idx_labels(y), true);
   auto opts = DataOptions()
                   .root(tmp.path().string())
                   .train_files({"a-img", "a-lab.gz"})
-                  .test_files({(tmp / "k" / "a-img").string(), (tmp / "k" / "a-lab.gz").string()});
+                  .test_files({(tmp / "kmnist" / "a-img").string(), (tmp / "kmnist" / "a-lab.gz").string()});
   auto ds = make_dataset("kmnist", opts);
   EXPECT_EQ(ds->size(Split::Train), 20);
   EXPECT_EQ(ds->size(Split::Test), 20);
