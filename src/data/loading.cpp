@@ -16,7 +16,8 @@ void check_content(const std::string& dataset, const fs::path& path, const std::
   auto check = check_known(dataset, path, static_cast<int64_t>(bytes.size()), sha256_hex(bytes));
   switch (check.status) {
     case ChecksumCheck::Status::Mismatch:
-      throw DataError(dataset + ": " + check.detail);
+      throw DataError(dataset + ": " + check.detail + "; fetch it again (scripts/fetch_data.sh " + dataset +
+                      ") or load it anyway with verify_checksums = false");
     case ChecksumCheck::Status::Verified:
     case ChecksumCheck::Status::VerifiedSubset:
       spdlog::debug("{}: {}", dataset, check.detail);

@@ -153,5 +153,46 @@ TEST(DataImageNet, UnreadableImageFailsTheBatchWithItsName) {
   }
 }
 
+TEST(DataImageNet, DecodesAdobeCmykJpegToRgb) {
+  // Inverted (Adobe) CMYK as libjpeg stores it: 255 means no ink, so RGB = (C, M, Y) · K / 255.
+  auto cmyk = torch::empty({8, 8, 4}, torch::kByte);
+  cmyk.select(2, 0).fill_(200);
+  cmyk.select(2, 1).fill_(100);
+  cmyk.select(2, 2).fill_(50);
+  cmyk.select(2, 3).fill_(255);
+  tjhandle h = tjInitCompress();
+  unsigned char* buf = nullptr;
+  unsigned long size = 0;
+  ASSERT_EQ(tjCompress2(h, cmyk.data_ptr<uint8_t>(), 8, 0, 8, TJPF_CMYK, &buf, &size, TJSAMP_444, 100, 0), 0)
+      << tjGetErrorStr2(h);
+  std::vector<uint8_t> jpeg(buf, buf + size);
+  tjFree(buf);
+  tjDestroy(h);
+  auto rgb = decode_jpeg(jpeg, "cmyk.JPEG");
+  EXPECT_EQ(rgb.sizes(), torch::IntArrayRef({3, 8, 8}));
+  EXPECT_NEAR(rgb[0].to(torch::kFloat32).mean().item<float>(), 200, 3);
+  EXPECT_NEAR(rgb[1].to(torch::kFloat32).mean().item<float>(), 100, 3);
+  EXPECT_NEAR(rgb[2].to(torch::kFloat32).mean().item<float>(), 50, 3);
+}
+
+TEST(DataImageNet, TestTransformResizesTheShorterSideThenCropsTheCentre) {
+  TempDir tmp;
+  // 40×80 black image with a white 20×20 square in the middle: Resize(20) makes it 20×40 with a
+  // 10×10 square in the middle; CenterCrop(16) keeps the square centred, 10 pixels wide.
+  auto img = torch::zeros({3, 40, 80}, torch::kByte);
+  img.slice(1, 10, 30).slice(2, 30, 50).fill_(255);
+  testing::write_bytes(tmp / "imagenet" / "train" / "n0" / "a.JPEG", testing::encode_jpeg(img));
+  testing::write_bytes(tmp / "imagenet" / "val" / "n0" / "a.JPEG", testing::encode_jpeg(img));
+  auto ds = make_dataset("imagenet", small_options(tmp).test_batch_size(1));
+  auto batch = ds->epoch(Split::Test, 0)->next();
+  ASSERT_TRUE(batch.has_value());
+  auto red = batch->images[0][0];  // normalized: white ≈ 2.2, black ≈ -2.1
+  auto white = red.gt(0);
+  EXPECT_NEAR(white.sum().item<int64_t>(), 100, 12);
+  auto rows = white.any(1).nonzero().flatten(), cols = white.any(0).nonzero().flatten();
+  EXPECT_NEAR((rows.min().item<int64_t>() + rows.max().item<int64_t>()) / 2.0, 7.5, 1.0);
+  EXPECT_NEAR((cols.min().item<int64_t>() + cols.max().item<int64_t>()) / 2.0, 7.5, 1.0);
+}
+
 }  // namespace
 }  // namespace tiebreak::data
