@@ -195,6 +195,7 @@ class ImageNetStream : public BatchStream {
         epoch_(epoch),
         count_(count),
         batch_size_(train ? options.train_batch_size() : options.test_batch_size()),
+        normalizer_(imagenet_normalization(), options.device()),
         pool_(std::max<int64_t>(1, options.num_workers())) {
     const int64_t ahead = std::max<int64_t>(1, options.prefetch());
     while (submitted_ < num_batches() && static_cast<int64_t>(in_flight_.size()) < ahead) submit();
@@ -207,8 +208,9 @@ class ImageNetStream : public BatchStream {
     if (submitted_ < num_batches()) submit();
     ImageTensors cpu = future.get();
     auto device = options_.device();
-    return Batch{normalize(cpu.images.to(device), imagenet_normalization(), options_.dtype()),
-                 cpu.labels.to(device)};
+    // Pinned batches (when training on CUDA) copy without stalling the stream.
+    return Batch{normalizer_(cpu.images.to(device, /*non_blocking=*/true), options_.dtype()),
+                 cpu.labels.to(device, /*non_blocking=*/true)};
   }
   int64_t num_batches() const override { return (count_ + batch_size_ - 1) / batch_size_; }
   int64_t num_examples() const override { return count_; }
@@ -229,8 +231,10 @@ class ImageNetStream : public BatchStream {
     // instead of spawning a thread team per worker.
     c10::ParallelGuard serial(true);
     const int64_t size = options_.crop_size();
-    auto images = torch::empty({len, 3, size, size}, torch::kByte);
-    auto labels = torch::empty({len}, torch::kLong);
+    const bool pin = options_.device().is_cuda();
+    auto images =
+        torch::empty({len, 3, size, size}, torch::TensorOptions().dtype(torch::kByte).pinned_memory(pin));
+    auto labels = torch::empty({len}, torch::TensorOptions().dtype(torch::kLong).pinned_memory(pin));
     const auto* idx = indices_.data_ptr<int64_t>();
     for (int64_t i = 0; i < len; ++i) {
       const int64_t example = idx[begin + i];
@@ -255,6 +259,7 @@ class ImageNetStream : public BatchStream {
   int64_t epoch_;
   int64_t count_;
   int64_t batch_size_;
+  Normalizer normalizer_;
   int64_t submitted_ = 0;
   std::deque<std::future<ImageTensors>> in_flight_;
   ThreadPool pool_;  // last: joined before the members its tasks read are destroyed

@@ -20,7 +20,7 @@ class TensorBatchStream : public BatchStream {
         indices_(std::move(indices)),
         draws_(std::move(draws)),
         padding_(padding),
-        normalization_(std::move(normalization)),
+        normalizer_(normalization, data.images.device()),
         dtype_(dtype),
         batch_size_(batch_size),
         count_(count) {}
@@ -35,7 +35,7 @@ class TensorBatchStream : public BatchStream {
                            draws_->offset_x.narrow(0, position_, len));
       images = random_horizontal_flip(images, draws_->flip.narrow(0, position_, len));
     }
-    Batch batch{normalize(images, normalization_, dtype_), data_.labels.index_select(0, idx)};
+    Batch batch{normalizer_(images, dtype_), data_.labels.index_select(0, idx)};
     position_ += len;
     return batch;
   }
@@ -47,7 +47,7 @@ class TensorBatchStream : public BatchStream {
   torch::Tensor indices_;
   std::optional<CropFlipDraws> draws_;
   int64_t padding_;
-  Normalization normalization_;
+  Normalizer normalizer_;
   torch::Dtype dtype_;
   int64_t batch_size_;
   int64_t count_;

@@ -12,12 +12,11 @@ Normalization cifar_normalization() { return {{0.4914, 0.4822, 0.4465}, {0.2023,
 
 Normalization imagenet_normalization() { return {{0.485, 0.456, 0.406}, {0.229, 0.224, 0.225}}; }
 
-torch::Tensor normalize(const torch::Tensor& images, const Normalization& norm, torch::Dtype dtype) {
-  TORCH_CHECK(images.dim() == 4, "normalize: expected NCHW images, got ", images.sizes());
-  const int64_t channels = images.size(1);
-  TORCH_CHECK(
-      static_cast<int64_t>(norm.mean.size()) == channels && static_cast<int64_t>(norm.std.size()) == channels,
-      "normalize: expected ", channels, " means and stds, got ", norm.mean.size(), " and ", norm.std.size());
+Normalizer::Normalizer(const Normalization& norm, torch::Device device) {
+  const auto channels = static_cast<int64_t>(norm.mean.size());
+  TORCH_CHECK(channels > 0 && static_cast<int64_t>(norm.std.size()) == channels,
+              "normalize: expected as many means as stds (at least one), got ", norm.mean.size(), " and ",
+              norm.std.size());
   std::vector<float> scale(channels), shift(channels);
   for (int64_t c = 0; c < channels; ++c) {
     TORCH_CHECK(norm.std[c] > 0, "normalize: expected std > 0, got ", norm.std[c], " for channel ", c);
@@ -25,11 +24,23 @@ torch::Tensor normalize(const torch::Tensor& images, const Normalization& norm, 
     shift[c] = static_cast<float>(-norm.mean[c] / norm.std[c]);
   }
   auto opts = torch::TensorOptions().dtype(torch::kFloat32);
-  auto scale_t = torch::from_blob(scale.data(), {1, channels, 1, 1}, opts).to(images.device());
-  auto shift_t = torch::from_blob(shift.data(), {1, channels, 1, 1}, opts).to(images.device());
+  // clone(): on the CPU, to() would alias the local vectors.
+  scale_ = torch::from_blob(scale.data(), {1, channels, 1, 1}, opts).clone().to(device);
+  shift_ = torch::from_blob(shift.data(), {1, channels, 1, 1}, opts).clone().to(device);
+}
+
+torch::Tensor Normalizer::operator()(const torch::Tensor& images, torch::Dtype dtype) const {
+  TORCH_CHECK(images.dim() == 4 && images.size(1) == scale_.size(1), "normalize: expected NCHW images with ",
+              scale_.size(1), " channels, got ", images.sizes());
+  TORCH_CHECK(images.device() == scale_.device(), "normalize: images on ", images.device(),
+              ", normalizer built for ", scale_.device());
   // x·scale + shift in one kernel: (x/255 − mean)/std.
-  auto out = torch::addcmul(shift_t, images.to(torch::kFloat32), scale_t);
+  auto out = torch::addcmul(shift_, images.to(torch::kFloat32), scale_);
   return dtype == torch::kFloat32 ? out : out.to(dtype);
+}
+
+torch::Tensor normalize(const torch::Tensor& images, const Normalization& norm, torch::Dtype dtype) {
+  return Normalizer(norm, images.device())(images, dtype);
 }
 
 CropFlipDraws draw_crop_flip(int64_t n, int64_t padding, bool flip, at::Generator& gen) {

@@ -18,6 +18,24 @@ Normalization imagenet_normalization();
 /// in one fused multiply-add per element (computed in float32, then cast).
 torch::Tensor normalize(const torch::Tensor& images, const Normalization& norm, torch::Dtype dtype);
 
+/// `normalize` with its per-channel constants prepared once on `device`, so that producing a
+/// batch on a GPU copies nothing from the host (a host-to-device copy would stall the stream).
+///
+/// Example:
+/// ```
+/// Normalizer norm(cifar_normalization(), torch::kCUDA);
+/// auto x = norm(uint8_images_on_cuda, torch::kFloat32);
+/// ```
+class Normalizer {
+ public:
+  Normalizer(const Normalization& norm, torch::Device device);
+  torch::Tensor operator()(const torch::Tensor& images, torch::Dtype dtype) const;
+
+ private:
+  torch::Tensor scale_;
+  torch::Tensor shift_;
+};
+
 /// Random parameters of the CIFAR training augmentation for n images: vertical
 /// and horizontal crop offsets in [0, 2·padding] and a flip flag, drawn from `gen`.
 struct CropFlipDraws {
