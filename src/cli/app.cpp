@@ -16,6 +16,7 @@ int run(int argc, char** argv) {
 
   Action action;
   add_demo_command(app, action);
+  add_data_command(app, action);
 
   try {
     app.parse(argc, argv);

@@ -14,6 +14,7 @@ using Action = std::function<int()>;
 /// run when that subcommand is chosen. Registered in app.cpp, implemented in a
 /// file of its own.
 void add_demo_command(CLI::App& app, Action& action);
+void add_data_command(CLI::App& app, Action& action);
 
 /// Builds the command line, runs the chosen subcommand, and turns every error
 /// into one line on stderr and a non-zero exit code.
