@@ -77,10 +77,11 @@ TEST(ModelParameters, DenseNet121CifarStemAndNoNorms) {
   // input width, norm2 over 128), 3 transitions, norm5 (1024).
   int64_t bn_channels = 64 + 1024;
   int64_t channels = 64;
-  for (int64_t layers : {6, 12, 24, 16}) {
-    for (int64_t i = 0; i < layers; ++i) bn_channels += channels + i * 32 + 128;
-    channels += layers * 32;
-    if (channels != 1024) {
+  const std::vector<int64_t> blocks = {6, 12, 24, 16};
+  for (size_t b = 0; b < blocks.size(); ++b) {
+    for (int64_t i = 0; i < blocks[b]; ++i) bn_channels += channels + i * 32 + 128;
+    channels += blocks[b] * 32;
+    if (b + 1 < blocks.size()) {  // transition
       bn_channels += channels;
       channels /= 2;
     }
