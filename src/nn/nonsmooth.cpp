@@ -1,9 +1,11 @@
 #include "tiebreak/nn/nonsmooth.h"
 
+#include "tiebreak/nn/modules/activation.h"
+#include "tiebreak/nn/modules/norm_pool.h"
+#include "tiebreak/nn/modules/pooling.h"
+
 #include <c10/util/Exception.h>
 #include <fmt/format.h>
-#include <torch/nn/modules/activation.h>
-#include <torch/nn/modules/pooling.h>
 
 namespace tiebreak::nn {
 
@@ -14,14 +16,16 @@ torch::nn::AnyModule Nonsmooth::make_pool(int64_t kernel_size, int64_t stride, i
               "Nonsmooth::make_pool: expected 0 <= padding <= kernel_size / 2, got padding ", padding,
               " for kernel_size ", kernel_size);
   if (pool_ == PoolKind::NormPool) {
-    return torch::nn::AnyModule(
-        torch::nn::LPPool2d(torch::nn::LPPool2dOptions(2.0, kernel_size).stride(stride)));
+    return torch::nn::AnyModule(NormPool2d(
+        NormPool2dOptions(kernel_size).stride(stride).padding(padding).grad_at_zero(grad_at_zero_)));
   }
-  return torch::nn::AnyModule(
-      torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(kernel_size).stride(stride).padding(padding)));
+  return torch::nn::AnyModule(MaxPool2d(
+      MaxPool2dOptions(kernel_size).stride(stride).padding(padding).beta(beta_).formulation(formulation_)));
 }
 
-torch::nn::AnyModule Nonsmooth::make_relu() const { return torch::nn::AnyModule(torch::nn::ReLU()); }
+torch::nn::AnyModule Nonsmooth::make_relu() const {
+  return torch::nn::AnyModule(ReLU(ReLUOptions().alpha(relu_alpha_)));
+}
 
 std::string Nonsmooth::describe() const {
   std::string pool;

@@ -1,6 +1,10 @@
 // The Nonsmooth policy: its description, pool kind names and the layers its factories make.
 #include "tiebreak/nn/nonsmooth.h"
 
+#include "tiebreak/nn/modules/activation.h"
+#include "tiebreak/nn/modules/norm_pool.h"
+#include "tiebreak/nn/modules/pooling.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -35,6 +39,44 @@ TEST(Nonsmooth, MakePoolRejectsBadGeometry) {
   EXPECT_THROW(Nonsmooth().make_pool(2, 0), c10::Error);
   EXPECT_THROW(Nonsmooth().make_pool(2, 2, 2), c10::Error);
   EXPECT_THROW(Nonsmooth().make_pool(2, 2, -1), c10::Error);
+}
+
+TEST(Nonsmooth, MakePoolBuildsAMaxPool2dWithTheJacobianChoice) {
+  auto any = Nonsmooth().beta(1000).formulation(ops::PoolFormulation::Mixture).make_pool(3, 2, 1);
+  auto pool = std::dynamic_pointer_cast<MaxPool2dImpl>(any.ptr());
+  ASSERT_NE(pool, nullptr);
+  EXPECT_EQ(pool->options.beta(), 1000);
+  EXPECT_EQ(pool->options.formulation(), ops::PoolFormulation::Mixture);
+  EXPECT_EQ((*pool->options.kernel_size())[1], 3);
+  EXPECT_EQ((*pool->options.stride())[0], 2);
+  EXPECT_EQ((*pool->options.padding())[1], 1);
+  EXPECT_EQ(any.forward(torch::randn({1, 2, 8, 8})).sizes(), (std::vector<int64_t>{1, 2, 4, 4}));
+}
+
+TEST(Nonsmooth, MakePoolBuildsANormPool2dForTheNormPoolKind) {
+  auto any = Nonsmooth().pool(PoolKind::NormPool).grad_at_zero(1).make_pool(2, 2);
+  auto pool = std::dynamic_pointer_cast<NormPool2dImpl>(any.ptr());
+  ASSERT_NE(pool, nullptr);
+  EXPECT_EQ(pool->options.grad_at_zero(), 1.0);
+  auto x = torch::tensor({3.0, 4.0, 0.0, 0.0}).reshape({1, 1, 2, 2});
+  EXPECT_NEAR(any.forward(x).item<double>(), 5.0, 1e-6);  // sqrt(9 + 16)
+}
+
+TEST(Nonsmooth, MakeReluBuildsAReluWithTheDerivativeAtZero) {
+  auto any = Nonsmooth().relu_alpha(0.25).make_relu();
+  auto relu = std::dynamic_pointer_cast<ReLUImpl>(any.ptr());
+  ASSERT_NE(relu, nullptr);
+  EXPECT_EQ(relu->options.alpha(), 0.25);
+  auto x = torch::zeros({3}, torch::requires_grad());
+  any.forward(x).sum().backward();
+  EXPECT_TRUE(torch::equal(x.grad(), torch::full({3}, 0.25)));
+}
+
+TEST(Nonsmooth, EachMadeLayerHasItsOwnCounter) {
+  const Nonsmooth policy;
+  auto a = std::dynamic_pointer_cast<ReLUImpl>(policy.make_relu().ptr());
+  auto b = std::dynamic_pointer_cast<ReLUImpl>(policy.make_relu().ptr());
+  EXPECT_NE(a->counter(), b->counter());
 }
 
 }  // namespace
