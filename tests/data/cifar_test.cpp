@@ -13,18 +13,9 @@
 namespace tiebreak::data {
 namespace {
 
+using testing::expect_data_error;
 using ::testing::HasSubstr;
 using testing::TempDir;
-
-template <typename F>
-void expect_data_error(F&& f, std::initializer_list<std::string> fragments) {
-  try {
-    f();
-    ADD_FAILURE() << "expected a DataError";
-  } catch (const DataError& e) {
-    for (const auto& fragment : fragments) EXPECT_THAT(e.what(), HasSubstr(fragment));
-  }
-}
 
 std::pair<torch::Tensor, torch::Tensor> random_cifar(int64_t n, uint64_t seed, int64_t classes = 10) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);

@@ -3,6 +3,9 @@
 // Writers for data-test fixtures in the real distribution formats: IDX (raw or gzipped),
 // CIFAR binary records, SVHN .mat (libmatio) and JPEG (libturbojpeg).
 
+#include "tiebreak/data/error.h"
+
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <matio.h>
 #include <torch/torch.h>
@@ -16,6 +19,17 @@
 #include <vector>
 
 namespace tiebreak::testing {
+
+/// Expects `f` to throw a data::DataError whose message contains every fragment.
+template <typename F>
+void expect_data_error(F&& f, std::initializer_list<std::string> fragments) {
+  try {
+    f();
+    ADD_FAILURE() << "expected a DataError";
+  } catch (const data::DataError& e) {
+    for (const auto& fragment : fragments) EXPECT_THAT(e.what(), ::testing::HasSubstr(fragment));
+  }
+}
 
 inline void write_bytes(const std::filesystem::path& path, const std::vector<uint8_t>& bytes,
                         bool gzip = false) {

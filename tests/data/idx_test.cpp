@@ -11,19 +11,9 @@
 namespace tiebreak::data {
 namespace {
 
+using testing::expect_data_error;
 using ::testing::HasSubstr;
 using testing::TempDir;
-
-// Expects `f` to throw a DataError whose message contains every fragment.
-template <typename F>
-void expect_data_error(F&& f, std::initializer_list<std::string> fragments) {
-  try {
-    f();
-    ADD_FAILURE() << "expected a DataError";
-  } catch (const DataError& e) {
-    for (const auto& fragment : fragments) EXPECT_THAT(e.what(), HasSubstr(fragment));
-  }
-}
 
 TEST(DataIdx, RoundTripsRawAndGzipped) {
   TempDir tmp;
