@@ -438,8 +438,12 @@ LoadedConfig load_config(const fs::path& path, const std::vector<std::string>& o
   std::vector<fs::path> chain;
   json merged = load_layers(path, origins, chain);
   for (const auto& assignment : overrides) {
-    apply_override(merged, assignment);
     auto [key, raw] = split_assignment(assignment);
+    // Objects the override creates come from it too, so errors about them name it.
+    for (size_t dot = key.find('.'); dot != std::string::npos; dot = key.find('.', dot + 1)) {
+      if (value_at(merged, key.substr(0, dot)).is_null()) origins.by_path[key.substr(0, dot)] = "--set " + assignment;
+    }
+    apply_override(merged, assignment);
     origins.by_path[key] = "--set " + assignment;
   }
   LoadedConfig loaded;
