@@ -37,12 +37,15 @@ struct Origins {
   void record(const json& node, const std::string& path, const std::string& source) {
     if (!path.empty()) by_path[path] = source;
     if (node.is_object()) {
-      for (const auto& [key, value] : node.items()) record(value, path.empty() ? key : path + "." + key, source);
+      for (const auto& [key, value] : node.items())
+        record(value, path.empty() ? key : path + "." + key, source);
     }
   }
 };
 
-std::string join(const std::string& path, const std::string& key) { return path.empty() ? key : path + "." + key; }
+std::string join(const std::string& path, const std::string& key) {
+  return path.empty() ? key : path + "." + key;
+}
 
 std::string shown(const json& value) {
   std::string text = value.dump();
@@ -86,13 +89,13 @@ class Section {
   int64_t integer(const std::string& key, int64_t fallback, int64_t min, const std::string& expected) {
     const json* v = find(key);
     if (!v) return fallback;
-    bool integral = v->is_number_integer() ||
-                    (v->is_number_float() && std::floor(v->get<double>()) == v->get<double>() &&
-                     std::abs(v->get<double>()) < 9.0e15);
+    bool integral =
+        v->is_number_integer() || (v->is_number_float() && std::floor(v->get<double>()) == v->get<double>() &&
+                                   std::abs(v->get<double>()) < 9.0e15);
     if (!integral) fail(join(path_, key), "expected " + expected, *v);
-    int64_t value = v->is_number_unsigned() ? static_cast<int64_t>(v->get<uint64_t>())
-                    : v->is_number_integer()  ? v->get<int64_t>()
-                                              : static_cast<int64_t>(v->get<double>());
+    int64_t value = v->is_number_unsigned()  ? static_cast<int64_t>(v->get<uint64_t>())
+                    : v->is_number_integer() ? v->get<int64_t>()
+                                             : static_cast<int64_t>(v->get<double>());
     if (value < min) fail(join(path_, key), "expected " + expected, *v);
     return value;
   }
@@ -104,15 +107,18 @@ class Section {
     return v->get<bool>();
   }
 
-  std::string string(const std::string& key, const std::string& fallback, const std::string& expected = "a string",
+  std::string string(const std::string& key, const std::string& fallback,
+                     const std::string& expected = "a string",
                      const std::function<bool(const std::string&)>& ok = nullptr) {
     const json* v = find(key);
     if (!v) return fallback;
-    if (!v->is_string() || (ok && !ok(v->get<std::string>()))) fail(join(path_, key), "expected " + expected, *v);
+    if (!v->is_string() || (ok && !ok(v->get<std::string>())))
+      fail(join(path_, key), "expected " + expected, *v);
     return v->get<std::string>();
   }
 
-  std::string choice(const std::string& key, const std::string& fallback, const std::vector<std::string>& allowed) {
+  std::string choice(const std::string& key, const std::string& fallback,
+                     const std::vector<std::string>& allowed) {
     std::string expected = "one of";
     for (size_t i = 0; i < allowed.size(); ++i) expected += (i ? "|" : " ") + allowed[i];
     return string(key, fallback, expected, [&](const std::string& s) {
@@ -195,12 +201,14 @@ ExperimentConfig parse(const json& document, const Origins& origins) {
   {
     Section s = root.section("data");
     auto& d = c.data;
-    d.dataset = s.string("dataset", d.dataset, "a non-empty dataset name", [](auto& v) { return !v.empty(); });
+    d.dataset =
+        s.string("dataset", d.dataset, "a non-empty dataset name", [](auto& v) { return !v.empty(); });
     d.root = s.string("root", d.root);
     d.batch_size = s.integer("batch_size", d.batch_size, 1, "a positive integer");
     d.test_batch_size = s.integer("test_batch_size", d.test_batch_size, 1, "a positive integer");
     d.augmentation = s.choice("augmentation", d.augmentation, {"none", "standard"});
-    d.train_split = s.string("train_split", d.train_split, "a non-empty split name", [](auto& v) { return !v.empty(); });
+    d.train_split =
+        s.string("train_split", d.train_split, "a non-empty split name", [](auto& v) { return !v.empty(); });
     d.train_limit = s.integer("train_limit", d.train_limit, 0, "a non-negative integer (0 = all)");
     d.test_limit = s.integer("test_limit", d.test_limit, 0, "a non-negative integer (0 = all)");
     if (const json* files = s.find("files")) {
@@ -244,11 +252,13 @@ ExperimentConfig parse(const json& document, const Origins& origins) {
       const bool decoupled = opt.name == OptimizerKind::AdamW || opt.name == OptimizerKind::INNAprop;
       opt.lr = o.number("lr", adaptive ? 1e-3 : 0.01, "a positive number", positive);
       opt.momentum = o.number("momentum", 0.0, "a number in [0, 1)", unit_open);
-      opt.weight_decay = o.number("weight_decay", decoupled ? 0.01 : 0.0, "a non-negative number", non_negative);
+      opt.weight_decay =
+          o.number("weight_decay", decoupled ? 0.01 : 0.0, "a non-negative number", non_negative);
       opt.nesterov = o.boolean("nesterov", false);
       if (const json* betas = o.find("betas")) {
-        bool ok = betas->is_array() && betas->size() == 2 && (*betas)[0].is_number() && (*betas)[1].is_number() &&
-                  unit_open((*betas)[0].get<double>()) && unit_open((*betas)[1].get<double>());
+        bool ok = betas->is_array() && betas->size() == 2 && (*betas)[0].is_number() &&
+                  (*betas)[1].is_number() && unit_open((*betas)[0].get<double>()) &&
+                  unit_open((*betas)[1].get<double>());
         if (!ok) o.fail("train.optimizer.betas", "expected two numbers in [0, 1)", *betas);
         opt.betas = {(*betas)[0].get<double>(), (*betas)[1].get<double>()};
       }
@@ -260,8 +270,8 @@ ExperimentConfig parse(const json& document, const Origins& origins) {
         o.fail_key("nesterov", "Nesterov momentum needs optimizer sgd with momentum > 0");
       }
       if (opt.name == OptimizerKind::INNAprop && opt.lr >= opt.beta) {
-        o.fail_key("lr", fmt::format("expected less than train.optimizer.beta ({}) for innaprop, got {}", opt.beta,
-                                     opt.lr));
+        o.fail_key("lr", fmt::format("expected less than train.optimizer.beta ({}) for innaprop, got {}",
+                                     opt.beta, opt.lr));
       }
       o.finish();
     }
@@ -277,7 +287,8 @@ ExperimentConfig parse(const json& document, const Origins& origins) {
       Section ls = s.section("loss_scale");
       auto& l = t.loss_scale;
       l.init_scale = ls.number("init_scale", l.init_scale, "a positive number", positive);
-      l.growth_factor = ls.number("growth_factor", l.growth_factor, "a number > 1", [](double v) { return v > 1; });
+      l.growth_factor =
+          ls.number("growth_factor", l.growth_factor, "a number > 1", [](double v) { return v > 1; });
       l.backoff_factor = ls.number("backoff_factor", l.backoff_factor, "a number in (0, 1)",
                                    [](double v) { return v > 0 && v < 1; });
       l.growth_interval = ls.integer("growth_interval", l.growth_interval, 1, "a positive integer");
@@ -292,7 +303,8 @@ ExperimentConfig parse(const json& document, const Origins& origins) {
   {
     Section s = root.section("exp");
     auto& e = c.exp;
-    e.output_dir = s.string("output_dir", e.output_dir, "a non-empty directory", [](auto& v) { return !v.empty(); });
+    e.output_dir =
+        s.string("output_dir", e.output_dir, "a non-empty directory", [](auto& v) { return !v.empty(); });
     e.name = s.string("name", e.name, "a directory name without '/'",
                       [](auto& v) { return v.find('/') == std::string::npos && v != "." && v != ".."; });
     e.checkpoint = s.boolean("checkpoint", e.checkpoint);
@@ -337,19 +349,20 @@ void deep_merge(json& base, const json& overlay) {
 json load_layers(const fs::path& path, Origins& origins, std::vector<fs::path>& chain) {
   const fs::path canonical = fs::weakly_canonical(path);
   for (const auto& seen : chain) {
-    if (seen == canonical) throw ConfigError(fmt::format("{}: extends: cycle back to this file", path.string()));
+    if (seen == canonical)
+      throw ConfigError(fmt::format("{}: extends: cycle back to this file", path.string()));
   }
   chain.push_back(canonical);
   json document = read_json_file(path);
   if (!document.is_object()) {
-    throw ConfigError(fmt::format("{}: expected a JSON object at the top level, got {}", path.string(),
-                                  shown(document)));
+    throw ConfigError(
+        fmt::format("{}: expected a JSON object at the top level, got {}", path.string(), shown(document)));
   }
   json merged = json::object();
   if (auto it = document.find("extends"); it != document.end()) {
     if (!it->is_string() || it->get<std::string>().empty()) {
-      throw ConfigError(fmt::format("{}: extends: expected a path relative to this file, got {}", path.string(),
-                                    shown(*it)));
+      throw ConfigError(fmt::format("{}: extends: expected a path relative to this file, got {}",
+                                    path.string(), shown(*it)));
     }
     fs::path base = path.parent_path() / it->get<std::string>();
     if (!fs::exists(base)) {
@@ -371,12 +384,18 @@ std::string to_string(ScheduleKind kind) { return kSchedules.name(kind); }
 
 int precision_bits(Precision precision) {
   switch (precision) {
-    case Precision::Fp16: return 16;
-    case Precision::Bf16: return 16;
-    case Precision::AmpFp16: return 24;
-    case Precision::AmpBf16: return 24;
-    case Precision::Fp32: return 32;
-    case Precision::Fp64: return 64;
+    case Precision::Fp16:
+      return 16;
+    case Precision::Bf16:
+      return 16;
+    case Precision::AmpFp16:
+      return 24;
+    case Precision::AmpBf16:
+      return 24;
+    case Precision::Fp32:
+      return 32;
+    case Precision::Fp64:
+      return 64;
   }
   return 0;
 }
@@ -384,8 +403,8 @@ int precision_bits(Precision precision) {
 std::pair<std::string, std::string> split_assignment(const std::string& assignment) {
   auto eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0) {
-    throw ConfigError(fmt::format("--set {}: expected key=value with a dotted key, e.g. train.optimizer.lr=0.01",
-                                  assignment));
+    throw ConfigError(fmt::format(
+        "--set {}: expected key=value with a dotted key, e.g. train.optimizer.lr=0.01", assignment));
   }
   return {assignment.substr(0, eq), assignment.substr(eq + 1)};
 }
@@ -405,7 +424,8 @@ void apply_override(json& document, const std::string& assignment) {
   while (true) {
     auto dot = key.find('.', start);
     std::string part = key.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    if (part.empty()) throw ConfigError(fmt::format("--set {}: empty component in key '{}'", assignment, key));
+    if (part.empty())
+      throw ConfigError(fmt::format("--set {}: empty component in key '{}'", assignment, key));
     if (!node->is_object()) {
       throw ConfigError(fmt::format("--set {}: '{}' is not an object", assignment, key.substr(0, start - 1)));
     }
@@ -441,7 +461,8 @@ LoadedConfig load_config(const fs::path& path, const std::vector<std::string>& o
     auto [key, raw] = split_assignment(assignment);
     // Objects the override creates come from it too, so errors about them name it.
     for (size_t dot = key.find('.'); dot != std::string::npos; dot = key.find('.', dot + 1)) {
-      if (value_at(merged, key.substr(0, dot)).is_null()) origins.by_path[key.substr(0, dot)] = "--set " + assignment;
+      if (value_at(merged, key.substr(0, dot)).is_null())
+        origins.by_path[key.substr(0, dot)] = "--set " + assignment;
     }
     apply_override(merged, assignment);
     origins.by_path[key] = "--set " + assignment;

@@ -20,14 +20,16 @@ std::vector<at::Generator> generators() {
   std::vector<at::Generator> gens{at::globalContext().defaultGenerator(at::Device(at::kCPU))};
   if (torch::cuda::is_available()) {
     for (size_t i = 0; i < torch::cuda::device_count(); ++i) {
-      gens.push_back(at::globalContext().defaultGenerator(at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(i))));
+      gens.push_back(
+          at::globalContext().defaultGenerator(at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(i))));
     }
   }
   return gens;
 }
 
 void write_module(torch::serialize::OutputArchive& archive, const torch::nn::Module& model) {
-  for (const auto& p : model.named_parameters(true)) archive.write("param/" + p.key(), p.value().detach().cpu());
+  for (const auto& p : model.named_parameters(true))
+    archive.write("param/" + p.key(), p.value().detach().cpu());
   for (const auto& b : model.named_buffers(true)) archive.write("buffer/" + b.key(), b.value().cpu(), true);
 }
 
@@ -37,11 +39,12 @@ void read_module(torch::serialize::InputArchive& archive, torch::nn::Module& mod
   std::vector<std::pair<at::Tensor, at::Tensor>> copies;
   auto collect = [&](const std::string& key, const at::Tensor& target) {
     at::Tensor stored;
-    TORCH_CHECK(archive.try_read(key, stored), path.string(), ": incompatible checkpoint: no tensor for model ",
-                key, " (was it written for another model?)");
-    TORCH_CHECK(stored.sizes() == target.sizes() && stored.scalar_type() == target.scalar_type(), path.string(),
-                ": incompatible checkpoint: model ", key, " is ", stored.toString(), stored.sizes(),
-                " in the file but ", target.toString(), target.sizes(), " in the model");
+    TORCH_CHECK(archive.try_read(key, stored), path.string(),
+                ": incompatible checkpoint: no tensor for model ", key,
+                " (was it written for another model?)");
+    TORCH_CHECK(stored.sizes() == target.sizes() && stored.scalar_type() == target.scalar_type(),
+                path.string(), ": incompatible checkpoint: model ", key, " is ", stored.toString(),
+                stored.sizes(), " in the file but ", target.toString(), target.sizes(), " in the model");
     copies.emplace_back(target, stored);
   };
   for (const auto& p : model.named_parameters(true)) collect("param/" + p.key(), p.value());
@@ -118,7 +121,8 @@ nlohmann::json load_checkpoint(const fs::path& path, const CheckpointParts& part
     read_module(model_archive, *parts.model, path);
 
     torch::serialize::InputArchive optimizer_archive;
-    TORCH_CHECK(archive.try_read("optimizer", optimizer_archive), path.string(), ": checkpoint has no optimizer");
+    TORCH_CHECK(archive.try_read("optimizer", optimizer_archive), path.string(),
+                ": checkpoint has no optimizer");
     parts.optimizer->load(optimizer_archive);
 
     if (parts.scaler) {

@@ -10,8 +10,8 @@ namespace {
 void check_options(const INNApropOptions& o) {
   TORCH_CHECK(o.lr() > 0, "INNAprop: expected lr > 0, got ", o.lr());
   TORCH_CHECK(o.beta() > 0, "INNAprop: expected beta > 0, got ", o.beta());
-  TORCH_CHECK(o.lr() < o.beta(), "INNAprop: expected lr < beta (the update divides by beta - lr), got lr ", o.lr(),
-              " and beta ", o.beta());
+  TORCH_CHECK(o.lr() < o.beta(), "INNAprop: expected lr < beta (the update divides by beta - lr), got lr ",
+              o.lr(), " and beta ", o.beta());
   TORCH_CHECK(o.alpha() >= 0, "INNAprop: expected alpha >= 0, got ", o.alpha());
   TORCH_CHECK(o.sigma() >= 0 && o.sigma() < 1, "INNAprop: expected sigma in [0, 1), got ", o.sigma());
   TORCH_CHECK(o.eps() >= 0, "INNAprop: expected eps >= 0, got ", o.eps());
@@ -49,7 +49,8 @@ void INNApropParamState::serialize(torch::serialize::InputArchive& archive) {
   _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(torch::Tensor, exp_avg_sq);
 }
 
-INNAprop::INNAprop(const std::vector<torch::optim::OptimizerParamGroup>& param_groups, INNApropOptions defaults)
+INNAprop::INNAprop(const std::vector<torch::optim::OptimizerParamGroup>& param_groups,
+                   INNApropOptions defaults)
     : Optimizer(param_groups, std::make_unique<INNApropOptions>(defaults)) {
   check_options(defaults);
 }

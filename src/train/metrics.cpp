@@ -81,12 +81,14 @@ EpochMetrics epoch_metrics_from_json(const nlohmann::json& j) {
 
 std::string format_metrics_csv(const std::vector<EpochMetrics>& rows) {
   std::string out =
-      "run_id,epoch,train_loss,train_accuracy,test_loss,test_accuracy,maxpool,batch_norm,precision,formulation,"
+      "run_id,epoch,train_loss,train_accuracy,test_loss,test_accuracy,maxpool,batch_norm,precision,"
+      "formulation,"
       "optimizer,lr,seconds";
   std::vector<std::string> tie_columns;
   for (const auto& row : rows) {
     for (const auto& [name, fraction] : row.ties) {
-      if (std::find(tie_columns.begin(), tie_columns.end(), name) == tie_columns.end()) tie_columns.push_back(name);
+      if (std::find(tie_columns.begin(), tie_columns.end(), name) == tie_columns.end())
+        tie_columns.push_back(name);
     }
   }
   for (const auto& name : tie_columns) out += ",ties." + name;

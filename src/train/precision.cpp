@@ -14,15 +14,25 @@ using config::Precision;
 PrecisionPlan plan_for(Precision precision) {
   PrecisionPlan plan;
   switch (precision) {
-    case Precision::Fp16: plan.parameter_dtype = at::kHalf; break;
-    case Precision::Bf16: plan.parameter_dtype = at::kBFloat16; break;
-    case Precision::Fp32: plan.parameter_dtype = at::kFloat; break;
-    case Precision::Fp64: plan.parameter_dtype = at::kDouble; break;
+    case Precision::Fp16:
+      plan.parameter_dtype = at::kHalf;
+      break;
+    case Precision::Bf16:
+      plan.parameter_dtype = at::kBFloat16;
+      break;
+    case Precision::Fp32:
+      plan.parameter_dtype = at::kFloat;
+      break;
+    case Precision::Fp64:
+      plan.parameter_dtype = at::kDouble;
+      break;
     case Precision::AmpFp16:
       plan.autocast_dtype = at::kHalf;
       plan.loss_scaling = true;
       break;
-    case Precision::AmpBf16: plan.autocast_dtype = at::kBFloat16; break;
+    case Precision::AmpBf16:
+      plan.autocast_dtype = at::kBFloat16;
+      break;
   }
   return plan;
 }
@@ -132,18 +142,23 @@ std::vector<std::string> unsupported_ops(at::ScalarType dtype, c10::Device devic
   });
   probe("linear", [&] {
     auto x = torch::randn({2, 5}, opts).requires_grad_();
-    return torch::linear(x, torch::randn({3, 5}, opts).requires_grad_(), torch::randn({3}, opts).requires_grad_());
+    return torch::linear(x, torch::randn({3, 5}, opts).requires_grad_(),
+                         torch::randn({3}, opts).requires_grad_());
   });
-  probe("max_pool2d", [&] { return torch::max_pool2d(torch::randn({2, 3, 4, 4}, opts).requires_grad_(), 2); });
+  probe("max_pool2d", [&] {
+    return torch::max_pool2d(torch::randn({2, 3, 4, 4}, opts).requires_grad_(), 2);
+  });
   probe("batch_norm", [&] {
     auto x = torch::randn({4, 3, 2, 2}, opts).requires_grad_();
-    return torch::batch_norm(x, torch::ones({3}, opts).requires_grad_(), torch::zeros({3}, opts).requires_grad_(),
-                             torch::zeros({3}, opts), torch::ones({3}, opts), true, 0.1, 1e-5, false);
+    return torch::batch_norm(x, torch::ones({3}, opts).requires_grad_(),
+                             torch::zeros({3}, opts).requires_grad_(), torch::zeros({3}, opts),
+                             torch::ones({3}, opts), true, 0.1, 1e-5, false);
   });
   probe("log_softmax", [&] { return torch::log_softmax(torch::randn({4, 10}, opts).requires_grad_(), 1); });
   probe("nll_loss", [&] {
     auto x = torch::randn({4, 10}, opts).requires_grad_();
-    return torch::nll_loss(x, torch::tensor({1, 2, 3, 4}, torch::TensorOptions().dtype(at::kLong).device(device)));
+    return torch::nll_loss(
+        x, torch::tensor({1, 2, 3, 4}, torch::TensorOptions().dtype(at::kLong).device(device)));
   });
   return missing;
 }

@@ -14,8 +14,8 @@ uint64_t shuffle_seed(uint64_t seed, int64_t epoch) {
 }
 
 TensorBatchSource::TensorBatchSource(torch::Tensor train_inputs, torch::Tensor train_targets,
-                                     torch::Tensor test_inputs, torch::Tensor test_targets, int64_t num_classes,
-                                     std::string name)
+                                     torch::Tensor test_inputs, torch::Tensor test_targets,
+                                     int64_t num_classes, std::string name)
     : train_inputs_(std::move(train_inputs)),
       train_targets_(std::move(train_targets)),
       test_inputs_(std::move(test_inputs)),
@@ -24,8 +24,9 @@ TensorBatchSource::TensorBatchSource(torch::Tensor train_inputs, torch::Tensor t
       name_(std::move(name)) {
   TORCH_CHECK(train_inputs_.dim() >= 2 && train_inputs_.size(0) == train_targets_.size(0) &&
                   test_inputs_.size(0) == test_targets_.size(0),
-              "TensorBatchSource: expected inputs [N, ...] with one target each, got train ", train_inputs_.sizes(),
-              "/", train_targets_.sizes(), " and test ", test_inputs_.sizes(), "/", test_targets_.sizes());
+              "TensorBatchSource: expected inputs [N, ...] with one target each, got train ",
+              train_inputs_.sizes(), "/", train_targets_.sizes(), " and test ", test_inputs_.sizes(), "/",
+              test_targets_.sizes());
   TORCH_CHECK(train_inputs_.size(0) > 0, "TensorBatchSource: expected a non-empty training set");
   TORCH_CHECK(num_classes_ >= 2, "TensorBatchSource: expected at least 2 classes, got ", num_classes_);
   train_targets_ = train_targets_.to(torch::kLong);

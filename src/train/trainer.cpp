@@ -16,12 +16,12 @@
 #include <torch/cuda.h>
 #include <torch/torch.h>
 
+#include <unistd.h>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
-#include <unistd.h>
 
 namespace tiebreak::train {
 
@@ -104,8 +104,8 @@ class Progress {
   std::shared_ptr<spdlog::logger> logger_;
 };
 
-std::shared_ptr<spdlog::logger> make_logger(const fs::path& log_file, const config::ExpConfig& exp, bool console,
-                                            int64_t run_id) {
+std::shared_ptr<spdlog::logger> make_logger(const fs::path& log_file, const config::ExpConfig& exp,
+                                            bool console, int64_t run_id) {
   std::vector<spdlog::sink_ptr> sinks;
   auto file = std::make_shared<spdlog::sinks::basic_file_sink_mt>(log_file.string(), false);
   file->set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%l] %v");
@@ -132,17 +132,23 @@ struct EpochResult {
 
 std::string to_string(RunStatus status) {
   switch (status) {
-    case RunStatus::Running: return "running";
-    case RunStatus::Stopped: return "stopped";
-    case RunStatus::Finished: return "finished";
-    case RunStatus::Diverged: return "diverged";
-    case RunStatus::Failed: return "failed";
+    case RunStatus::Running:
+      return "running";
+    case RunStatus::Stopped:
+      return "stopped";
+    case RunStatus::Finished:
+      return "finished";
+    case RunStatus::Diverged:
+      return "diverged";
+    case RunStatus::Failed:
+      return "failed";
   }
   return "unknown";
 }
 
 RunStatus parse_run_status(const std::string& name) {
-  for (auto s : {RunStatus::Running, RunStatus::Stopped, RunStatus::Finished, RunStatus::Diverged, RunStatus::Failed}) {
+  for (auto s : {RunStatus::Running, RunStatus::Stopped, RunStatus::Finished, RunStatus::Diverged,
+                 RunStatus::Failed}) {
     if (to_string(s) == name) return s;
   }
   TORCH_CHECK(false, "run status: expected running|stopped|finished|diverged|failed, got '", name, "'");
@@ -188,7 +194,8 @@ void apply_execution_settings(const config::ExpConfig& exp) {
 }
 
 c10::Device resolve_device(const std::string& device) {
-  if (device == "auto") return torch::cuda::is_available() ? c10::Device(c10::kCUDA, 0) : c10::Device(c10::kCPU);
+  if (device == "auto")
+    return torch::cuda::is_available() ? c10::Device(c10::kCUDA, 0) : c10::Device(c10::kCPU);
   if (device == "cpu") return c10::Device(c10::kCPU);
   c10::Device d(device == "cuda" ? std::string("cuda:0") : device);
   TORCH_CHECK(torch::cuda::is_available(), "exp.device: ", device,
@@ -198,7 +205,8 @@ c10::Device resolve_device(const std::string& device) {
   return d;
 }
 
-RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& options, const Components& components) {
+RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& options,
+                     const Components& components) {
   const auto& cfg = loaded.config;
   const fs::path& dir = options.run_dir;
   fs::create_directories(dir);
@@ -217,7 +225,8 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
     }
     auto diff = first_difference(identity_of(stored), identity_of(loaded.json));
     TORCH_CHECK(diff.empty(), (dir / "config.json").string(), ": the run was started with a different ", diff,
-                " (", config::value_at(stored, diff).dump(), " there, ", config::value_at(loaded.json, diff).dump(),
+                " (", config::value_at(stored, diff).dump(), " there, ",
+                config::value_at(loaded.json, diff).dump(),
                 " now); resume with the same config or use another --out");
   }
   if (previous && options.resume && is_complete(*previous)) {
@@ -271,15 +280,17 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
     write_text_atomically(dir / "config.json", loaded.json.dump(2) + "\n");
     write_run_json();
     logger->info("tiebreak {} (git {}), LibTorch {}; device {}; run {} seed {}", build_info().version,
-                 build_info().git_revision, build_info().libtorch_version, device.str(), options.run_id, run_seed);
+                 build_info().git_revision, build_info().libtorch_version, device.str(), options.run_id,
+                 run_seed);
 
     const PrecisionPlan plan = plan_for(cfg.train.precision);
     const at::ScalarType compute = plan.autocast_dtype.value_or(plan.parameter_dtype);
     if (auto missing = unsupported_ops(compute, device); !missing.empty()) {
       std::string names;
       for (const auto& m : missing) names += (names.empty() ? "" : ", ") + m;
-      TORCH_CHECK(false, "train.precision: ", config::to_string(cfg.train.precision), " needs ", c10::toString(compute),
-                  " kernels that LibTorch ", build_info().libtorch_version, " lacks on ", device.str(), ": ", names,
+      TORCH_CHECK(false, "train.precision: ", config::to_string(cfg.train.precision), " needs ",
+                  c10::toString(compute), " kernels that LibTorch ", build_info().libtorch_version,
+                  " lacks on ", device.str(), ": ", names,
                   " (tiebreak does not silently up-cast; choose another precision or device)");
     }
 
@@ -287,7 +298,8 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
     auto data = components.make_data(cfg);
     logger->info("data: {}", data->describe());
     Model model = components.make_model(cfg, *data);
-    TORCH_CHECK(model.module && model.forward, "model '", cfg.model.name, "': the factory returned no module");
+    TORCH_CHECK(model.module && model.forward, "model '", cfg.model.name,
+                "': the factory returned no module");
     model.module->to(device, plan.parameter_dtype);
     auto optimizer = make_optimizer(cfg.train.optimizer, model.module->parameters());
     std::unique_ptr<DynamicLossScaler> scaler;
@@ -298,9 +310,11 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
     const fs::path checkpoint = dir / "checkpoint.pt";
     if (options.resume && fs::exists(checkpoint)) {
       json meta = load_checkpoint(checkpoint, parts);
-      TORCH_CHECK(meta.value("run_seed", uint64_t{0}) == run_seed && meta.value("run_id", int64_t{-1}) == options.run_id,
-                  checkpoint.string(), ": incompatible checkpoint: written for run ", meta.value("run_id", -1),
-                  " seed ", meta.value("run_seed", uint64_t{0}), ", not run ", options.run_id, " seed ", run_seed);
+      TORCH_CHECK(meta.value("run_seed", uint64_t{0}) == run_seed &&
+                      meta.value("run_id", int64_t{-1}) == options.run_id,
+                  checkpoint.string(), ": incompatible checkpoint: written for run ",
+                  meta.value("run_id", -1), " seed ", meta.value("run_seed", uint64_t{0}), ", not run ",
+                  options.run_id, " seed ", run_seed);
       start_epoch = meta.at("epoch").get<int64_t>();
       for (const auto& r : meta.at("rows")) outcome.rows.push_back(epoch_metrics_from_json(r));
       TORCH_CHECK(static_cast<int64_t>(outcome.rows.size()) == start_epoch, checkpoint.string(),
@@ -399,7 +413,8 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
         }
       });
       TORCH_CHECK(seen > 0, "data '", cfg.data.dataset, "': the training set produced no batches");
-      const double train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const double train_seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       EpochMetrics row = make_row(epoch, lr);
       row.train_loss = loss_sum.item<double>() / seen;
       row.train_accuracy = static_cast<double>(correct.item<int64_t>()) / seen;
@@ -436,21 +451,25 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
       outcome.rows.push_back(row);
 
       const double per_epoch = epoch_seconds_sum / static_cast<double>(outcome.rows.size());
-      progress.line(fmt::format(
-          "epoch {}/{}  lr {:.3g}  train loss {:.4f} acc {:.2f}%  test loss {:.4f} acc {:.2f}%  {:.0f} img/s  "
-          "{:.1f}s  ETA {}{}",
-          epoch + 1, epochs, lr, row.train_loss, 100 * row.train_accuracy, row.test_loss, 100 * row.test_accuracy,
-          seen / std::max(train_seconds, 1e-9), row.seconds,
-          format_duration(per_epoch * static_cast<double>(epochs - epoch - 1)), diverged ? "  DIVERGED" : ""));
+      progress.line(
+          fmt::format("epoch {}/{}  lr {:.3g}  train loss {:.4f} acc {:.2f}%  test loss {:.4f} acc {:.2f}%  "
+                      "{:.0f} img/s  "
+                      "{:.1f}s  ETA {}{}",
+                      epoch + 1, epochs, lr, row.train_loss, 100 * row.train_accuracy, row.test_loss,
+                      100 * row.test_accuracy, seen / std::max(train_seconds, 1e-9), row.seconds,
+                      format_duration(per_epoch * static_cast<double>(epochs - epoch - 1)),
+                      diverged ? "  DIVERGED" : ""));
 
       if (diverged) {
         // The study's convention: a diverged run keeps its place in every curve.
         // The remaining epochs are not trained; their rows repeat the diverged
         // model's test accuracy with NaN losses.
-        logger->warn("training loss is not finite at epoch {}: run diverged; recording the remaining {} epochs",
-                     epoch + 1, epochs - epoch - 1);
+        logger->warn(
+            "training loss is not finite at epoch {}: run diverged; recording the remaining {} epochs",
+            epoch + 1, epochs - epoch - 1);
         for (int64_t rest = epoch + 1; rest < epochs; ++rest) {
-          EpochMetrics filler = make_row(rest, learning_rate_at(cfg.train.schedule, cfg.train.optimizer.lr, rest, epochs));
+          EpochMetrics filler =
+              make_row(rest, learning_rate_at(cfg.train.schedule, cfg.train.optimizer.lr, rest, epochs));
           filler.train_loss = kNaN;
           filler.train_accuracy = row.train_accuracy;
           filler.test_loss = kNaN;
@@ -475,7 +494,8 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
     outcome.status = diverged ? RunStatus::Diverged : RunStatus::Finished;
     run["status"] = to_string(outcome.status);
     run["finished_at"] = now_iso8601();
-    run["wall_seconds_last_session"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    run["wall_seconds_last_session"] =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     if (!outcome.rows.empty()) {
       run["final_test_accuracy"] = outcome.rows.back().test_accuracy;
       double best = 0;
@@ -503,8 +523,8 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
 }
 
 std::vector<RunOutcome> train_experiment(const config::LoadedConfig& config, const fs::path& experiment_dir,
-                                         bool resume, const Components& components, std::optional<int64_t> only_run,
-                                         const std::string& command_line) {
+                                         bool resume, const Components& components,
+                                         std::optional<int64_t> only_run, const std::string& command_line) {
   fs::create_directories(experiment_dir);
   write_text_atomically(experiment_dir / "config.json", config.json.dump(2) + "\n");
   std::vector<RunOutcome> outcomes;

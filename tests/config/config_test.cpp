@@ -67,7 +67,8 @@ TEST(Config, JsonRoundTrip) {
 
 TEST(Config, ExtendsChainsRelativeToEachFileWithDeepMerge) {
   TempDir dir;
-  write(dir / "base" / "root.json", R"({"train": {"epochs": 5, "optimizer": {"name": "sgd", "lr": 0.5, "momentum": 0.9}},
+  write(dir / "base" / "root.json",
+        R"({"train": {"epochs": 5, "optimizer": {"name": "sgd", "lr": 0.5, "momentum": 0.9}},
                                          "model": {"name": "vgg11"}})");
   write(dir / "base" / "mid.json", R"({"extends": "root.json", "train": {"optimizer": {"lr": 0.1}}})");
   write(dir / "exp" / "leaf.json", R"({"extends": "../base/mid.json", "train": {"epochs": 9}})");
@@ -90,8 +91,8 @@ TEST(Config, ExtendsCycleAndMissingFileAreErrors) {
 TEST(Config, SetOverridesParseJsonElseString) {
   TempDir dir;
   write(dir / "c.json", R"({"train": {"optimizer": {"lr": 0.5}}})");
-  auto c = load_config(dir / "c.json", {"train.optimizer.lr=0.01", "model.name=resnet18", "model.batch_norm=true",
-                                        "train.optimizer.betas=[0.5,0.6]"})
+  auto c = load_config(dir / "c.json", {"train.optimizer.lr=0.01", "model.name=resnet18",
+                                        "model.batch_norm=true", "train.optimizer.betas=[0.5,0.6]"})
                .config;
   EXPECT_DOUBLE_EQ(c.train.optimizer.lr, 0.01);
   EXPECT_EQ(c.model.name, "resnet18");
@@ -102,8 +103,9 @@ TEST(Config, SetOverridesParseJsonElseString) {
 TEST(Config, OverrideErrorsNameTheSetArgument) {
   TempDir dir;
   write(dir / "c.json", "{}");
-  EXPECT_THAT(error_of(dir / "c.json", {"train.optimizer.lr=-1"}),
-              HasSubstr("--set train.optimizer.lr=-1: train.optimizer.lr: expected a positive number, got -1"));
+  EXPECT_THAT(
+      error_of(dir / "c.json", {"train.optimizer.lr=-1"}),
+      HasSubstr("--set train.optimizer.lr=-1: train.optimizer.lr: expected a positive number, got -1"));
   EXPECT_THAT(error_of(dir / "c.json", {"novalue"}), HasSubstr("expected key=value"));
   EXPECT_THAT(error_of(dir / "c.json", {"train.epochs.x=1"}),
               HasSubstr("--set train.epochs.x=1: train.epochs: expected a positive integer, got {\"x\":1}"));
@@ -130,7 +132,8 @@ TEST_P(BadConfig, IsRejectedWithFileAndPath) {
 INSTANTIATE_TEST_SUITE_P(
     Cases, BadConfig,
     ::testing::Values(
-        BadCase{R"({"train": {"optimizer": {"lr": -1}}})", "train.optimizer.lr: expected a positive number, got -1"},
+        BadCase{R"({"train": {"optimizer": {"lr": -1}}})",
+                "train.optimizer.lr: expected a positive number, got -1"},
         BadCase{R"({"train": {"optmizer": {}}})", "train.optmizer: unknown key"},
         BadCase{R"({"extra": 1})", "extra: unknown key"},
         BadCase{R"({"train": {"epochs": 1.5}})", "train.epochs: expected a positive integer, got 1.5"},
@@ -142,11 +145,14 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{R"({"nonsmooth": {"beta": "big"}})", "nonsmooth.beta: expected a finite number"},
         BadCase{R"({"nonsmooth": {"pool": "avgpool"}})", "nonsmooth.pool: expected one of maxpool|normpool"},
         BadCase{R"({"exp": {"device": "gpu"}})", "exp.device: expected auto, cpu or cuda:N"},
-        BadCase{R"({"train": {"optimizer": {"momentum": 1.0}}})", "train.optimizer.momentum: expected a number in [0, 1)"},
-        BadCase{R"({"train": {"optimizer": {"betas": [0.9]}}})", "train.optimizer.betas: expected two numbers in [0, 1)"},
+        BadCase{R"({"train": {"optimizer": {"momentum": 1.0}}})",
+                "train.optimizer.momentum: expected a number in [0, 1)"},
+        BadCase{R"({"train": {"optimizer": {"betas": [0.9]}}})",
+                "train.optimizer.betas: expected two numbers in [0, 1)"},
         BadCase{R"({"train": {"optimizer": {"name": "innaprop", "lr": 1.0}}})",
                 "train.optimizer.lr: expected less than train.optimizer.beta (0.9) for innaprop, got 1"},
-        BadCase{R"({"train": {"optimizer": {"nesterov": true}}})", "train.optimizer.nesterov: Nesterov momentum needs"},
+        BadCase{R"({"train": {"optimizer": {"nesterov": true}}})",
+                "train.optimizer.nesterov: Nesterov momentum needs"},
         BadCase{R"({"train": {"schedule": {"name": "step", "step_size": 0}}})",
                 "train.schedule.step_size: expected a positive integer, got 0"},
         BadCase{R"({"data": {"batch_size": -2}})", "data.batch_size: expected a positive integer, got -2"},
@@ -158,8 +164,9 @@ TEST(Config, ErrorNamesTheFileTheBadValueCameFrom) {
   TempDir dir;
   write(dir / "base.json", R"({"train": {"optimizer": {"lr": -3}}})");
   write(dir / "leaf.json", R"({"extends": "base.json", "train": {"epochs": 2}})");
-  EXPECT_THAT(error_of(dir / "leaf.json"),
-              HasSubstr((dir / "base.json").string() + ": train.optimizer.lr: expected a positive number, got -3"));
+  EXPECT_THAT(
+      error_of(dir / "leaf.json"),
+      HasSubstr((dir / "base.json").string() + ": train.optimizer.lr: expected a positive number, got -3"));
 }
 
 TEST(Config, MissingFileIsAnError) {

@@ -1,5 +1,5 @@
-#include "tiebreak/train/innaprop.h"
 #include "tiebreak/train/optimizer.h"
+#include "tiebreak/train/innaprop.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -16,8 +16,15 @@ struct ScalarInnaprop {
   double lr, alpha, beta, sigma, eps, wd;
   double theta, psi, v = 0;
   int t = 0;
-  ScalarInnaprop(double theta0, double lr_, double alpha_, double beta_, double sigma_, double eps_, double wd_)
-      : lr(lr_), alpha(alpha_), beta(beta_), sigma(sigma_), eps(eps_), wd(wd_), theta(theta0),
+  ScalarInnaprop(double theta0, double lr_, double alpha_, double beta_, double sigma_, double eps_,
+                 double wd_)
+      : lr(lr_),
+        alpha(alpha_),
+        beta(beta_),
+        sigma(sigma_),
+        eps(eps_),
+        wd(wd_),
+        theta(theta0),
         psi((1 - alpha_ * beta_) * theta0) {}
   void step(double g) {
     ++t;
@@ -116,7 +123,8 @@ TEST(MakeOptimizer, BuildsEachKindWithItsOptions) {
   c.name = config::OptimizerKind::Adam;
   c.betas = {0.5, 0.6};
   auto adam = make_optimizer(c, {p});
-  EXPECT_EQ(std::get<1>(static_cast<torch::optim::AdamOptions&>(adam->param_groups()[0].options()).betas()), 0.6);
+  EXPECT_EQ(std::get<1>(static_cast<torch::optim::AdamOptions&>(adam->param_groups()[0].options()).betas()),
+            0.6);
   c.name = config::OptimizerKind::AdamW;
   EXPECT_NE(dynamic_cast<torch::optim::AdamW*>(make_optimizer(c, {p}).get()), nullptr);
   c.name = config::OptimizerKind::INNAprop;

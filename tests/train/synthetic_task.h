@@ -24,8 +24,8 @@ inline std::shared_ptr<BatchSource> synthetic_data(int64_t train = 192, int64_t 
 
 /// conv 3x3 → ReLU → 2x2 max pooling → linear: a CNN small enough for many short runs.
 inline Model synthetic_model(const config::ExperimentConfig& cfg, const BatchSource& data) {
-  torch::nn::Sequential net(torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 4, 3).padding(1)), torch::nn::ReLU(),
-                            torch::nn::MaxPool2d(2), torch::nn::Flatten(),
+  torch::nn::Sequential net(torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 4, 3).padding(1)),
+                            torch::nn::ReLU(), torch::nn::MaxPool2d(2), torch::nn::Flatten(),
                             torch::nn::Linear(4 * 4 * 4, data.num_classes()));
   Model m;
   m.module = net.ptr();
@@ -42,9 +42,10 @@ inline Components synthetic_components() {
 
 /// A config for the synthetic task: defaults plus `overrides` (dotted assignments).
 inline config::LoadedConfig synthetic_config(const std::vector<std::string>& overrides = {}) {
-  nlohmann::json j = {{"data", {{"dataset", "synthetic"}, {"batch_size", 32}, {"test_batch_size", 64}}},
-                      {"train", {{"epochs", 4}, {"optimizer", {{"name", "sgd"}, {"lr", 0.05}, {"momentum", 0.9}}}}},
-                      {"exp", {{"deterministic", true}, {"device", "cpu"}}}};
+  nlohmann::json j = {
+      {"data", {{"dataset", "synthetic"}, {"batch_size", 32}, {"test_batch_size", 64}}},
+      {"train", {{"epochs", 4}, {"optimizer", {{"name", "sgd"}, {"lr", 0.05}, {"momentum", 0.9}}}}},
+      {"exp", {{"deterministic", true}, {"device", "cpu"}}}};
   for (const auto& o : overrides) config::apply_override(j, o);
   return config::config_from_json(j, "synthetic");
 }

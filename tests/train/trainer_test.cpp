@@ -14,9 +14,9 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
-using tiebreak::testing::TempDir;
 using testing::synthetic_components;
 using testing::synthetic_config;
+using tiebreak::testing::TempDir;
 
 RunOutcome run(const config::LoadedConfig& c, const fs::path& dir, bool resume = false, int64_t id = 0) {
   RunOptions o;
@@ -63,9 +63,9 @@ TEST(Trainer, LossDecreasesAndEveryOutputIsWritten) {
     EXPECT_TRUE(fs::exists(dir / f)) << f;
   }
   auto table = read_csv(dir / "metrics.csv");
-  for (const char* column : {"run_id", "epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy",
-                             "maxpool", "batch_norm", "precision", "formulation", "optimizer", "lr", "seconds",
-                             "diverged"}) {
+  for (const char* column :
+       {"run_id", "epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "maxpool",
+        "batch_norm", "precision", "formulation", "optimizer", "lr", "seconds", "diverged"}) {
     EXPECT_GE(table.index(column), 0) << column;
   }
   EXPECT_EQ(table.rows.size(), 5u);
@@ -91,10 +91,12 @@ class ResumeTest : public ::testing::TestWithParam<std::tuple<int, std::string>>
 TEST_P(ResumeTest, ResumedRunEqualsTheUninterruptedOne) {
   const auto [stop, variant] = GetParam();
   std::vector<std::string> base;
-  if (variant == "innaprop") base = {"train.optimizer.name=innaprop", "train.optimizer.lr=0.01",
-                                     "train.optimizer.momentum=0", "train.schedule.name=cosine"};
+  if (variant == "innaprop")
+    base = {"train.optimizer.name=innaprop", "train.optimizer.lr=0.01", "train.optimizer.momentum=0",
+            "train.schedule.name=cosine"};
   if (variant == "amp_fp16") base = {"train.precision=amp_fp16", "train.loss_scale.growth_interval=3"};
-  if (variant == "adam") base = {"train.optimizer.name=adam", "train.optimizer.lr=0.01", "train.optimizer.momentum=0"};
+  if (variant == "adam")
+    base = {"train.optimizer.name=adam", "train.optimizer.lr=0.01", "train.optimizer.momentum=0"};
   TempDir dir;
   run(synthetic_config(base), dir / "whole");
   auto stopped = base;
@@ -142,7 +144,8 @@ TEST(Trainer, CorruptOrTruncatedCheckpointIsAOneLineErrorNamingTheFile) {
   run(synthetic_config({"train.stop_after_epoch=2"}), dir.path());
   const auto ckpt = dir / "checkpoint.pt";
   const auto bytes = read_text(ckpt);
-  for (const std::string& damaged : {bytes.substr(0, bytes.size() / 2), std::string("not a zip file at all")}) {
+  for (const std::string& damaged :
+       {bytes.substr(0, bytes.size() / 2), std::string("not a zip file at all")}) {
     std::ofstream(ckpt, std::ios::binary | std::ios::trunc) << damaged;
     auto msg = error_message([&] { run(synthetic_config(), dir.path(), true); });
     EXPECT_THAT(msg, HasSubstr(ckpt.string() + ": "));

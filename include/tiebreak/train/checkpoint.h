@@ -2,9 +2,9 @@
 
 #include "tiebreak/train/precision.h"
 
-#include <nlohmann/json.hpp>
 #include <torch/nn/module.h>
 #include <torch/optim/optimizer.h>
+#include <nlohmann/json.hpp>
 
 #include <filesystem>
 
@@ -23,7 +23,8 @@ struct CheckpointParts {
 /// Writes model parameters and buffers, optimizer state (INNAprop's ψ and v
 /// included), loss-scaler state, the CPU (and, when present, every CUDA)
 /// generator's state and `meta` to `path`, atomically (see write_atomically).
-void save_checkpoint(const std::filesystem::path& path, const CheckpointParts& parts, const nlohmann::json& meta);
+void save_checkpoint(const std::filesystem::path& path, const CheckpointParts& parts,
+                     const nlohmann::json& meta);
 
 /// Restores what save_checkpoint wrote into already-built `parts` and returns
 /// its `meta`. Every tensor is checked for name, shape and dtype before any is

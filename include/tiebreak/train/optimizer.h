@@ -27,6 +27,7 @@ void set_learning_rate(torch::optim::Optimizer& optimizer, double lr);
 /// T_max = epochs and eta_min = 0, in its closed form
 /// lr·(1 + cos(π·epoch/epochs))/2; step = lr·γ^⌊epoch/step_size⌋ (StepLR).
 /// A pure function of the epoch, so a resumed run needs no scheduler state.
-double learning_rate_at(const config::ScheduleConfig& schedule, double base_lr, int64_t epoch, int64_t epochs);
+double learning_rate_at(const config::ScheduleConfig& schedule, double base_lr, int64_t epoch,
+                        int64_t epochs);
 
 }  // namespace tiebreak::train

@@ -52,7 +52,8 @@ struct RunOutcome {
 /// auto loaded = config::load_config("configs/quickstart.json");
 /// auto outcome = train_run(loaded, {.run_dir = "runs/quick/run-0"}, default_components());
 /// ```
-RunOutcome train_run(const config::LoadedConfig& config, const RunOptions& options, const Components& components);
+RunOutcome train_run(const config::LoadedConfig& config, const RunOptions& options,
+                     const Components& components);
 
 /// Directory of run `run_id` inside an experiment directory: `dir`/run-<id>.
 std::filesystem::path run_directory(const std::filesystem::path& experiment_dir, int64_t run_id);
@@ -65,7 +66,8 @@ std::filesystem::path default_experiment_dir(const config::LoadedConfig& config)
 /// writing the resolved config.json beside them. Returns the outcomes in run order.
 std::vector<RunOutcome> train_experiment(const config::LoadedConfig& config,
                                          const std::filesystem::path& experiment_dir, bool resume,
-                                         const Components& components, std::optional<int64_t> only_run = std::nullopt,
+                                         const Components& components,
+                                         std::optional<int64_t> only_run = std::nullopt,
                                          const std::string& command_line = "");
 
 /// Applies exp.deterministic (deterministic algorithms, cuDNN deterministic and
