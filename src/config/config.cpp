@@ -126,6 +126,16 @@ class Section {
     });
   }
 
+  std::vector<std::string> strings(const std::string& key, const std::vector<std::string>& fallback) {
+    const json* v = find(key);
+    if (!v) return fallback;
+    bool ok = v->is_array();
+    if (ok)
+      for (const auto& e : *v) ok = ok && e.is_string();
+    if (!ok) fail(join(path_, key), "expected a list of path strings", *v);
+    return v->get<std::vector<std::string>>();
+  }
+
   Section section(const std::string& key) { return Section(find(key), join(path_, key), origins_); }
 
   const std::string& path() const { return path_; }
@@ -206,17 +216,30 @@ ExperimentConfig parse(const json& document, const Origins& origins) {
     d.root = s.string("root", d.root);
     d.batch_size = s.integer("batch_size", d.batch_size, 1, "a positive integer");
     d.test_batch_size = s.integer("test_batch_size", d.test_batch_size, 1, "a positive integer");
-    d.augmentation = s.choice("augmentation", d.augmentation, {"none", "standard"});
-    d.train_split =
-        s.string("train_split", d.train_split, "a non-empty split name", [](auto& v) { return !v.empty(); });
+    d.augmentation = s.choice("augmentation", d.augmentation, {"standard", "none"});
+    d.svhn_extra = s.boolean("svhn_extra", d.svhn_extra);
     d.train_limit = s.integer("train_limit", d.train_limit, 0, "a non-negative integer (0 = all)");
     d.test_limit = s.integer("test_limit", d.test_limit, 0, "a non-negative integer (0 = all)");
-    if (const json* files = s.find("files")) {
-      if (!files->is_object()) s.fail("data.files", "expected an object of file name → path", *files);
-      for (const auto& [k, v] : files->items()) {
-        if (!v.is_string()) s.fail("data.files." + k, "expected a path string", v);
-        d.files[k] = v.get<std::string>();
+    d.num_workers = s.integer("num_workers", d.num_workers, 1, "a positive integer");
+    {
+      Section f = s.section("files");
+      d.train_files = f.strings("train", d.train_files);
+      d.test_files = f.strings("test", d.test_files);
+      f.finish();
+    }
+    {
+      Section syn = s.section("synthetic");
+      d.synthetic_train_size = syn.integer("train_size", d.synthetic_train_size, 1, "a positive integer");
+      d.synthetic_test_size = syn.integer("test_size", d.synthetic_test_size, 1, "a positive integer");
+      d.synthetic_classes = syn.integer("classes", d.synthetic_classes, 2, "an integer >= 2");
+      if (const json* shape = syn.find("shape")) {
+        bool ok = shape->is_array() && shape->size() == 3;
+        for (const auto& v : *shape) ok = ok && v.is_number_integer() && v.get<int64_t>() > 0;
+        if (!ok)
+          syn.fail("data.synthetic.shape", "expected [channels, height, width] as positive integers", *shape);
+        d.synthetic_shape = shape->get<std::vector<int64_t>>();
       }
+      syn.finish();
     }
     s.finish();
   }
@@ -225,9 +248,19 @@ ExperimentConfig parse(const json& document, const Origins& origins) {
     auto& m = c.model;
     m.name = s.string("name", m.name, "a non-empty model name", [](auto& v) { return !v.empty(); });
     m.batch_norm = s.boolean("batch_norm", m.batch_norm);
-    m.init = s.choice("init", m.init, {"default", "kaiming"});
+    m.init = s.choice("init", m.init, {"pytorch_default", "kaiming"});
     m.stem = s.choice("stem", m.stem, {"cifar", "imagenet"});
-    m.stem_pool = s.boolean("stem_pool", m.stem_pool);
+    {
+      Section p = s.section("stem_pool");
+      m.stem_pool_kernel = p.integer("kernel", m.stem_pool_kernel, 1, "a positive integer");
+      m.stem_pool_stride = p.integer("stride", m.stem_pool_stride, 1, "a positive integer");
+      m.stem_pool_padding = p.integer("padding", m.stem_pool_padding, 0, "a non-negative integer");
+      if (2 * m.stem_pool_padding > m.stem_pool_kernel) {
+        p.fail_key("padding", fmt::format("expected at most half the kernel ({}), got {}", m.stem_pool_kernel,
+                                          m.stem_pool_padding));
+      }
+      p.finish();
+    }
     s.finish();
   }
   {
@@ -484,8 +517,6 @@ LoadedConfig config_from_json(const json& document, const std::string& source) {
 }
 
 json to_json(const ExperimentConfig& c) {
-  json files = json::object();
-  for (const auto& [k, v] : c.data.files) files[k] = v;
   const auto& o = c.train.optimizer;
   return {
       {"data",
@@ -494,16 +525,25 @@ json to_json(const ExperimentConfig& c) {
         {"batch_size", c.data.batch_size},
         {"test_batch_size", c.data.test_batch_size},
         {"augmentation", c.data.augmentation},
-        {"train_split", c.data.train_split},
+        {"svhn_extra", c.data.svhn_extra},
         {"train_limit", c.data.train_limit},
         {"test_limit", c.data.test_limit},
-        {"files", files}}},
+        {"num_workers", c.data.num_workers},
+        {"files", {{"train", c.data.train_files}, {"test", c.data.test_files}}},
+        {"synthetic",
+         {{"train_size", c.data.synthetic_train_size},
+          {"test_size", c.data.synthetic_test_size},
+          {"classes", c.data.synthetic_classes},
+          {"shape", c.data.synthetic_shape}}}}},
       {"model",
        {{"name", c.model.name},
         {"batch_norm", c.model.batch_norm},
         {"init", c.model.init},
         {"stem", c.model.stem},
-        {"stem_pool", c.model.stem_pool}}},
+        {"stem_pool",
+         {{"kernel", c.model.stem_pool_kernel},
+          {"stride", c.model.stem_pool_stride},
+          {"padding", c.model.stem_pool_padding}}}}},
       {"nonsmooth",
        {{"pool", c.nonsmooth.pool},
         {"beta", c.nonsmooth.beta},

@@ -15,13 +15,20 @@ uint64_t shuffle_seed(uint64_t seed, int64_t epoch) {
 
 TensorBatchSource::TensorBatchSource(torch::Tensor train_inputs, torch::Tensor train_targets,
                                      torch::Tensor test_inputs, torch::Tensor test_targets,
-                                     int64_t num_classes, std::string name)
+                                     int64_t num_classes, std::string name, uint64_t seed, int64_t batch_size,
+                                     int64_t test_batch_size)
     : train_inputs_(std::move(train_inputs)),
       train_targets_(std::move(train_targets)),
       test_inputs_(std::move(test_inputs)),
       test_targets_(std::move(test_targets)),
       num_classes_(num_classes),
-      name_(std::move(name)) {
+      name_(std::move(name)),
+      seed_(seed),
+      batch_size_(batch_size),
+      test_batch_size_(test_batch_size) {
+  TORCH_CHECK(batch_size_ > 0 && test_batch_size_ > 0,
+              "TensorBatchSource: expected positive batch sizes, got ", batch_size_, " and ",
+              test_batch_size_);
   TORCH_CHECK(train_inputs_.dim() >= 2 && train_inputs_.size(0) == train_targets_.size(0) &&
                   test_inputs_.size(0) == test_targets_.size(0),
               "TensorBatchSource: expected inputs [N, ...] with one target each, got train ",
@@ -39,9 +46,9 @@ std::vector<int64_t> TensorBatchSource::input_shape() const {
   return sizes;
 }
 
-void TensorBatchSource::for_each_train_batch(uint64_t seed, int64_t epoch, int64_t batch_size,
-                                             const std::function<void(const Batch&)>& fn) {
-  auto generator = at::make_generator<at::CPUGeneratorImpl>(shuffle_seed(seed, epoch));
+void TensorBatchSource::for_each_train_batch(int64_t epoch, const std::function<void(const Batch&)>& fn) {
+  const int64_t batch_size = batch_size_;
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(shuffle_seed(seed_, epoch));
   auto order = torch::randperm(train_size(), generator, torch::TensorOptions().dtype(torch::kLong));
   for (int64_t start = 0; start < train_size(); start += batch_size) {
     auto index = order.slice(0, start, std::min(start + batch_size, train_size()));
@@ -49,7 +56,8 @@ void TensorBatchSource::for_each_train_batch(uint64_t seed, int64_t epoch, int64
   }
 }
 
-void TensorBatchSource::for_each_test_batch(int64_t batch_size, const std::function<void(const Batch&)>& fn) {
+void TensorBatchSource::for_each_test_batch(const std::function<void(const Batch&)>& fn) {
+  const int64_t batch_size = test_batch_size_;
   for (int64_t start = 0; start < test_size(); start += batch_size) {
     const int64_t end = std::min(start + batch_size, test_size());
     fn(Batch{test_inputs_.slice(0, start, end), test_targets_.slice(0, start, end)});

@@ -295,9 +295,13 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
     }
 
     torch::manual_seed(run_seed);
-    auto data = components.make_data(cfg);
+    DataRequest request;
+    request.seed = run_seed;
+    request.device = device;
+    request.dtype = plan.parameter_dtype;
+    auto data = components.make_data(cfg, request);
     logger->info("data: {}", data->describe());
-    Model model = components.make_model(cfg, *data);
+    Model model = components.make_model(cfg, *data, run_seed);
     TORCH_CHECK(model.module && model.forward, "model '", cfg.model.name,
                 "': the factory returned no module");
     model.module->to(device, plan.parameter_dtype);
@@ -382,7 +386,7 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
       auto correct = torch::zeros({}, dopts.dtype(torch::kLong));
       int64_t seen = 0;
       const int64_t train_size = data->train_size();
-      data->for_each_train_batch(run_seed, epoch, cfg.data.batch_size, [&](const Batch& batch) {
+      data->for_each_train_batch(epoch, [&](const Batch& batch) {
         auto x = batch.inputs.to(device, plan.parameter_dtype, /*non_blocking=*/true);
         auto y = batch.targets.to(device, /*non_blocking=*/true);
         optimizer->zero_grad();
@@ -430,7 +434,7 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
         auto test_loss = torch::zeros({}, dopts);
         auto test_correct = torch::zeros({}, dopts.dtype(torch::kLong));
         int64_t tested = 0;
-        data->for_each_test_batch(cfg.data.test_batch_size, [&](const Batch& batch) {
+        data->for_each_test_batch([&](const Batch& batch) {
           auto x = batch.inputs.to(device, plan.parameter_dtype, true);
           auto y = batch.targets.to(device, true);
           AutocastGuard autocast(device.type(), plan.autocast_dtype);

@@ -56,12 +56,13 @@ TEST(Config, JsonRoundTrip) {
       "nonsmooth": {"beta": 1000, "formulation": "mixture"},
       "train": {"precision": "amp_fp16", "optimizer": {"name": "adam", "betas": [0.8, 0.99]},
                 "schedule": {"name": "cosine"}, "epochs": 7, "seed": 12},
-      "data": {"files": {"train_images": "/x/y.gz"}}})");
+      "data": {"files": {"train": ["/x/y.gz", "z.gz"]}, "synthetic": {"shape": [3, 8, 8]}}})");
   auto loaded = load_config(dir / "c.json");
   auto again = config_from_json(loaded.json, "config.json");
   EXPECT_EQ(again.json, loaded.json);
   EXPECT_EQ(again.config.train.optimizer.betas[0], 0.8);
-  EXPECT_EQ(again.config.data.files.at("train_images"), "/x/y.gz");
+  EXPECT_EQ(again.config.data.train_files, (std::vector<std::string>{"/x/y.gz", "z.gz"}));
+  EXPECT_EQ(again.config.data.synthetic_shape, (std::vector<int64_t>{3, 8, 8}));
   EXPECT_EQ(again.config.train.precision, Precision::AmpFp16);
 }
 
@@ -156,7 +157,14 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{R"({"train": {"schedule": {"name": "step", "step_size": 0}}})",
                 "train.schedule.step_size: expected a positive integer, got 0"},
         BadCase{R"({"data": {"batch_size": -2}})", "data.batch_size: expected a positive integer, got -2"},
-        BadCase{R"({"data": {"files": {"a": 1}}})", "data.files.a: expected a path string, got 1"},
+        BadCase{R"({"data": {"files": {"train": "a.gz"}}})",
+                "data.files.train: expected a list of path strings"},
+        BadCase{R"({"data": {"files": {"valid": []}}})", "data.files.valid: unknown key"},
+        BadCase{R"({"data": {"synthetic": {"shape": [1, 0, 2]}}})",
+                "data.synthetic.shape: expected [channels"},
+        BadCase{R"({"model": {"stem_pool": {"kernel": 2, "padding": 2}}})",
+                "model.stem_pool.padding: expected at most half the kernel (2), got 2"},
+        BadCase{R"({"model": {"init": "xavier"}})", "model.init: expected one of pytorch_default|kaiming"},
         BadCase{R"([1, 2])", "expected a JSON object at the top level"},
         BadCase{R"({"train": )", "invalid JSON: "}));
 

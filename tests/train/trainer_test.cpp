@@ -158,7 +158,7 @@ TEST(Trainer, CheckpointOfAnotherModelIsIncompatible) {
   TempDir dir;
   run(synthetic_config({"train.stop_after_epoch=1"}), dir.path());
   Components other = synthetic_components();
-  other.make_model = [](const config::ExperimentConfig&, const BatchSource& data) {
+  other.make_model = [](const config::ExperimentConfig&, const BatchSource& data, uint64_t) {
     torch::nn::Sequential net(torch::nn::Flatten(), torch::nn::Linear(64, data.num_classes()));
     Model m;
     m.module = net.ptr();
@@ -208,10 +208,10 @@ TEST(Trainer, ExperimentRunsEachSeed) {
 }
 
 TEST(TensorBatchSource, BatchesDependOnlyOnSeedAndEpoch) {
-  auto data = testing::synthetic_data(50, 10);
   auto collect = [&](uint64_t seed, int64_t epoch) {
+    auto data = testing::synthetic_data(50, 10, seed, 16, 10);
     std::vector<torch::Tensor> ys;
-    data->for_each_train_batch(seed, epoch, 16, [&](const Batch& b) { ys.push_back(b.targets.clone()); });
+    data->for_each_train_batch(epoch, [&](const Batch& b) { ys.push_back(b.targets.clone()); });
     return torch::cat(ys);
   };
   EXPECT_TRUE(torch::equal(collect(3, 2), collect(3, 2)));

@@ -34,34 +34,50 @@ std::string to_string(ScheduleKind kind);
 /// The mantissa+sign bits the study labels a precision with (16, 24, 32, 64; bf16 → 8).
 int precision_bits(Precision precision);
 
-/// `data` section: which dataset, where, and how it is batched.
+/// `data` section: which dataset, where, and how it is batched (see tiebreak::data).
 struct DataConfig {
+  /// Registry name: mnist, fashion-mnist, kmnist, cifar-10, cifar-100, svhn, imagenet, synthetic.
   std::string dataset = "mnist";
-  /// Directory holding the dataset's files; empty = the dataset's default location.
+  /// Data root holding one folder per dataset; empty = $TIEBREAK_DATA, else ./data.
   std::string root;
   int64_t batch_size = 128;
   int64_t test_batch_size = 1000;
-  /// "none" or "standard" (random crop with padding + horizontal flip, as the study for CIFAR/SVHN).
-  std::string augmentation = "none";
-  /// Training split(s), e.g. "train" or "train+extra" (SVHN).
-  std::string train_split = "train";
-  /// Use only the first N training / test examples (0 = all): smoke runs and quick sweeps.
+  /// "standard": the dataset's own training augmentation (CIFAR: random crop with
+  /// padding 4 + horizontal flip; ImageNet: random resized crop + flip; none for
+  /// the MNIST family and SVHN); "none": no augmentation.
+  std::string augmentation = "standard";
+  /// SVHN: append the 'extra' set to the training split.
+  bool svhn_extra = false;
+  /// Train on only the first N examples of each epoch's shuffled order (0 = all):
+  /// quick sweeps and smoke runs. A different random subset each epoch.
   int64_t train_limit = 0;
+  /// Evaluate on only the first N test examples (0 = all).
   int64_t test_limit = 0;
-  /// Optional per-file overrides (logical file name → path), passed to the dataset as is.
-  std::map<std::string, std::string> files;
+  /// ImageNet JPEG decoding threads.
+  int64_t num_workers = 4;
+  /// Override the files of a split (relative to the dataset folder or absolute).
+  std::vector<std::string> train_files;
+  std::vector<std::string> test_files;
+  /// The `synthetic` dataset's size: examples per split, classes, image shape {C, H, W}.
+  int64_t synthetic_train_size = 10000;
+  int64_t synthetic_test_size = 2000;
+  int64_t synthetic_classes = 10;
+  std::vector<int64_t> synthetic_shape{1, 28, 28};
 };
 
-/// `model` section.
+/// `model` section (see tiebreak::models::ModelOptions).
 struct ModelConfig {
+  /// lenet5, vgg11, vgg13, vgg16, vgg19, resnet18, resnet34, resnet50, densenet121.
   std::string name = "lenet5";
   bool batch_norm = false;
-  /// Weight initialisation: "default" (PyTorch's) or "kaiming".
-  std::string init = "default";
-  /// ResNet stem: "cifar" (3x3 conv) or "imagenet" (7x7 conv stride 2).
+  /// "pytorch_default" or "kaiming".
+  std::string init = "pytorch_default";
+  /// ResNet/DenseNet stem: "cifar" (3x3 conv) or "imagenet" (7x7 conv stride 2).
   std::string stem = "cifar";
-  /// Whether the ResNet stem has its 3x3/2 max pooling (a pooling site with ties like any other).
-  bool stem_pool = false;
+  /// The stem's max pooling {kernel, stride, padding}: the study's 2x2/2 by default (torchvision: 3, 2, 1).
+  int64_t stem_pool_kernel = 2;
+  int64_t stem_pool_stride = 2;
+  int64_t stem_pool_padding = 0;
 };
 
 /// `nonsmooth` section: the Jacobian choices (see nn::Nonsmooth).
