@@ -32,4 +32,4 @@ BuildInfo build_info();
 std::string format_build_info(const BuildInfo& info);
 nlohmann::json to_json(const BuildInfo& info);
 
-}  // namespace tiebreak
+} // namespace tiebreak

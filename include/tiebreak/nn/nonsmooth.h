@@ -45,4 +45,4 @@ std::string to_string(PoolKind kind);
 /// Parses "maxpool" or "normpool".
 PoolKind parse_pool_kind(const std::string& name);
 
-}  // namespace tiebreak::nn
+} // namespace tiebreak::nn

@@ -56,4 +56,4 @@ class TieCounter {
   at::Tensor max_ties_;  // 0-dim int64 on the data's device
 };
 
-}  // namespace tiebreak::nn
+} // namespace tiebreak::nn
