@@ -16,6 +16,9 @@ int run(int argc, char** argv) {
 
   Action action;
   add_demo_command(app, action);
+  add_train_command(app, action);
+  add_sweep_command(app, action);
+  add_compare_command(app, action);
 
   try {
     app.parse(argc, argv);
@@ -40,4 +43,4 @@ int run(int argc, char** argv) {
   return 1;
 }
 
-} // namespace tiebreak::cli
+}  // namespace tiebreak::cli

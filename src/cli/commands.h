@@ -14,9 +14,15 @@ using Action = std::function<int()>;
 /// run when that subcommand is chosen. Registered in app.cpp, implemented in a
 /// file of its own.
 void add_demo_command(CLI::App& app, Action& action);
+/// `tiebreak train CONFIG [--set k=v]... [--out DIR] [--resume] [--run-id K]`.
+void add_train_command(CLI::App& app, Action& action);
+/// `tiebreak sweep CONFIG --grid k=v1,v2... [--runs N] [--shard i/n] [--jobs N] [--out DIR]`.
+void add_sweep_command(CLI::App& app, Action& action);
+/// `tiebreak compare DIR... [--csv]`.
+void add_compare_command(CLI::App& app, Action& action);
 
 /// Builds the command line, runs the chosen subcommand, and turns every error
 /// into one line on stderr and a non-zero exit code.
 int run(int argc, char** argv);
 
-} // namespace tiebreak::cli
+}  // namespace tiebreak::cli
