@@ -256,8 +256,9 @@ ZonesResult run_zones(const config::LoadedConfig& config, const ZonesOptions& op
     request.device = device;
     request.dtype = plan.parameter_dtype;
     auto data = components.make_data(config_a.config, request);
-    Network a{components.make_model(config_a.config, *data, seed)};
-    Network b{components.make_model(config_b.config, *data, seed)};
+    Network a, b;
+    a.model = components.make_model(config_a.config, *data, seed);
+    b.model = components.make_model(config_b.config, *data, seed);
     TORCH_CHECK(a.model.module && b.model.module, "zones: the model factory returned no module");
     a.model.module->to(device, plan.parameter_dtype);
     b.model.module->to(device, plan.parameter_dtype);

@@ -82,7 +82,7 @@ TEST(TieCounterRecording, PoolRecordsTiedWindowsAndReluExactZeros) {
   ASSERT_EQ(masks.size(), 2u);
   EXPECT_TRUE(torch::equal(masks[0], torch::tensor({true, false}).view({1, 1, 1, 2})));
 
-  nn::ReLU relu(nn::ReLUOptions());
+  nn::ReLU relu{nn::ReLUOptions()};
   relu->counter()->set_enabled(true);
   relu->counter()->set_recording(true);
   relu(torch::tensor({-1.0, 0.0, -0.0, 2.0}));
