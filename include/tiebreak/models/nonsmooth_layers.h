@@ -24,7 +24,8 @@ struct NonsmoothLayer {
   NonsmoothKind kind;
   /// The layer's tie counter; null for NormPool2d, which has none.
   std::shared_ptr<nn::TieCounter> counter;
-  /// The layer, for its options (dynamic_cast to nn::MaxPool2dImpl, nn::NormPool2dImpl or nn::ReLUImpl).
+  /// The layer, for its options (dynamic_cast to nn::MaxPool2dImpl, nn::NormPool2dImpl or nn::ReLUImpl);
+  /// null for the entry of `model` itself, which need not be owned by a shared_ptr.
   std::shared_ptr<torch::nn::Module> module;
 };
 
