@@ -26,6 +26,12 @@ endif()
 if(TIEBREAK_WITH_CUDA)
   # Torch's CMake looks for nvToolsExt/cuDNN the old way; the wheels ship what it needs.
   set(USE_SYSTEM_NVTX ON CACHE BOOL "" FORCE)
+  # Torch's CMake replaces CMAKE_CUDA_ARCHITECTURES by its own list, which
+  # without TORCH_CUDA_ARCH_LIST is every architecture it supports (11 of them:
+  # minutes per .cu file). Build Hopper natively plus PTX for newer GPUs.
+  if(NOT DEFINED TORCH_CUDA_ARCH_LIST AND NOT DEFINED ENV{TORCH_CUDA_ARCH_LIST})
+    set(TORCH_CUDA_ARCH_LIST "9.0+PTX")
+  endif()
 endif()
 find_package(Torch REQUIRED)
 message(STATUS "tiebreak: LibTorch ${Torch_VERSION} from ${TORCH_INSTALL_PREFIX}")

@@ -52,4 +52,4 @@ PoolGeometry make_pool_geometry(const char* op, const at::Tensor& input, c10::In
                                 c10::IntArrayRef stride, c10::IntArrayRef padding, c10::IntArrayRef dilation,
                                 bool ceil_mode);
 
-} // namespace tiebreak::ops
+}  // namespace tiebreak::ops

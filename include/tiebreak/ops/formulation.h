@@ -19,4 +19,4 @@ enum class PoolFormulation { Pure, Mixture };
 PoolFormulation parse_pool_formulation(std::string_view name);
 std::string to_string(PoolFormulation formulation);
 
-} // namespace tiebreak::ops
+}  // namespace tiebreak::ops

@@ -1,0 +1,30 @@
+#include "tiebreak/nn/modules/pooling.h"
+
+#include "tiebreak/nn/functional/pooling.h"
+
+#include <array>
+
+namespace tiebreak::nn {
+
+MaxPool2dImpl::MaxPool2dImpl(const MaxPool2dOptions& options_) : options(options_) { reset(); }
+
+void MaxPool2dImpl::reset() {
+  const bool enabled = counter_ && counter_->enabled();
+  counter_ = std::make_shared<TieCounter>();
+  counter_->set_enabled(enabled);
+}
+
+void MaxPool2dImpl::pretty_print(std::ostream& stream) const {
+  stream << "tiebreak::nn::MaxPool2d(kernel_size=" << options.kernel_size()
+         << ", stride=" << options.stride();
+  if (*options.padding() != std::array<int64_t, 2>{0, 0}) stream << ", padding=" << options.padding();
+  if (*options.dilation() != std::array<int64_t, 2>{1, 1}) stream << ", dilation=" << options.dilation();
+  if (options.ceil_mode()) stream << ", ceil_mode=true";
+  stream << ", beta=" << options.beta() << ", formulation=" << ops::to_string(options.formulation()) << ")";
+}
+
+torch::Tensor MaxPool2dImpl::forward(const torch::Tensor& input) {
+  return functional::max_pool2d(input, options, counter_.get());
+}
+
+}  // namespace tiebreak::nn
