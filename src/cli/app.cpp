@@ -19,6 +19,7 @@ int run(int argc, char** argv) {
   add_train_command(app, action);
   add_sweep_command(app, action);
   add_compare_command(app, action);
+  add_lr_search_command(app, action);
 
   try {
     app.parse(argc, argv);

@@ -20,6 +20,8 @@ void add_train_command(CLI::App& app, Action& action);
 void add_sweep_command(CLI::App& app, Action& action);
 /// `tiebreak compare DIR... [--csv]`.
 void add_compare_command(CLI::App& app, Action& action);
+/// `tiebreak lr-search CONFIG [--trials N] [--epochs N] [--range lo,hi] [--betas b,...]`.
+void add_lr_search_command(CLI::App& app, Action& action);
 
 /// Builds the command line, runs the chosen subcommand, and turns every error
 /// into one line on stderr and a non-zero exit code.
