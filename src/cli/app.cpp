@@ -16,6 +16,7 @@ int run(int argc, char** argv) {
 
   Action action;
   add_demo_command(app, action);
+  add_data_command(app, action);
   add_train_command(app, action);
   add_sweep_command(app, action);
   add_compare_command(app, action);

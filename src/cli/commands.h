@@ -14,6 +14,7 @@ using Action = std::function<int()>;
 /// run when that subcommand is chosen. Registered in app.cpp, implemented in a
 /// file of its own.
 void add_demo_command(CLI::App& app, Action& action);
+void add_data_command(CLI::App& app, Action& action);
 /// `tiebreak train CONFIG [--set k=v]... [--out DIR] [--resume] [--run-id K]`.
 void add_train_command(CLI::App& app, Action& action);
 /// `tiebreak sweep CONFIG --grid k=v1,v2... [--runs N] [--shard i/n] [--jobs N] [--out DIR]`.

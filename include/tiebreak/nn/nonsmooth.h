@@ -32,6 +32,8 @@ struct Nonsmooth {
   /// ReLU'(0).
   TORCH_ARG(double, relu_alpha) = 0.0;
 
+  // TORCH_ARG leaves the access at private.
+ public:
   /// A pooling module (MaxPool2d or NormPool2d) with this policy.
   torch::nn::AnyModule make_pool(int64_t kernel_size, int64_t stride, int64_t padding = 0) const;
   /// A ReLU module with this policy's α.

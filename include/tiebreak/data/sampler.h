@@ -1,0 +1,29 @@
+#pragma once
+
+#include "tiebreak/data/dataset.h"
+
+#include <ATen/core/Generator.h>
+#include <torch/types.h>
+
+#include <cstdint>
+
+namespace tiebreak::data {
+
+/// A CPU generator seeded from (seed, epoch, stream) through SplitMix64, so
+/// that every epoch (and each independent use within it, e.g. order vs.
+/// augmentation) draws from its own stream and never from the global RNG.
+at::Generator epoch_generator(uint64_t seed, int64_t epoch, uint64_t stream = 0);
+
+/// The example indices (int64, CPU) one shard visits in one epoch: a
+/// permutation drawn from epoch_generator(seed, epoch) when `shuffle`, else
+/// 0..n-1; then this shard's slice (see `Shard`). The same (seed, epoch) gives
+/// every rank a slice of the same permutation, so the slices are disjoint.
+torch::Tensor epoch_indices(int64_t n, bool shuffle, uint64_t seed, int64_t epoch, Shard shard,
+                            bool equal_shards);
+
+/// Validates `shard` (0 <= rank < world_size) and returns the [begin, end)
+/// positions of the epoch's permutation it owns. With `equal_shards` every
+/// rank gets floor(n / world_size); otherwise the n positions are split without loss.
+std::pair<int64_t, int64_t> shard_range(int64_t n, Shard shard, bool equal_shards);
+
+}  // namespace tiebreak::data

@@ -1,0 +1,73 @@
+#pragma once
+
+#include "tiebreak/nn/nonsmooth.h"
+
+#include <torch/arg.h>
+
+#include <cstdint>
+#include <string>
+
+namespace tiebreak::models {
+
+/// The first layers of a ResNet or DenseNet, before the first residual/dense stage.
+///
+/// - `Cifar`: conv 3×3 stride 1 pad 1 → norm → ReLU → MaxPool, kept as in the study (torchvision-style
+///   networks adapted to 32×32 inputs still pool once in the stem).
+/// - `ImageNet`: conv 7×7 stride 2 pad 3 → norm → ReLU → MaxPool, the torchvision stem.
+///
+/// The stem MaxPool's geometry is `ModelOptions::stem_pool_{kernel,stride,padding}`: the study used 2×2/2,
+/// torchvision uses 3×3/2 pad 1.
+enum class Stem { Cifar, ImageNet };
+
+/// How the weights are set once a network is built.
+///
+/// - `PytorchDefault`: what `reset_parameters()` of torch::nn::Conv2d/Linear/BatchNorm does (kaiming-uniform
+///   with a = √5 for weights, U(±1/√fan_in) for biases, BN weight 1 bias 0), drawn from the model's seed.
+/// - `Kaiming`: conv weights kaiming-uniform (fan_in, ReLU gain √2) and conv biases 0; linear weights
+///   N(0, 0.01²) and biases 0; BN weight 1, bias 0.
+enum class InitScheme { PytorchDefault, Kaiming };
+
+/// "cifar" or "imagenet".
+Stem parse_stem(const std::string& name);
+std::string to_string(Stem stem);
+/// "pytorch_default" or "kaiming".
+InitScheme parse_init_scheme(const std::string& name);
+std::string to_string(InitScheme scheme);
+
+/// Everything a model builder needs. The same struct serves every model; fields a model has no use for
+/// (`stem*` for lenet5/vgg*) are ignored, except that asking lenet5/vgg* for an ImageNet stem is an error.
+///
+/// Example:
+/// ```
+/// auto opts = ModelOptions("vgg11")
+///                 .nonsmooth(nn::Nonsmooth().beta(1000))
+///                 .batch_norm(true)
+///                 .num_classes(10)
+///                 .seed(7);
+/// auto model = make_model(opts);
+/// ```
+struct ModelOptions {
+  ModelOptions() = default;
+  /* implicit */ ModelOptions(std::string name) : name_(std::move(name)) {}
+
+  /// Registry name: see `model_names()`.
+  TORCH_ARG(std::string, name);
+  /// The Jacobian choices carried by every pooling layer and every ReLU.
+  TORCH_ARG(nn::Nonsmooth, nonsmooth);
+  /// BatchNorm layers on (true) or removed/replaced by Identity (false).
+  TORCH_ARG(bool, batch_norm) = false;
+  TORCH_ARG(int64_t, in_channels) = 3;
+  /// Height = width of the (square) input images; fixes the flatten size of lenet5/vgg*.
+  TORCH_ARG(int64_t, image_size) = 32;
+  TORCH_ARG(int64_t, num_classes) = 10;
+  /// ResNet/DenseNet stem.
+  TORCH_ARG(Stem, stem) = Stem::Cifar;
+  TORCH_ARG(int64_t, stem_pool_kernel) = 2;
+  TORCH_ARG(int64_t, stem_pool_stride) = 2;
+  TORCH_ARG(int64_t, stem_pool_padding) = 0;
+  TORCH_ARG(InitScheme, init) = InitScheme::PytorchDefault;
+  /// Seeds the weights: the same options build bit-identical models, whatever the global RNG state.
+  TORCH_ARG(uint64_t, seed) = 0;
+};
+
+}  // namespace tiebreak::models
