@@ -1,7 +1,9 @@
 #include "cli/commands.h"
 
 #include "tiebreak/config/config.h"
+#include "tiebreak/train/atomic_file.h"
 #include "tiebreak/train/compare.h"
+#include "tiebreak/train/lr_search.h"
 #include "tiebreak/train/sweep.h"
 #include "tiebreak/train/trainer.h"
 
@@ -9,6 +11,7 @@
 
 #include <iostream>
 #include <optional>
+#include <sstream>
 
 namespace tiebreak::cli {
 
@@ -139,6 +142,77 @@ void add_compare_command(CLI::App& app, Action& action) {
       auto comparison = train::compare_runs(runs);
       std::cout << (args->csv ? train::format_comparison_csv(comparison)
                               : train::format_comparison_table(comparison));
+      return 0;
+    };
+  });
+}
+
+void add_lr_search_command(CLI::App& app, Action& action) {
+  struct Args {
+    std::string config;
+    std::vector<std::string> sets;
+    int64_t trials = 10;
+    int64_t epochs = 10;
+    std::string range = "1e-5,1e-1";
+    std::string betas;
+    int64_t startup = 3;
+    std::string out;
+  };
+  auto args = std::make_shared<Args>();
+  auto* cmd =
+      app.add_subcommand("lr-search", "Search the learning rate per beta (log-uniform, median pruning)");
+  cmd->add_option("config", args->config, "Experiment config (JSON)")->required();
+  cmd->add_option("--set", args->sets, "Override a config value: key=value")->take_all()->expected(1);
+  cmd->add_option("--trials", args->trials, "Trials per beta")->check(CLI::PositiveNumber);
+  cmd->add_option("--epochs", args->epochs, "Epochs per trial")->check(CLI::PositiveNumber);
+  cmd->add_option("--range", args->range, "Learning-rate range low,high (sampled log-uniformly)");
+  cmd->add_option("--betas", args->betas, "Comma-separated beta values (default: the config's)");
+  cmd->add_option("--startup", args->startup, "Trials that reach an epoch before pruning starts there")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--out", args->out, "Output directory (default: exp.output_dir/<config name>-lr-search)");
+  cmd->callback([&action, args] {
+    action = [args] {
+      train::LrSearchOptions o;
+      o.config_path = args->config;
+      o.overrides = args->sets;
+      o.trials = args->trials;
+      o.epochs = args->epochs;
+      o.startup_trials = static_cast<size_t>(args->startup);
+      auto parse_number = [](const std::string& text, const std::string& flag) {
+        size_t used = 0;
+        double v = 0;
+        try {
+          v = std::stod(text, &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (used != text.size() || text.empty()) {
+          throw std::runtime_error(flag + ": expected a number, got '" + text + "'");
+        }
+        return v;
+      };
+      auto comma = args->range.find(',');
+      if (comma == std::string::npos) {
+        throw std::runtime_error("--range " + args->range + ": expected low,high e.g. 1e-5,1e-1");
+      }
+      o.low = parse_number(args->range.substr(0, comma), "--range");
+      o.high = parse_number(args->range.substr(comma + 1), "--range");
+      if (!(o.low > 0 && o.high >= o.low)) {
+        throw std::runtime_error("--range " + args->range + ": expected 0 < low <= high");
+      }
+      if (!args->betas.empty()) {
+        std::stringstream ss(args->betas);
+        std::string item;
+        while (std::getline(ss, item, ',')) o.betas.push_back(parse_number(item, "--betas"));
+      }
+      if (args->out.empty()) {
+        auto dir = train::default_experiment_dir(config::load_config(args->config, args->sets));
+        o.out_dir = dir.parent_path() / (dir.filename().string() + "-lr-search");
+      } else {
+        o.out_dir = args->out;
+      }
+      train::run_lr_search(o, train::default_components());
+      std::cout << train::read_text(o.out_dir / "best_lr.csv");
       return 0;
     };
   });

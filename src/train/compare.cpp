@@ -222,11 +222,18 @@ std::string format_comparison_table(const Comparison& c) {
 }
 
 std::string format_comparison_csv(const Comparison& c) {
+  // Values such as "[0.9,0.999]" hold commas: quote them (RFC 4180).
+  auto cell = [](const std::string& v) {
+    if (v.find_first_of(",\"\n") == std::string::npos) return v;
+    std::string q = "\"";
+    for (char ch : v) q += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+    return q + "\"";
+  };
   std::string out;
-  for (const auto& col : c.columns) out += col + ",";
+  for (const auto& col : c.columns) out += cell(col) + ",";
   out += "runs,diverged,incomplete,final_mean,final_std,best_mean,best_std\n";
   for (const auto& g : c.groups) {
-    for (const auto& k : g.key) out += k + ",";
+    for (const auto& k : g.key) out += cell(k) + ",";
     out += fmt::format("{},{},{},{},{},{},{}\n", g.runs, g.diverged, g.incomplete, g.final_mean, g.final_std,
                        g.best_mean, g.best_std);
   }

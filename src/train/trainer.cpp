@@ -486,11 +486,13 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
         break;
       }
       persist(epoch + 1);
-      if (cfg.train.stop_after_epoch == epoch + 1 && epoch + 1 < epochs) {
+      const bool go_on = !options.on_epoch || options.on_epoch(outcome.rows.back());
+      if ((!go_on || cfg.train.stop_after_epoch == epoch + 1) && epoch + 1 < epochs) {
         outcome.status = RunStatus::Stopped;
         run["status"] = to_string(outcome.status);
         write_run_json();
-        logger->info("stopped after epoch {} as train.stop_after_epoch asks; --resume continues", epoch + 1);
+        logger->info("stopped after epoch {} ({}); --resume continues", epoch + 1,
+                     go_on ? "train.stop_after_epoch" : "asked by the caller");
         return outcome;
       }
     }

@@ -80,7 +80,7 @@ uint64_t shuffle_seed(uint64_t seed, int64_t epoch);
 struct NamedTieCounter {
   /// The layer's name in the model, e.g. "features.2": the metrics column is "ties.features.2".
   std::string name;
-  nn::TieCounter* counter = nullptr;
+  std::shared_ptr<nn::TieCounter> counter;
 };
 
 /// A built network: its module (parameters, buffers, train/eval mode), how to

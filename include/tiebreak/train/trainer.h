@@ -5,6 +5,7 @@
 #include "tiebreak/train/task.h"
 
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -32,6 +33,9 @@ struct RunOptions {
   bool progress = true;
   /// Recorded in run.json.
   std::string command_line;
+  /// Called after each epoch's row is persisted; returning false stops the run
+  /// there (status stopped, resumable), e.g. to prune a learning-rate trial.
+  std::function<bool(const EpochMetrics&)> on_epoch;
 };
 
 struct RunOutcome {
