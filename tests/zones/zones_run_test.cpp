@@ -268,5 +268,25 @@ TEST(ZonesCli, BadPairIsAOneLineError) {
   EXPECT_NE(p.err.find("fp12"), std::string::npos) << p.err;
 }
 
+TEST(ZonesRun, RealMnistLeNetVolumes) {
+  TIEBREAK_REQUIRE_SHARED_DATA(images, "mnist/train-images-idx3-ubyte.gz");
+  nlohmann::json j = {{"data", {{"dataset", "mnist"}, {"root", images.parent_path().parent_path().string()},
+                                {"batch_size", 64}, {"test_batch_size", 1000}}},
+                      {"model", {{"name", "lenet5"}}},
+                      {"nonsmooth", {{"formulation", "mixture"}}},
+                      {"exp", {{"device", "cpu"}}}};
+  auto options = beta_pair("0,1", {Precision::Fp16, Precision::Fp32, Precision::Fp64});
+  options.batch_limit = 3;
+  auto result = run_zones(config::config_from_json(j, "mnist-zones-test"), options);
+  ASSERT_EQ(result.summaries.size(), 3u);
+  for (const auto& s : result.summaries) {
+    EXPECT_EQ(s.batches + s.non_finite, 3) << config::to_string(s.precision);
+    EXPECT_GE(s.volume(), 0.0);
+    EXPECT_LE(s.volume(), 1.0);
+    EXPECT_EQ(s.bifurcation + s.compensation + s.unresolved, s.nonzero);
+  }
+  EXPECT_EQ(result.summaries[2].volume(), 0.0) << "fp64 discrepancies: " << result.summaries[2].nonzero;
+}
+
 }  // namespace
 }  // namespace tiebreak::zones
