@@ -17,6 +17,11 @@ int run(int argc, char** argv) {
   Action action;
   add_demo_command(app, action);
   add_data_command(app, action);
+  add_train_command(app, action);
+  add_sweep_command(app, action);
+  add_compare_command(app, action);
+  add_zones_command(app, action);
+  add_lr_search_command(app, action);
 
   try {
     app.parse(argc, argv);
@@ -41,4 +46,4 @@ int run(int argc, char** argv) {
   return 1;
 }
 
-} // namespace tiebreak::cli
+}  // namespace tiebreak::cli

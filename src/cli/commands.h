@@ -15,9 +15,21 @@ using Action = std::function<int()>;
 /// file of its own.
 void add_demo_command(CLI::App& app, Action& action);
 void add_data_command(CLI::App& app, Action& action);
+/// `tiebreak train CONFIG [--set k=v]... [--out DIR] [--resume] [--run-id K]`.
+void add_train_command(CLI::App& app, Action& action);
+/// `tiebreak sweep CONFIG --grid k=v1,v2... [--runs N] [--shard i/n] [--jobs N] [--out DIR]`.
+void add_sweep_command(CLI::App& app, Action& action);
+/// `tiebreak compare DIR... [--csv]`.
+void add_compare_command(CLI::App& app, Action& action);
+
+/// `tiebreak zones CONFIG --pair nonsmooth.KEY=A,B [--precision fp16,fp32,fp64] [--epochs N] [--train]
+/// [--threshold p=v,...] [--out DIR] [--set k=v]... [--nondeterministic] [--batch-limit N]`.
+void add_zones_command(CLI::App& app, Action& action);
+/// `tiebreak lr-search CONFIG [--trials N] [--epochs N] [--range lo,hi] [--betas b,...]`.
+void add_lr_search_command(CLI::App& app, Action& action);
 
 /// Builds the command line, runs the chosen subcommand, and turns every error
 /// into one line on stderr and a non-zero exit code.
 int run(int argc, char** argv);
 
-} // namespace tiebreak::cli
+}  // namespace tiebreak::cli

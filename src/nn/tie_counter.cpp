@@ -5,12 +5,14 @@
 namespace tiebreak::nn {
 
 void TieCounter::add_pool_call(const at::Tensor& ties) {
+  if (recording_) record(ties.ge(2));
   auto tied = ties.ge(2).sum(at::kLong);
   auto max_ties = ties.numel() == 0 ? at::zeros({}, ties.options().dtype(at::kLong)) : ties.max().to(at::kLong);
   accumulate(ties.numel(), tied, max_ties);
 }
 
 void TieCounter::add_relu_call(const at::Tensor& input) {
+  if (recording_) record(input.eq(0));
   auto zeros = input.eq(0).sum(at::kLong);
   accumulate(input.numel(), zeros, at::zeros({}, zeros.options()));
 }
@@ -29,6 +31,16 @@ void TieCounter::accumulate(int64_t points, const at::Tensor& ties, const at::Te
   }
 }
 
+void TieCounter::record(const at::Tensor& mask) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  recorded_.push_back(mask);
+}
+
+std::vector<at::Tensor> TieCounter::recorded() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return recorded_;
+}
+
 TieStats TieCounter::stats() const {
   std::lock_guard<std::mutex> lock(mutex_);
   TieStats s;
@@ -45,6 +57,7 @@ void TieCounter::reset() {
   points_ = 0;
   ties_ = at::Tensor();
   max_ties_ = at::Tensor();
+  recorded_.clear();
 }
 
 } // namespace tiebreak::nn

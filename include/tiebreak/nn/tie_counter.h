@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <mutex>
+#include <vector>
 
 namespace tiebreak::nn {
 
@@ -36,6 +37,15 @@ class TieCounter {
   void set_enabled(bool enabled) { enabled_ = enabled; }
   bool enabled() const { return enabled_; }
 
+  /// While enabled, also keep each call's tie mask (bool, shaped like the
+  /// pooling output or the ReLU input; true where a window is tied or an input
+  /// is exactly zero), so that tiebreak::zones can compare where the ties of
+  /// one forward pass lie with those of the same pass in another precision.
+  void set_recording(bool recording) { recording_ = recording; }
+  bool recording() const { return recording_; }
+  /// The masks recorded since the last reset, one per call in call order.
+  std::vector<at::Tensor> recorded() const;
+
   /// One pooling call: `ties` holds t_w, the number of positions attaining
   /// each window's maximum (output-shaped, integral).
   void add_pool_call(const at::Tensor& ties);
@@ -48,7 +58,11 @@ class TieCounter {
  private:
   void accumulate(int64_t points, const at::Tensor& ties, const at::Tensor& max_ties);
 
+  void record(const at::Tensor& mask);
+
   bool enabled_ = false;
+  bool recording_ = false;
+  std::vector<at::Tensor> recorded_;
   mutable std::mutex mutex_;
   int64_t calls_ = 0;
   int64_t points_ = 0;

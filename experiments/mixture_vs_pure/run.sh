@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# mixture_vs_pure: beta sweep with formulation pure and mixture
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+source "$root/scripts/env.sh"
+tiebreak="${TIEBREAK:-$TIEBREAK_BUILD_DIR/bin/tiebreak}"
+python="$(tiebreak_python)"
+out="${1:-$here/results}"
+mkdir -p "$out"
+# Data: $TIEBREAK_DATA (or data.root) must hold the dataset folders, e.g. export TIEBREAK_DATA=../shared/data
+
+config="${2:-$root/configs/paper/mnist_lenet5_sgd_nobn_fp32.json}"
+epochs=()
+[ -n "${EPOCHS:-}" ] && epochs=(--set "train.epochs=$EPOCHS")
+"$tiebreak" sweep "$config" --grid nonsmooth.beta=0,1,10,100,1000 --grid nonsmooth.formulation=mixture,pure \
+  --runs "${RUNS:-3}" "${epochs[@]}" --out "$out/sweep"
+"$python" "$root/scripts/plot_curves.py" "$out/sweep" --out "$out/plots"
+for formulation in mixture pure; do
+  "$tiebreak" zones "$config" --set nonsmooth.formulation=$formulation --pair nonsmooth.beta=0,1000 \
+    --precision fp32 --out "$out/zones_$formulation" ${EXTRA_ARGS:-}
+done
+"$python" "$root/scripts/plot_zones.py" "$out"/zones_*/zones.json --group formulation --out "$out/zones"

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# training_curves: beta sweeps of the paper configs, plotted
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+source "$root/scripts/env.sh"
+tiebreak="${TIEBREAK:-$TIEBREAK_BUILD_DIR/bin/tiebreak}"
+python="$(tiebreak_python)"
+out="${1:-$here/results}"
+mkdir -p "$out"
+# Data: $TIEBREAK_DATA (or data.root) must hold the dataset folders, e.g. export TIEBREAK_DATA=../shared/data
+
+shift $(( $# > 0 ? 1 : 0 ))
+configs=("$@")
+[ ${#configs[@]} -gt 0 ] || configs=("$root"/configs/paper/mnist_lenet5_sgd_nobn_fp{16,32}.json \
+  "$root"/configs/paper/cifar10_vgg11_sgd_nobn_fp{16,32}.json)
+epochs=()
+[ -n "${EPOCHS:-}" ] && epochs=(--set "train.epochs=$EPOCHS")
+for config in "${configs[@]}"; do
+  name="$(basename "$config" .json)"
+  "$tiebreak" sweep "$config" --grid nonsmooth.beta=0,1,10,100,1000 --runs "${RUNS:-3}" "${epochs[@]}" \
+    --out "$out/$name"
+  "$python" "$root/scripts/plot_curves.py" "$out/$name" --out "$out/$name/plots"
+done

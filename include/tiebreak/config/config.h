@@ -1,0 +1,204 @@
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace tiebreak::config {
+
+/// A configuration that cannot be used: the message is one line naming the file
+/// (or `--set`), the JSON path and what was expected, e.g.
+/// `configs/x.json: train.optimizer.lr: expected a positive number, got -1`.
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Numeric formats a run can train in. `Fp16`/`Bf16`/`Fp64` put the whole model
+/// and its inputs in that type (the study's "16 bits": no master weights, no
+/// loss scaling); `AmpFp16`/`AmpBf16` keep fp32 weights and autocast the compute
+/// (`AmpFp16` with dynamic loss scaling: the study's "24 bits").
+enum class Precision { Fp16, Fp32, Fp64, Bf16, AmpFp16, AmpBf16 };
+enum class OptimizerKind { Sgd, Adam, AdamW, INNAprop };
+enum class ScheduleKind { Constant, Cosine, Step };
+
+std::string to_string(Precision precision);
+std::string to_string(OptimizerKind kind);
+std::string to_string(ScheduleKind kind);
+/// The mantissa+sign bits the study labels a precision with (16, 24, 32, 64; bf16 → 8).
+int precision_bits(Precision precision);
+
+/// `data` section: which dataset, where, and how it is batched (see tiebreak::data).
+struct DataConfig {
+  /// Registry name: mnist, fashion-mnist, kmnist, cifar-10, cifar-100, svhn, imagenet, synthetic.
+  std::string dataset = "mnist";
+  /// Data root holding one folder per dataset; empty = $TIEBREAK_DATA, else ./data.
+  std::string root;
+  int64_t batch_size = 128;
+  int64_t test_batch_size = 1000;
+  /// "standard": the dataset's own training augmentation (CIFAR: random crop with
+  /// padding 4 + horizontal flip; ImageNet: random resized crop + flip; none for
+  /// the MNIST family and SVHN); "none": no augmentation.
+  std::string augmentation = "standard";
+  /// SVHN: append the 'extra' set to the training split.
+  bool svhn_extra = false;
+  /// Train on only the first N examples of each epoch's shuffled order (0 = all):
+  /// quick sweeps and smoke runs. A different random subset each epoch.
+  int64_t train_limit = 0;
+  /// Evaluate on only the first N test examples (0 = all).
+  int64_t test_limit = 0;
+  /// ImageNet JPEG decoding threads.
+  int64_t num_workers = 4;
+  /// Override the files of a split (relative to the dataset folder or absolute).
+  std::vector<std::string> train_files;
+  std::vector<std::string> test_files;
+  /// The `synthetic` dataset's size: examples per split, classes, image shape {C, H, W}.
+  int64_t synthetic_train_size = 10000;
+  int64_t synthetic_test_size = 2000;
+  int64_t synthetic_classes = 10;
+  std::vector<int64_t> synthetic_shape{1, 28, 28};
+};
+
+/// `model` section (see tiebreak::models::ModelOptions).
+struct ModelConfig {
+  /// lenet5, vgg11, vgg13, vgg16, vgg19, resnet18, resnet34, resnet50, densenet121.
+  std::string name = "lenet5";
+  bool batch_norm = false;
+  /// "pytorch_default" or "kaiming".
+  std::string init = "pytorch_default";
+  /// ResNet/DenseNet stem: "cifar" (3x3 conv) or "imagenet" (7x7 conv stride 2).
+  std::string stem = "cifar";
+  /// The stem's max pooling {kernel, stride, padding}: the study's 2x2/2 by default (torchvision: 3, 2, 1).
+  int64_t stem_pool_kernel = 2;
+  int64_t stem_pool_stride = 2;
+  int64_t stem_pool_padding = 0;
+};
+
+/// `nonsmooth` section: the Jacobian choices (see nn::Nonsmooth).
+struct NonsmoothConfig {
+  std::string pool = "maxpool";  // maxpool | normpool
+  double beta = 0.0;
+  std::string formulation = "pure";  // pure | mixture
+  double grad_at_zero = 0.0;
+  double relu_alpha = 0.0;
+};
+
+/// `train.optimizer`: every field is read; each optimizer uses its own.
+struct OptimizerConfig {
+  OptimizerKind name = OptimizerKind::Sgd;
+  double lr = 0.01;
+  double momentum = 0.0;
+  double weight_decay = 0.0;
+  bool nesterov = false;
+  std::array<double, 2> betas{0.9, 0.999};
+  double eps = 1e-8;
+  /// INNAprop's α, β (the damping parameters of INNA) and σ (RMSprop's decay).
+  double alpha = 0.1;
+  double beta = 0.9;
+  double sigma = 0.999;
+};
+
+/// `train.schedule`: stepped once per epoch.
+struct ScheduleConfig {
+  ScheduleKind name = ScheduleKind::Constant;
+  int64_t step_size = 30;
+  double gamma = 0.1;
+};
+
+/// `train.loss_scale`: dynamic loss scaling for amp_fp16 (GradScaler's defaults).
+struct LossScaleConfig {
+  double init_scale = 65536.0;
+  double growth_factor = 2.0;
+  double backoff_factor = 0.5;
+  int64_t growth_interval = 2000;
+};
+
+/// `train` section.
+struct TrainConfig {
+  Precision precision = Precision::Fp32;
+  OptimizerConfig optimizer;
+  ScheduleConfig schedule;
+  LossScaleConfig loss_scale;
+  int64_t epochs = 1;
+  int64_t runs = 1;
+  uint64_t seed = 0;
+  /// Stop the process cleanly after this epoch (0 = never), leaving the run
+  /// resumable: used by tests to simulate an interruption.
+  int64_t stop_after_epoch = 0;
+};
+
+/// `exp` section: where and how a run executes.
+struct ExpConfig {
+  /// Directory the run directory is created in (`--out` overrides).
+  std::string output_dir = "runs";
+  /// Run directory name inside output_dir; empty = derived from the config file name.
+  std::string name;
+  /// Write a resumable checkpoint after every epoch.
+  bool checkpoint = true;
+  /// "auto" (CUDA when available), "cpu" or "cuda:N".
+  std::string device = "auto";
+  bool deterministic = false;
+  /// Intra-op CPU threads (0 = LibTorch's default).
+  int64_t threads = 0;
+  /// spdlog level for the log file and console: trace|debug|info|warn|error.
+  std::string log_level = "info";
+  /// Record per-layer tied-window fractions each epoch (costs one extra pass over the counters).
+  bool tie_stats = true;
+};
+
+/// A complete, validated experiment description.
+///
+/// Example:
+/// ```
+/// auto loaded = load_config("configs/paper/mnist_lenet5_sgd.json", {"train.optimizer.lr=0.01"});
+/// loaded.config.train.epochs;  // typed
+/// loaded.json.dump(2);         // resolved, every default filled in: written as config.json
+/// ```
+struct ExperimentConfig {
+  DataConfig data;
+  ModelConfig model;
+  NonsmoothConfig nonsmooth;
+  TrainConfig train;
+  ExpConfig exp;
+};
+
+/// The typed config and its fully resolved JSON (every field present).
+struct LoadedConfig {
+  ExperimentConfig config;
+  nlohmann::json json;
+  /// The file the config was loaded from (empty when built from JSON).
+  std::filesystem::path source;
+};
+
+/// Reads `path`, follows its `"extends"` chain (paths relative to each file,
+/// deep merge, later files win), applies `overrides` ("a.b.c=value", value
+/// parsed as JSON, else taken as a string) and validates the result against the
+/// schema. Throws ConfigError with one line naming the file and JSON path.
+LoadedConfig load_config(const std::filesystem::path& path, const std::vector<std::string>& overrides = {});
+
+/// Validates an already merged JSON document (no `extends`). `source` names it in errors.
+LoadedConfig config_from_json(const nlohmann::json& document, const std::string& source = "<json>");
+
+/// The JSON form of a typed config (every field present); config_from_json(to_json(c)) == c.
+nlohmann::json to_json(const ExperimentConfig& config);
+
+/// Sets `document` at the dotted `key` to `value` (parsed as JSON when it parses,
+/// else a string), creating objects on the way. Throws ConfigError on a malformed assignment.
+void apply_override(nlohmann::json& document, const std::string& assignment);
+
+/// Splits "a.b.c=value" into its key and raw value; ConfigError naming `assignment` if there is no '='.
+std::pair<std::string, std::string> split_assignment(const std::string& assignment);
+
+/// The JSON value of a `--set` / `--grid` value string: JSON when it parses, else a string.
+nlohmann::json parse_value(const std::string& text);
+
+/// The value at a dotted path of a JSON document, or null.
+nlohmann::json value_at(const nlohmann::json& document, const std::string& dotted_key);
+
+}  // namespace tiebreak::config

@@ -1,0 +1,51 @@
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace tiebreak::train {
+
+/// What one run directory holds, as compare needs it.
+struct RunRecord {
+  std::filesystem::path dir;
+  nlohmann::json config;
+  std::string status;
+  int64_t epochs = 0;
+  double final_test_accuracy = 0;
+  double best_test_accuracy = 0;
+  bool diverged = false;
+};
+
+/// Every run directory (one holding metrics.csv and config.json) under `roots`, sorted by path.
+/// A malformed metrics.csv or config.json is a one-line error naming it.
+std::vector<RunRecord> collect_runs(const std::vector<std::filesystem::path>& roots);
+
+/// Runs grouped by β × precision × every other config key whose value differs
+/// between runs (seeds, run counts and `exp` excluded); accuracies are fractions.
+struct CompareGroup {
+  std::vector<std::string> key;  // one value per Comparison::columns entry
+  int64_t runs = 0;              // complete runs (finished or diverged)
+  int64_t diverged = 0;
+  int64_t incomplete = 0;  // running, stopped or failed: not in the statistics
+  double final_mean = 0, final_std = 0, best_mean = 0, best_std = 0;
+};
+
+struct Comparison {
+  /// Grouping columns: "precision", the other varied keys, then "beta".
+  std::vector<std::string> columns;
+  std::vector<CompareGroup> groups;
+};
+
+/// Groups `runs`; std is the sample standard deviation (0 for a single run).
+Comparison compare_runs(const std::vector<RunRecord>& runs);
+
+/// An aligned terminal table: accuracies in percent, "mean ± std".
+std::string format_comparison_table(const Comparison& comparison);
+/// CSV: the grouping columns, runs, diverged, incomplete, final_mean, final_std, best_mean, best_std
+/// (fractions).
+std::string format_comparison_csv(const Comparison& comparison);
+
+}  // namespace tiebreak::train

@@ -1,0 +1,86 @@
+#pragma once
+
+#include "tiebreak/config/config.h"
+#include "tiebreak/train/task.h"
+#include "tiebreak/train/trainer.h"
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace tiebreak::train {
+
+/// One `--grid key=v1,v2,...` axis: a dotted config key and its values (each
+/// parsed as JSON, else a string).
+struct GridAxis {
+  std::string key;
+  std::vector<nlohmann::json> values;
+};
+
+/// Parses "nonsmooth.beta=0,1,10"; a one-line error naming the argument when malformed.
+GridAxis parse_grid_axis(const std::string& argument);
+
+/// One grid point: its directory name ("beta=1000_precision=fp16") and the
+/// `--set` assignments that realise it.
+struct GridPoint {
+  std::string name;
+  std::vector<std::string> assignments;
+};
+
+/// The cartesian product of the axes, first axis slowest. Names use each key's
+/// last component unless two axes share it, then the whole key.
+std::vector<GridPoint> expand_grid(const std::vector<GridAxis>& axes);
+
+/// A unit of sweep work: run `run_id` of grid point `point`.
+struct SweepUnit {
+  size_t point = 0;
+  int64_t run_id = 0;
+};
+
+/// Units of shard `index` of `count` (0-based): unit k (point-major, then run)
+/// belongs to shard k mod count, so shards are disjoint, cover the sweep, and
+/// depend on nothing but the grid and the run count.
+std::vector<SweepUnit> shard_units(size_t points, int64_t runs, int64_t index, int64_t count);
+
+/// Parses "i/n" with 0 <= i < n.
+std::pair<int64_t, int64_t> parse_shard(const std::string& text);
+
+struct SweepOptions {
+  std::filesystem::path config_path;
+  /// `--set` assignments applied to every point before the grid's.
+  std::vector<std::string> overrides;
+  std::vector<GridAxis> axes;
+  /// Runs per point (train.runs); 0 keeps the config's.
+  int64_t runs = 0;
+  int64_t shard_index = 0;
+  int64_t shard_count = 1;
+  /// Concurrent runs: 1 trains in this process, more start child processes of
+  /// this program (`tiebreak train ... --run-id K --resume`), one per run.
+  int64_t jobs = 1;
+  std::filesystem::path out_dir;
+  /// Print a line per started/finished run.
+  bool verbose = true;
+};
+
+struct SweepSummary {
+  int64_t skipped = 0;  // already finished or diverged
+  int64_t finished = 0;
+  int64_t diverged = 0;
+  int64_t failed = 0;
+  int64_t stopped = 0;
+};
+
+/// Runs a sweep: validates every point's config first (a bad one stops the
+/// sweep before anything trains), writes `out_dir`/sweep.json, then trains
+/// every unit of this shard whose run.json is not finished/diverged (resuming
+/// from its checkpoint). A diverged or failed run does not stop the others.
+/// `components` is used when jobs == 1.
+SweepSummary run_sweep(const SweepOptions& options, const Components& components);
+
+/// The path of the running executable (for child processes).
+std::filesystem::path current_executable();
+
+}  // namespace tiebreak::train

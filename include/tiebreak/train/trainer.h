@@ -1,0 +1,85 @@
+#pragma once
+
+#include "tiebreak/config/config.h"
+#include "tiebreak/train/metrics.h"
+#include "tiebreak/train/task.h"
+
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace tiebreak::train {
+
+/// Where a run stands, as recorded in its run.json.
+enum class RunStatus { Running, Stopped, Finished, Diverged, Failed };
+std::string to_string(RunStatus status);
+RunStatus parse_run_status(const std::string& name);
+/// Finished and Diverged runs are results: sweeps skip them.
+bool is_complete(RunStatus status);
+
+/// The status in `run_dir`/run.json, or nullopt when there is none (or it is unreadable).
+std::optional<RunStatus> read_run_status(const std::filesystem::path& run_dir);
+
+/// How one run is executed.
+struct RunOptions {
+  /// The run's own directory: config.json, run.json, metrics.csv, checkpoint.pt, train.log.
+  std::filesystem::path run_dir;
+  int64_t run_id = 0;
+  /// Continue from run_dir/checkpoint.pt if there is one; a complete run is left as it is.
+  bool resume = false;
+  /// Progress on stderr: "\r" updates within an epoch on a terminal, plain lines otherwise.
+  bool progress = true;
+  /// Recorded in run.json.
+  std::string command_line;
+  /// Called after each epoch's row is persisted; returning false stops the run
+  /// there (status stopped, resumable), e.g. to prune a learning-rate trial.
+  std::function<bool(const EpochMetrics&)> on_epoch;
+};
+
+struct RunOutcome {
+  RunStatus status = RunStatus::Running;
+  std::vector<EpochMetrics> rows;
+};
+
+/// Trains run `run_id` of `config` (seed = train.seed + run_id) into
+/// `options.run_dir`, one metrics row per epoch, checkpointing after every
+/// epoch. A non-finite training loss marks the run diverged: that epoch is
+/// recorded as measured, the remaining epochs as rows with NaN losses, the
+/// diverged model's test accuracy, and diverged = 1, and the run ends normally.
+/// Errors (bad model name, unusable device, incompatible checkpoint...) mark
+/// run.json failed and are rethrown.
+///
+/// Example:
+/// ```
+/// auto loaded = config::load_config("configs/quickstart.json");
+/// auto outcome = train_run(loaded, {.run_dir = "runs/quick/run-0"}, default_components());
+/// ```
+RunOutcome train_run(const config::LoadedConfig& config, const RunOptions& options,
+                     const Components& components);
+
+/// Directory of run `run_id` inside an experiment directory: `dir`/run-<id>.
+std::filesystem::path run_directory(const std::filesystem::path& experiment_dir, int64_t run_id);
+
+/// The experiment directory a config trains into without `--out`:
+/// exp.output_dir / (exp.name, or the config file's stem).
+std::filesystem::path default_experiment_dir(const config::LoadedConfig& config);
+
+/// Trains runs 0..train.runs-1 (or only `only_run`) into `experiment_dir`/run-<id>,
+/// writing the resolved config.json beside them. Returns the outcomes in run order.
+std::vector<RunOutcome> train_experiment(const config::LoadedConfig& config,
+                                         const std::filesystem::path& experiment_dir, bool resume,
+                                         const Components& components,
+                                         std::optional<int64_t> only_run = std::nullopt,
+                                         const std::string& command_line = "");
+
+/// Applies exp.deterministic (deterministic algorithms, cuDNN deterministic and
+/// no benchmarking, CUBLAS_WORKSPACE_CONFIG) and exp.threads to this process.
+void apply_execution_settings(const config::ExpConfig& exp);
+
+/// Resolves exp.device ("auto" → cuda:0 when CUDA is available, else cpu);
+/// a CUDA device that is absent is an error naming exp.device.
+c10::Device resolve_device(const std::string& device);
+
+}  // namespace tiebreak::train

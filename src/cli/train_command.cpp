@@ -1,0 +1,221 @@
+#include "cli/commands.h"
+
+#include "tiebreak/config/config.h"
+#include "tiebreak/train/atomic_file.h"
+#include "tiebreak/train/compare.h"
+#include "tiebreak/train/lr_search.h"
+#include "tiebreak/train/sweep.h"
+#include "tiebreak/train/trainer.h"
+
+#include <fmt/format.h>
+
+#include <iostream>
+#include <optional>
+#include <sstream>
+
+namespace tiebreak::cli {
+
+namespace {
+
+std::string joined_command_line(const std::string& name, const std::vector<std::string>& parts) {
+  std::string s = "tiebreak " + name;
+  for (const auto& p : parts) s += " " + p;
+  return s;
+}
+
+}  // namespace
+
+void add_train_command(CLI::App& app, Action& action) {
+  struct Args {
+    std::string config;
+    std::vector<std::string> sets;
+    std::string out;
+    bool resume = false;
+    int64_t run_id = -1;
+    bool no_progress = false;
+  };
+  auto args = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("train", "Train the runs a config describes (one directory per run)");
+  cmd->add_option("config", args->config, "Experiment config (JSON)")->required();
+  cmd->add_option("--set", args->sets,
+                  "Override a config value: key=value (dotted key; value parsed as JSON)")
+      ->take_all()
+      ->expected(1);
+  cmd->add_option("--out", args->out, "Experiment directory (default: exp.output_dir/<config name>)");
+  cmd->add_flag("--resume", args->resume, "Continue from each run's checkpoint; finished runs are kept");
+  cmd->add_option("--run-id", args->run_id, "Train only this run (0 .. train.runs-1)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--no-progress", args->no_progress, "Log to the run's train.log only");
+  cmd->callback([&action, args] {
+    action = [args] {
+      auto loaded = config::load_config(args->config, args->sets);
+      if (args->run_id >= loaded.config.train.runs) {
+        throw std::runtime_error(fmt::format("--run-id {}: expected less than train.runs ({})", args->run_id,
+                                             loaded.config.train.runs));
+      }
+      const std::filesystem::path out =
+          args->out.empty() ? train::default_experiment_dir(loaded) : std::filesystem::path(args->out);
+      std::vector<std::string> parts{args->config};
+      for (const auto& s : args->sets) parts.push_back("--set " + s);
+      if (!args->out.empty()) parts.push_back("--out " + args->out);
+      if (args->resume) parts.push_back("--resume");
+      std::optional<int64_t> only;
+      if (args->run_id >= 0) only = args->run_id;
+      auto outcomes = train::train_experiment(loaded, out, args->resume, train::default_components(), only,
+                                              joined_command_line("train", parts));
+      for (size_t i = 0; i < outcomes.size(); ++i) {
+        const auto& o = outcomes[i];
+        std::cout << fmt::format(
+            "{}: {}{}\n", train::run_directory(out, only.value_or(static_cast<int64_t>(i))).string(),
+            train::to_string(o.status),
+            o.rows.empty() ? ""
+                           : fmt::format(", final test accuracy {:.2f}%", 100 * o.rows.back().test_accuracy));
+      }
+      return 0;
+    };
+  });
+}
+
+void add_sweep_command(CLI::App& app, Action& action) {
+  struct Args {
+    std::string config;
+    std::vector<std::string> grids, sets;
+    int64_t runs = 0;
+    std::string shard = "0/1";
+    int64_t jobs = 1;
+    std::string out;
+  };
+  auto args = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("sweep", "Train a config over a grid of values; re-running resumes");
+  cmd->add_option("config", args->config, "Experiment config (JSON)")->required();
+  cmd->add_option("--grid", args->grids, "An axis: key=v1,v2,... (repeatable; cartesian product)")
+      ->take_all()
+      ->expected(1);
+  cmd->add_option("--set", args->sets, "Override a config value for every point: key=value")
+      ->take_all()
+      ->expected(1);
+  cmd->add_option("--runs", args->runs, "Runs per point (seeds seed..seed+runs-1); default train.runs")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--shard", args->shard, "Train only shard i of n (0-based), e.g. 1/4");
+  cmd->add_option("--jobs", args->jobs, "Concurrent runs (child processes)")->check(CLI::PositiveNumber);
+  cmd->add_option("--out", args->out, "Sweep directory (default: exp.output_dir/<config name>-sweep)");
+  cmd->callback([&action, args] {
+    action = [args] {
+      train::SweepOptions o;
+      o.config_path = args->config;
+      o.overrides = args->sets;
+      for (const auto& g : args->grids) o.axes.push_back(train::parse_grid_axis(g));
+      o.runs = args->runs;
+      std::tie(o.shard_index, o.shard_count) = train::parse_shard(args->shard);
+      o.jobs = args->jobs;
+      if (args->out.empty()) {
+        auto loaded = config::load_config(args->config, args->sets);
+        auto dir = train::default_experiment_dir(loaded);
+        o.out_dir = dir.parent_path() / (dir.filename().string() + "-sweep");
+      } else {
+        o.out_dir = args->out;
+      }
+      auto s = train::run_sweep(o, train::default_components());
+      std::cout << fmt::format("{}: {} finished, {} diverged, {} failed, {} skipped (already done)\n",
+                               o.out_dir.string(), s.finished, s.diverged, s.failed, s.skipped);
+      return s.failed > 0 ? 1 : 0;
+    };
+  });
+}
+
+void add_compare_command(CLI::App& app, Action& action) {
+  struct Args {
+    std::vector<std::string> dirs;
+    bool csv = false;
+  };
+  auto args = std::make_shared<Args>();
+  auto* cmd =
+      app.add_subcommand("compare", "Final and best test accuracy per beta x precision x varied keys");
+  cmd->add_option("dirs", args->dirs, "Run, experiment or sweep directories")->required();
+  cmd->add_flag("--csv", args->csv, "Machine-readable CSV (accuracies as fractions)");
+  cmd->callback([&action, args] {
+    action = [args] {
+      std::vector<std::filesystem::path> roots(args->dirs.begin(), args->dirs.end());
+      auto runs = train::collect_runs(roots);
+      if (runs.empty())
+        throw std::runtime_error("compare: no run directories (with metrics.csv) under the given paths");
+      auto comparison = train::compare_runs(runs);
+      std::cout << (args->csv ? train::format_comparison_csv(comparison)
+                              : train::format_comparison_table(comparison));
+      return 0;
+    };
+  });
+}
+
+void add_lr_search_command(CLI::App& app, Action& action) {
+  struct Args {
+    std::string config;
+    std::vector<std::string> sets;
+    int64_t trials = 10;
+    int64_t epochs = 10;
+    std::string range = "1e-5,1e-1";
+    std::string betas;
+    int64_t startup = 3;
+    std::string out;
+  };
+  auto args = std::make_shared<Args>();
+  auto* cmd =
+      app.add_subcommand("lr-search", "Search the learning rate per beta (log-uniform, median pruning)");
+  cmd->add_option("config", args->config, "Experiment config (JSON)")->required();
+  cmd->add_option("--set", args->sets, "Override a config value: key=value")->take_all()->expected(1);
+  cmd->add_option("--trials", args->trials, "Trials per beta")->check(CLI::PositiveNumber);
+  cmd->add_option("--epochs", args->epochs, "Epochs per trial")->check(CLI::PositiveNumber);
+  cmd->add_option("--range", args->range, "Learning-rate range low,high (sampled log-uniformly)");
+  cmd->add_option("--betas", args->betas, "Comma-separated beta values (default: the config's)");
+  cmd->add_option("--startup", args->startup, "Trials that reach an epoch before pruning starts there")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--out", args->out, "Output directory (default: exp.output_dir/<config name>-lr-search)");
+  cmd->callback([&action, args] {
+    action = [args] {
+      train::LrSearchOptions o;
+      o.config_path = args->config;
+      o.overrides = args->sets;
+      o.trials = args->trials;
+      o.epochs = args->epochs;
+      o.startup_trials = static_cast<size_t>(args->startup);
+      auto parse_number = [](const std::string& text, const std::string& flag) {
+        size_t used = 0;
+        double v = 0;
+        try {
+          v = std::stod(text, &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (used != text.size() || text.empty()) {
+          throw std::runtime_error(flag + ": expected a number, got '" + text + "'");
+        }
+        return v;
+      };
+      auto comma = args->range.find(',');
+      if (comma == std::string::npos) {
+        throw std::runtime_error("--range " + args->range + ": expected low,high e.g. 1e-5,1e-1");
+      }
+      o.low = parse_number(args->range.substr(0, comma), "--range");
+      o.high = parse_number(args->range.substr(comma + 1), "--range");
+      if (!(o.low > 0 && o.high >= o.low)) {
+        throw std::runtime_error("--range " + args->range + ": expected 0 < low <= high");
+      }
+      if (!args->betas.empty()) {
+        std::stringstream ss(args->betas);
+        std::string item;
+        while (std::getline(ss, item, ',')) o.betas.push_back(parse_number(item, "--betas"));
+      }
+      if (args->out.empty()) {
+        auto dir = train::default_experiment_dir(config::load_config(args->config, args->sets));
+        o.out_dir = dir.parent_path() / (dir.filename().string() + "-lr-search");
+      } else {
+        o.out_dir = args->out;
+      }
+      train::run_lr_search(o, train::default_components());
+      std::cout << train::read_text(o.out_dir / "best_lr.csv");
+      return 0;
+    };
+  });
+}
+
+}  // namespace tiebreak::cli

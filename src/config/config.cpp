@@ -1,0 +1,591 @@
+#include "tiebreak/config/config.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <functional>
+#include <regex>
+#include <set>
+#include <sstream>
+
+namespace tiebreak::config {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+/// Which file (or "--set") last gave each JSON path its value, so that an error
+/// found after merging still names the file the bad value came from.
+struct Origins {
+  std::map<std::string, std::string> by_path;
+  std::string fallback;
+
+  const std::string& of(std::string path) const {
+    while (true) {
+      if (auto it = by_path.find(path); it != by_path.end()) return it->second;
+      auto dot = path.rfind('.');
+      if (dot == std::string::npos) break;
+      path.resize(dot);
+    }
+    if (auto it = by_path.find(path); it != by_path.end()) return it->second;
+    return fallback;
+  }
+
+  void record(const json& node, const std::string& path, const std::string& source) {
+    if (!path.empty()) by_path[path] = source;
+    if (node.is_object()) {
+      for (const auto& [key, value] : node.items())
+        record(value, path.empty() ? key : path + "." + key, source);
+    }
+  }
+};
+
+std::string join(const std::string& path, const std::string& key) {
+  return path.empty() ? key : path + "." + key;
+}
+
+std::string shown(const json& value) {
+  std::string text = value.dump();
+  if (text.size() > 60) text = text.substr(0, 57) + "...";
+  return text;
+}
+
+/// Reads one JSON object of the schema: every getter consumes a key, `finish()`
+/// rejects whatever was not consumed.
+class Section {
+ public:
+  Section(const json* node, std::string path, const Origins& origins)
+      : node_(node), path_(std::move(path)), origins_(origins) {
+    if (node_ && !node_->is_object()) fail(path_, "expected an object", *node_);
+  }
+
+  [[noreturn]] void fail(const std::string& path, const std::string& expected, const json& got) const {
+    throw ConfigError(fmt::format("{}: {}: {}, got {}", origins_.of(path), path, expected, shown(got)));
+  }
+  [[noreturn]] void fail_key(const std::string& key, const std::string& message) const {
+    const std::string path = join(path_, key);
+    throw ConfigError(fmt::format("{}: {}: {}", origins_.of(path), path, message));
+  }
+
+  const json* find(const std::string& key) {
+    consumed_.insert(key);
+    if (!node_) return nullptr;
+    auto it = node_->find(key);
+    return it == node_->end() ? nullptr : &*it;
+  }
+  bool has(const std::string& key) const { return node_ && node_->contains(key); }
+
+  double number(const std::string& key, double fallback, const std::string& expected = "a number",
+                const std::function<bool(double)>& ok = nullptr) {
+    const json* v = find(key);
+    if (!v) return fallback;
+    if (!v->is_number() || (ok && !ok(v->get<double>()))) fail(join(path_, key), "expected " + expected, *v);
+    return v->get<double>();
+  }
+
+  int64_t integer(const std::string& key, int64_t fallback, int64_t min, const std::string& expected) {
+    const json* v = find(key);
+    if (!v) return fallback;
+    bool integral =
+        v->is_number_integer() || (v->is_number_float() && std::floor(v->get<double>()) == v->get<double>() &&
+                                   std::abs(v->get<double>()) < 9.0e15);
+    if (!integral) fail(join(path_, key), "expected " + expected, *v);
+    int64_t value = v->is_number_unsigned()  ? static_cast<int64_t>(v->get<uint64_t>())
+                    : v->is_number_integer() ? v->get<int64_t>()
+                                             : static_cast<int64_t>(v->get<double>());
+    if (value < min) fail(join(path_, key), "expected " + expected, *v);
+    return value;
+  }
+
+  bool boolean(const std::string& key, bool fallback) {
+    const json* v = find(key);
+    if (!v) return fallback;
+    if (!v->is_boolean()) fail(join(path_, key), "expected true or false", *v);
+    return v->get<bool>();
+  }
+
+  std::string string(const std::string& key, const std::string& fallback,
+                     const std::string& expected = "a string",
+                     const std::function<bool(const std::string&)>& ok = nullptr) {
+    const json* v = find(key);
+    if (!v) return fallback;
+    if (!v->is_string() || (ok && !ok(v->get<std::string>())))
+      fail(join(path_, key), "expected " + expected, *v);
+    return v->get<std::string>();
+  }
+
+  std::string choice(const std::string& key, const std::string& fallback,
+                     const std::vector<std::string>& allowed) {
+    std::string expected = "one of";
+    for (size_t i = 0; i < allowed.size(); ++i) expected += (i ? "|" : " ") + allowed[i];
+    return string(key, fallback, expected, [&](const std::string& s) {
+      return std::find(allowed.begin(), allowed.end(), s) != allowed.end();
+    });
+  }
+
+  std::vector<std::string> strings(const std::string& key, const std::vector<std::string>& fallback) {
+    const json* v = find(key);
+    if (!v) return fallback;
+    bool ok = v->is_array();
+    if (ok)
+      for (const auto& e : *v) ok = ok && e.is_string();
+    if (!ok) fail(join(path_, key), "expected a list of path strings", *v);
+    return v->get<std::vector<std::string>>();
+  }
+
+  Section section(const std::string& key) { return Section(find(key), join(path_, key), origins_); }
+
+  const std::string& path() const { return path_; }
+
+  void finish() const {
+    if (!node_) return;
+    for (const auto& [key, value] : node_->items()) {
+      if (!consumed_.count(key)) {
+        std::string known;
+        for (const auto& k : consumed_) known += (known.empty() ? "" : ", ") + k;
+        fail_key(key, fmt::format("unknown key (expected one of: {})", known));
+      }
+    }
+  }
+
+ private:
+  const json* node_;
+  std::string path_;
+  const Origins& origins_;
+  std::set<std::string> consumed_;
+};
+
+bool positive(double v) { return v > 0; }
+bool non_negative(double v) { return v >= 0; }
+bool unit_open(double v) { return v >= 0 && v < 1; }
+
+template <typename E>
+struct Names {
+  std::vector<std::pair<E, std::string>> items;
+  std::vector<std::string> names() const {
+    std::vector<std::string> out;
+    for (const auto& [e, n] : items) out.push_back(n);
+    return out;
+  }
+  E parse(const std::string& s) const {
+    for (const auto& [e, n] : items)
+      if (n == s) return e;
+    throw std::logic_error("unvalidated enum name " + s);
+  }
+  const std::string& name(E e) const {
+    for (const auto& [k, n] : items)
+      if (k == e) return n;
+    throw std::logic_error("enum without a name");
+  }
+};
+
+const Names<Precision> kPrecisions{{{Precision::Fp16, "fp16"},
+                                    {Precision::Fp32, "fp32"},
+                                    {Precision::Fp64, "fp64"},
+                                    {Precision::Bf16, "bf16"},
+                                    {Precision::AmpFp16, "amp_fp16"},
+                                    {Precision::AmpBf16, "amp_bf16"}}};
+const Names<OptimizerKind> kOptimizers{{{OptimizerKind::Sgd, "sgd"},
+                                        {OptimizerKind::Adam, "adam"},
+                                        {OptimizerKind::AdamW, "adamw"},
+                                        {OptimizerKind::INNAprop, "innaprop"}}};
+const Names<ScheduleKind> kSchedules{
+    {{ScheduleKind::Constant, "constant"}, {ScheduleKind::Cosine, "cosine"}, {ScheduleKind::Step, "step"}}};
+
+bool valid_device(const std::string& s) {
+  static const std::regex pattern("auto|cpu|cuda|cuda:[0-9]+");
+  return std::regex_match(s, pattern);
+}
+
+ExperimentConfig parse(const json& document, const Origins& origins) {
+  Section root(&document, "", origins);
+  if (!document.is_object()) {
+    throw ConfigError(fmt::format("{}: expected a JSON object at the top level, got {}", origins.fallback,
+                                  shown(document)));
+  }
+  ExperimentConfig c;
+
+  {
+    Section s = root.section("data");
+    auto& d = c.data;
+    d.dataset =
+        s.string("dataset", d.dataset, "a non-empty dataset name", [](auto& v) { return !v.empty(); });
+    d.root = s.string("root", d.root);
+    d.batch_size = s.integer("batch_size", d.batch_size, 1, "a positive integer");
+    d.test_batch_size = s.integer("test_batch_size", d.test_batch_size, 1, "a positive integer");
+    d.augmentation = s.choice("augmentation", d.augmentation, {"standard", "none"});
+    d.svhn_extra = s.boolean("svhn_extra", d.svhn_extra);
+    d.train_limit = s.integer("train_limit", d.train_limit, 0, "a non-negative integer (0 = all)");
+    d.test_limit = s.integer("test_limit", d.test_limit, 0, "a non-negative integer (0 = all)");
+    d.num_workers = s.integer("num_workers", d.num_workers, 1, "a positive integer");
+    {
+      Section f = s.section("files");
+      d.train_files = f.strings("train", d.train_files);
+      d.test_files = f.strings("test", d.test_files);
+      f.finish();
+    }
+    {
+      Section syn = s.section("synthetic");
+      d.synthetic_train_size = syn.integer("train_size", d.synthetic_train_size, 1, "a positive integer");
+      d.synthetic_test_size = syn.integer("test_size", d.synthetic_test_size, 1, "a positive integer");
+      d.synthetic_classes = syn.integer("classes", d.synthetic_classes, 2, "an integer >= 2");
+      if (const json* shape = syn.find("shape")) {
+        bool ok = shape->is_array() && shape->size() == 3;
+        for (const auto& v : *shape) ok = ok && v.is_number_integer() && v.get<int64_t>() > 0;
+        if (!ok)
+          syn.fail("data.synthetic.shape", "expected [channels, height, width] as positive integers", *shape);
+        d.synthetic_shape = shape->get<std::vector<int64_t>>();
+      }
+      syn.finish();
+    }
+    s.finish();
+  }
+  {
+    Section s = root.section("model");
+    auto& m = c.model;
+    m.name = s.string("name", m.name, "a non-empty model name", [](auto& v) { return !v.empty(); });
+    m.batch_norm = s.boolean("batch_norm", m.batch_norm);
+    m.init = s.choice("init", m.init, {"pytorch_default", "kaiming"});
+    m.stem = s.choice("stem", m.stem, {"cifar", "imagenet"});
+    {
+      Section p = s.section("stem_pool");
+      m.stem_pool_kernel = p.integer("kernel", m.stem_pool_kernel, 1, "a positive integer");
+      m.stem_pool_stride = p.integer("stride", m.stem_pool_stride, 1, "a positive integer");
+      m.stem_pool_padding = p.integer("padding", m.stem_pool_padding, 0, "a non-negative integer");
+      if (2 * m.stem_pool_padding > m.stem_pool_kernel) {
+        p.fail_key("padding", fmt::format("expected at most half the kernel ({}), got {}", m.stem_pool_kernel,
+                                          m.stem_pool_padding));
+      }
+      p.finish();
+    }
+    s.finish();
+  }
+  {
+    Section s = root.section("nonsmooth");
+    auto& n = c.nonsmooth;
+    n.pool = s.choice("pool", n.pool, {"maxpool", "normpool"});
+    n.beta = s.number("beta", n.beta, "a finite number");
+    n.formulation = s.choice("formulation", n.formulation, {"pure", "mixture"});
+    n.grad_at_zero = s.number("grad_at_zero", n.grad_at_zero, "a finite number");
+    n.relu_alpha = s.number("relu_alpha", n.relu_alpha, "a finite number");
+    s.finish();
+  }
+  {
+    Section s = root.section("train");
+    auto& t = c.train;
+    t.precision = kPrecisions.parse(s.choice("precision", "fp32", kPrecisions.names()));
+    {
+      Section o = s.section("optimizer");
+      auto& opt = t.optimizer;
+      opt.name = kOptimizers.parse(o.choice("name", "sgd", kOptimizers.names()));
+      const bool adaptive = opt.name != OptimizerKind::Sgd;
+      const bool decoupled = opt.name == OptimizerKind::AdamW || opt.name == OptimizerKind::INNAprop;
+      opt.lr = o.number("lr", adaptive ? 1e-3 : 0.01, "a positive number", positive);
+      opt.momentum = o.number("momentum", 0.0, "a number in [0, 1)", unit_open);
+      opt.weight_decay =
+          o.number("weight_decay", decoupled ? 0.01 : 0.0, "a non-negative number", non_negative);
+      opt.nesterov = o.boolean("nesterov", false);
+      if (const json* betas = o.find("betas")) {
+        bool ok = betas->is_array() && betas->size() == 2 && (*betas)[0].is_number() &&
+                  (*betas)[1].is_number() && unit_open((*betas)[0].get<double>()) &&
+                  unit_open((*betas)[1].get<double>());
+        if (!ok) o.fail("train.optimizer.betas", "expected two numbers in [0, 1)", *betas);
+        opt.betas = {(*betas)[0].get<double>(), (*betas)[1].get<double>()};
+      }
+      opt.eps = o.number("eps", opt.eps, "a non-negative number", non_negative);
+      opt.alpha = o.number("alpha", opt.alpha, "a non-negative number", non_negative);
+      opt.beta = o.number("beta", opt.beta, "a positive number", positive);
+      opt.sigma = o.number("sigma", opt.sigma, "a number in [0, 1)", unit_open);
+      if (opt.nesterov && (opt.name != OptimizerKind::Sgd || opt.momentum <= 0)) {
+        o.fail_key("nesterov", "Nesterov momentum needs optimizer sgd with momentum > 0");
+      }
+      if (opt.name == OptimizerKind::INNAprop && opt.lr >= opt.beta) {
+        o.fail_key("lr", fmt::format("expected less than train.optimizer.beta ({}) for innaprop, got {}",
+                                     opt.beta, opt.lr));
+      }
+      o.finish();
+    }
+    {
+      Section sc = s.section("schedule");
+      auto& sch = t.schedule;
+      sch.name = kSchedules.parse(sc.choice("name", "constant", kSchedules.names()));
+      sch.step_size = sc.integer("step_size", sch.step_size, 1, "a positive integer");
+      sch.gamma = sc.number("gamma", sch.gamma, "a positive number", positive);
+      sc.finish();
+    }
+    {
+      Section ls = s.section("loss_scale");
+      auto& l = t.loss_scale;
+      l.init_scale = ls.number("init_scale", l.init_scale, "a positive number", positive);
+      l.growth_factor =
+          ls.number("growth_factor", l.growth_factor, "a number > 1", [](double v) { return v > 1; });
+      l.backoff_factor = ls.number("backoff_factor", l.backoff_factor, "a number in (0, 1)",
+                                   [](double v) { return v > 0 && v < 1; });
+      l.growth_interval = ls.integer("growth_interval", l.growth_interval, 1, "a positive integer");
+      ls.finish();
+    }
+    t.epochs = s.integer("epochs", t.epochs, 1, "a positive integer");
+    t.runs = s.integer("runs", t.runs, 1, "a positive integer");
+    t.seed = static_cast<uint64_t>(s.integer("seed", 0, 0, "a non-negative integer"));
+    t.stop_after_epoch = s.integer("stop_after_epoch", 0, 0, "a non-negative integer (0 = never)");
+    s.finish();
+  }
+  {
+    Section s = root.section("exp");
+    auto& e = c.exp;
+    e.output_dir =
+        s.string("output_dir", e.output_dir, "a non-empty directory", [](auto& v) { return !v.empty(); });
+    e.name = s.string("name", e.name, "a directory name without '/'",
+                      [](auto& v) { return v.find('/') == std::string::npos && v != "." && v != ".."; });
+    e.checkpoint = s.boolean("checkpoint", e.checkpoint);
+    e.device = s.string("device", e.device, "auto, cpu or cuda:N", valid_device);
+    e.deterministic = s.boolean("deterministic", e.deterministic);
+    e.threads = s.integer("threads", e.threads, 0, "a non-negative integer (0 = default)");
+    e.log_level = s.choice("log_level", e.log_level, {"trace", "debug", "info", "warn", "error"});
+    e.tie_stats = s.boolean("tie_stats", e.tie_stats);
+    s.finish();
+  }
+  // `extends` was consumed while loading; a leftover one came in through JSON directly.
+  root.find("extends");
+  root.finish();
+  return c;
+}
+
+json read_json_file(const fs::path& path) {
+  std::ifstream in(path);
+  if (!in) throw ConfigError(fmt::format("{}: cannot open the config file", path.string()));
+  std::stringstream text;
+  text << in.rdbuf();
+  try {
+    return json::parse(text.str());
+  } catch (const json::parse_error& e) {
+    std::string what = e.what();
+    // "[json.exception.parse_error.101] parse error at line 3, column 5: ..." → keep the part after the tag.
+    if (auto pos = what.find("] "); pos != std::string::npos) what = what.substr(pos + 2);
+    throw ConfigError(fmt::format("{}: invalid JSON: {}", path.string(), what));
+  }
+}
+
+void deep_merge(json& base, const json& overlay) {
+  for (const auto& [key, value] : overlay.items()) {
+    if (value.is_object() && base.contains(key) && base[key].is_object()) {
+      deep_merge(base[key], value);
+    } else {
+      base[key] = value;
+    }
+  }
+}
+
+json load_layers(const fs::path& path, Origins& origins, std::vector<fs::path>& chain) {
+  const fs::path canonical = fs::weakly_canonical(path);
+  for (const auto& seen : chain) {
+    if (seen == canonical)
+      throw ConfigError(fmt::format("{}: extends: cycle back to this file", path.string()));
+  }
+  chain.push_back(canonical);
+  json document = read_json_file(path);
+  if (!document.is_object()) {
+    throw ConfigError(
+        fmt::format("{}: expected a JSON object at the top level, got {}", path.string(), shown(document)));
+  }
+  json merged = json::object();
+  if (auto it = document.find("extends"); it != document.end()) {
+    if (!it->is_string() || it->get<std::string>().empty()) {
+      throw ConfigError(fmt::format("{}: extends: expected a path relative to this file, got {}",
+                                    path.string(), shown(*it)));
+    }
+    fs::path base = path.parent_path() / it->get<std::string>();
+    if (!fs::exists(base)) {
+      throw ConfigError(fmt::format("{}: extends: file not found: {}", path.string(), base.string()));
+    }
+    merged = load_layers(base, origins, chain);
+    document.erase(it);
+  }
+  origins.record(document, "", path.string());
+  deep_merge(merged, document);
+  return merged;
+}
+
+}  // namespace
+
+std::string to_string(Precision precision) { return kPrecisions.name(precision); }
+std::string to_string(OptimizerKind kind) { return kOptimizers.name(kind); }
+std::string to_string(ScheduleKind kind) { return kSchedules.name(kind); }
+
+int precision_bits(Precision precision) {
+  switch (precision) {
+    case Precision::Fp16:
+      return 16;
+    case Precision::Bf16:
+      return 16;
+    case Precision::AmpFp16:
+      return 24;
+    case Precision::AmpBf16:
+      return 24;
+    case Precision::Fp32:
+      return 32;
+    case Precision::Fp64:
+      return 64;
+  }
+  return 0;
+}
+
+std::pair<std::string, std::string> split_assignment(const std::string& assignment) {
+  auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    throw ConfigError(fmt::format(
+        "--set {}: expected key=value with a dotted key, e.g. train.optimizer.lr=0.01", assignment));
+  }
+  return {assignment.substr(0, eq), assignment.substr(eq + 1)};
+}
+
+json parse_value(const std::string& text) {
+  try {
+    return json::parse(text);
+  } catch (const json::parse_error&) {
+    return json(text);
+  }
+}
+
+void apply_override(json& document, const std::string& assignment) {
+  auto [key, raw] = split_assignment(assignment);
+  json* node = &document;
+  size_t start = 0;
+  while (true) {
+    auto dot = key.find('.', start);
+    std::string part = key.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (part.empty())
+      throw ConfigError(fmt::format("--set {}: empty component in key '{}'", assignment, key));
+    if (!node->is_object()) {
+      throw ConfigError(fmt::format("--set {}: '{}' is not an object", assignment, key.substr(0, start - 1)));
+    }
+    if (dot == std::string::npos) {
+      (*node)[part] = parse_value(raw);
+      return;
+    }
+    if (!node->contains(part)) (*node)[part] = json::object();
+    node = &(*node)[part];
+    start = dot + 1;
+  }
+}
+
+json value_at(const json& document, const std::string& dotted_key) {
+  const json* node = &document;
+  size_t start = 0;
+  while (true) {
+    auto dot = dotted_key.find('.', start);
+    std::string part = dotted_key.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (!node->is_object() || !node->contains(part)) return nullptr;
+    node = &(*node)[part];
+    if (dot == std::string::npos) return *node;
+    start = dot + 1;
+  }
+}
+
+LoadedConfig load_config(const fs::path& path, const std::vector<std::string>& overrides) {
+  Origins origins;
+  origins.fallback = path.string();
+  std::vector<fs::path> chain;
+  json merged = load_layers(path, origins, chain);
+  for (const auto& assignment : overrides) {
+    auto [key, raw] = split_assignment(assignment);
+    // Objects the override creates come from it too, so errors about them name it.
+    for (size_t dot = key.find('.'); dot != std::string::npos; dot = key.find('.', dot + 1)) {
+      if (value_at(merged, key.substr(0, dot)).is_null())
+        origins.by_path[key.substr(0, dot)] = "--set " + assignment;
+    }
+    apply_override(merged, assignment);
+    origins.by_path[key] = "--set " + assignment;
+  }
+  LoadedConfig loaded;
+  loaded.config = parse(merged, origins);
+  loaded.json = to_json(loaded.config);
+  loaded.source = path;
+  return loaded;
+}
+
+LoadedConfig config_from_json(const json& document, const std::string& source) {
+  Origins origins;
+  origins.fallback = source;
+  LoadedConfig loaded;
+  loaded.config = parse(document, origins);
+  loaded.json = to_json(loaded.config);
+  return loaded;
+}
+
+json to_json(const ExperimentConfig& c) {
+  const auto& o = c.train.optimizer;
+  return {
+      {"data",
+       {{"dataset", c.data.dataset},
+        {"root", c.data.root},
+        {"batch_size", c.data.batch_size},
+        {"test_batch_size", c.data.test_batch_size},
+        {"augmentation", c.data.augmentation},
+        {"svhn_extra", c.data.svhn_extra},
+        {"train_limit", c.data.train_limit},
+        {"test_limit", c.data.test_limit},
+        {"num_workers", c.data.num_workers},
+        {"files", {{"train", c.data.train_files}, {"test", c.data.test_files}}},
+        {"synthetic",
+         {{"train_size", c.data.synthetic_train_size},
+          {"test_size", c.data.synthetic_test_size},
+          {"classes", c.data.synthetic_classes},
+          {"shape", c.data.synthetic_shape}}}}},
+      {"model",
+       {{"name", c.model.name},
+        {"batch_norm", c.model.batch_norm},
+        {"init", c.model.init},
+        {"stem", c.model.stem},
+        {"stem_pool",
+         {{"kernel", c.model.stem_pool_kernel},
+          {"stride", c.model.stem_pool_stride},
+          {"padding", c.model.stem_pool_padding}}}}},
+      {"nonsmooth",
+       {{"pool", c.nonsmooth.pool},
+        {"beta", c.nonsmooth.beta},
+        {"formulation", c.nonsmooth.formulation},
+        {"grad_at_zero", c.nonsmooth.grad_at_zero},
+        {"relu_alpha", c.nonsmooth.relu_alpha}}},
+      {"train",
+       {{"precision", to_string(c.train.precision)},
+        {"optimizer",
+         {{"name", to_string(o.name)},
+          {"lr", o.lr},
+          {"momentum", o.momentum},
+          {"weight_decay", o.weight_decay},
+          {"nesterov", o.nesterov},
+          {"betas", {o.betas[0], o.betas[1]}},
+          {"eps", o.eps},
+          {"alpha", o.alpha},
+          {"beta", o.beta},
+          {"sigma", o.sigma}}},
+        {"schedule",
+         {{"name", to_string(c.train.schedule.name)},
+          {"step_size", c.train.schedule.step_size},
+          {"gamma", c.train.schedule.gamma}}},
+        {"loss_scale",
+         {{"init_scale", c.train.loss_scale.init_scale},
+          {"growth_factor", c.train.loss_scale.growth_factor},
+          {"backoff_factor", c.train.loss_scale.backoff_factor},
+          {"growth_interval", c.train.loss_scale.growth_interval}}},
+        {"epochs", c.train.epochs},
+        {"runs", c.train.runs},
+        {"seed", c.train.seed},
+        {"stop_after_epoch", c.train.stop_after_epoch}}},
+      {"exp",
+       {{"output_dir", c.exp.output_dir},
+        {"name", c.exp.name},
+        {"checkpoint", c.exp.checkpoint},
+        {"device", c.exp.device},
+        {"deterministic", c.exp.deterministic},
+        {"threads", c.exp.threads},
+        {"log_level", c.exp.log_level},
+        {"tie_stats", c.exp.tie_stats}}},
+  };
+}
+
+}  // namespace tiebreak::config

@@ -1,0 +1,125 @@
+#include "tiebreak/train/task.h"
+
+#include "tiebreak/data/registry.h"
+#include "tiebreak/models/models.h"
+#include "tiebreak/nn/nonsmooth.h"
+#include "tiebreak/ops/formulation.h"
+
+#include <fmt/format.h>
+
+namespace tiebreak::train {
+
+namespace {
+
+/// A tiebreak::data dataset as the trainer sees it, with the config's example limits.
+class DatasetBatchSource : public BatchSource {
+ public:
+  DatasetBatchSource(std::shared_ptr<data::Dataset> dataset, int64_t train_limit, int64_t test_limit)
+      : dataset_(std::move(dataset)), train_limit_(train_limit), test_limit_(test_limit) {}
+
+  int64_t num_classes() const override { return dataset_->num_classes(); }
+  std::vector<int64_t> input_shape() const override {
+    auto s = dataset_->image_shape();
+    return {s.channels, s.height, s.width};
+  }
+  int64_t train_size() const override { return limited(dataset_->size(data::Split::Train), train_limit_); }
+  int64_t test_size() const override { return limited(dataset_->size(data::Split::Test), test_limit_); }
+  void for_each_train_batch(int64_t epoch, const std::function<void(const Batch&)>& fn) override {
+    stream(data::Split::Train, epoch, train_limit_, fn);
+  }
+  void for_each_test_batch(const std::function<void(const Batch&)>& fn) override {
+    stream(data::Split::Test, 0, test_limit_, fn);
+  }
+  std::string describe() const override {
+    return fmt::format("{} ({} train / {} test examples per epoch)", dataset_->name(), train_size(),
+                       test_size());
+  }
+
+ private:
+  static int64_t limited(int64_t size, int64_t limit) { return limit > 0 ? std::min(size, limit) : size; }
+
+  void stream(data::Split split, int64_t epoch, int64_t limit, const std::function<void(const Batch&)>& fn) {
+    auto s = dataset_->epoch(split, epoch);
+    int64_t seen = 0;
+    while (auto b = s->next()) {
+      int64_t n = b->labels.size(0);
+      if (limit > 0) {
+        if (seen >= limit) break;
+        if (seen + n > limit) {
+          n = limit - seen;
+          b->images = b->images.narrow(0, 0, n);
+          b->labels = b->labels.narrow(0, 0, n);
+        }
+      }
+      seen += n;
+      fn(Batch{b->images, b->labels});
+    }
+  }
+
+  std::shared_ptr<data::Dataset> dataset_;
+  int64_t train_limit_, test_limit_;
+};
+
+}  // namespace
+
+Components default_components() {
+  Components c;
+  c.make_data = [](const config::ExperimentConfig& cfg,
+                   const DataRequest& request) -> std::shared_ptr<BatchSource> {
+    const auto& d = cfg.data;
+    auto options = data::DataOptions(d.dataset)
+                       .root(d.root)
+                       .train_batch_size(d.batch_size)
+                       .test_batch_size(d.test_batch_size)
+                       .augment(d.augmentation == "standard")
+                       .seed(request.seed)
+                       .device(request.device)
+                       .dtype(request.dtype)
+                       .train_files(d.train_files)
+                       .test_files(d.test_files)
+                       .svhn_extra(d.svhn_extra)
+                       .num_workers(d.num_workers)
+                       .synthetic_train_size(d.synthetic_train_size)
+                       .synthetic_test_size(d.synthetic_test_size)
+                       .synthetic_classes(d.synthetic_classes)
+                       .synthetic_shape(d.synthetic_shape);
+    return std::make_shared<DatasetBatchSource>(data::make_dataset(d.dataset, options), d.train_limit,
+                                                d.test_limit);
+  };
+  c.make_model = [](const config::ExperimentConfig& cfg, const BatchSource& data, uint64_t seed) -> Model {
+    const auto shape = data.input_shape();
+    TORCH_CHECK(shape.size() == 3 && shape[1] == shape[2], "model.name: ", cfg.model.name,
+                " needs square images, the dataset gives ", c10::IntArrayRef(shape));
+    auto policy = nn::Nonsmooth()
+                      .pool(nn::parse_pool_kind(cfg.nonsmooth.pool))
+                      .beta(cfg.nonsmooth.beta)
+                      .formulation(ops::parse_pool_formulation(cfg.nonsmooth.formulation))
+                      .grad_at_zero(cfg.nonsmooth.grad_at_zero)
+                      .relu_alpha(cfg.nonsmooth.relu_alpha);
+    auto options = models::ModelOptions(cfg.model.name)
+                       .nonsmooth(policy)
+                       .batch_norm(cfg.model.batch_norm)
+                       .in_channels(shape[0])
+                       .image_size(shape[1])
+                       .num_classes(data.num_classes())
+                       .stem(models::parse_stem(cfg.model.stem))
+                       .stem_pool_kernel(cfg.model.stem_pool_kernel)
+                       .stem_pool_stride(cfg.model.stem_pool_stride)
+                       .stem_pool_padding(cfg.model.stem_pool_padding)
+                       .init(models::parse_init_scheme(cfg.model.init))
+                       .seed(seed);
+    auto any = models::make_model(options);
+    Model m;
+    m.module = any.ptr();
+    m.forward = [any](const torch::Tensor& x) mutable { return any.forward<torch::Tensor>(x); };
+    for (const auto& layer : models::nonsmooth_layers(*any.ptr())) {
+      if (layer.kind == models::NonsmoothKind::Pool && layer.counter) {
+        m.tie_counters.push_back({layer.name, layer.counter});
+      }
+    }
+    return m;
+  };
+  return c;
+}
+
+}  // namespace tiebreak::train

@@ -1,0 +1,128 @@
+#include "tiebreak/train/lr_search.h"
+
+#include "tiebreak/config/config.h"
+#include "tiebreak/train/atomic_file.h"
+#include "tiebreak/train/trainer.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <optional>
+
+namespace tiebreak::train {
+
+namespace fs = std::filesystem;
+
+bool should_prune(const std::vector<std::vector<double>>& history, size_t epoch, double accuracy,
+                  size_t startup_trials) {
+  std::vector<double> seen;
+  for (const auto& trial : history) {
+    if (trial.size() > epoch && !std::isnan(trial[epoch])) seen.push_back(trial[epoch]);
+  }
+  if (seen.empty() || seen.size() < startup_trials) return false;
+  std::sort(seen.begin(), seen.end());
+  const size_t n = seen.size();
+  const double median = n % 2 ? seen[n / 2] : (seen[n / 2 - 1] + seen[n / 2]) / 2;
+  return std::isnan(accuracy) || accuracy < median;
+}
+
+double sample_learning_rate(uint64_t seed, int64_t trial, double low, double high) {
+  TORCH_CHECK(low > 0 && high >= low, "--range: expected 0 < low <= high, got ", low, ",", high);
+  auto generator =
+      at::make_generator<at::CPUGeneratorImpl>(shuffle_seed(seed ^ 0x6c725f736561726bULL, trial));
+  const double u = torch::rand({1}, generator, torch::TensorOptions().dtype(torch::kDouble)).item<double>();
+  return std::exp(std::log(low) + u * (std::log(high) - std::log(low)));
+}
+
+std::vector<LrTrial> run_lr_search(const LrSearchOptions& options, const Components& components) {
+  TORCH_CHECK(options.trials >= 1, "--trials: expected a positive number, got ", options.trials);
+  TORCH_CHECK(options.epochs >= 1, "--epochs: expected a positive number, got ", options.epochs);
+  auto base_sets = options.overrides;
+  base_sets.push_back("train.epochs=" + std::to_string(options.epochs));
+  base_sets.push_back("train.runs=1");
+  auto base = config::load_config(options.config_path, base_sets);
+  std::vector<double> betas = options.betas;
+  if (betas.empty()) betas.push_back(base.config.nonsmooth.beta);
+  // Validate every β's config before training anything.
+  for (double beta : betas) {
+    auto sets = base_sets;
+    sets.push_back(fmt::format("nonsmooth.beta={}", beta));
+    sets.push_back(fmt::format("train.optimizer.lr={}", options.high));
+    config::load_config(options.config_path, sets);
+  }
+  fs::create_directories(options.out_dir);
+
+  std::vector<LrTrial> all;
+  std::string best_csv = "maxpool,lr,accuracy\n";
+  for (double beta : betas) {
+    std::vector<std::vector<double>> history;
+    std::optional<LrTrial> best;
+    for (int64_t t = 0; t < options.trials; ++t) {
+      LrTrial trial;
+      trial.beta = beta;
+      trial.trial = t;
+      trial.lr = sample_learning_rate(base.config.train.seed, t, options.low, options.high);
+      auto sets = base_sets;
+      sets.push_back(fmt::format("nonsmooth.beta={}", beta));
+      sets.push_back(fmt::format("train.optimizer.lr={}", trial.lr));
+      auto loaded = config::load_config(options.config_path, sets);
+      const fs::path dir = options.out_dir / fmt::format("beta={}", beta) / fmt::format("trial-{}", t);
+      const fs::path pruned_marker = dir / "pruned";
+      std::vector<double> curve;
+      auto status = read_run_status(dir);
+      bool reuse = status && (is_complete(*status) || fs::exists(pruned_marker));
+      if (reuse) {
+        auto table = read_csv(dir / "metrics.csv");
+        const int acc = table.index("test_accuracy");
+        for (const auto& row : table.rows)
+          curve.push_back(row[acc] == "nan" ? std::nan("") : std::stod(row[acc]));
+        trial.pruned = fs::exists(pruned_marker);
+        trial.diverged = status == RunStatus::Diverged;
+      } else {
+        if (fs::exists(dir)) fs::remove_all(dir);  // an interrupted trial starts over
+        RunOptions ro;
+        ro.run_dir = dir;
+        ro.progress = options.verbose;
+        ro.on_epoch = [&](const EpochMetrics& row) {
+          curve.push_back(row.test_accuracy);
+          if (row.diverged) return true;  // the remaining rows are written at once anyway
+          if (should_prune(history, curve.size() - 1, row.test_accuracy, options.startup_trials)) {
+            trial.pruned = true;
+            return false;
+          }
+          return true;
+        };
+        auto outcome = train_run(loaded, ro, components);
+        trial.diverged = outcome.status == RunStatus::Diverged;
+        if (trial.pruned) write_text_atomically(pruned_marker, "pruned by the median rule\n");
+        curve.clear();
+        for (const auto& r : outcome.rows) curve.push_back(r.test_accuracy);
+      }
+      trial.epochs_done = static_cast<int64_t>(curve.size());
+      trial.accuracy = curve.empty() ? std::nan("") : curve.back();
+      history.push_back(curve);
+      if (!trial.pruned && !std::isnan(trial.accuracy) && (!best || trial.accuracy > best->accuracy))
+        best = trial;
+      if (options.verbose) {
+        std::fprintf(stderr, "lr-search beta=%g trial %lld: lr %.3g -> test accuracy %.4f%s\n", beta,
+                     static_cast<long long>(t), trial.lr, trial.accuracy,
+                     trial.pruned ? fmt::format(" (pruned after epoch {})", trial.epochs_done).c_str() : "");
+      }
+      all.push_back(trial);
+      std::string trials_csv = "maxpool,trial,lr,accuracy,epochs,pruned,diverged\n";
+      for (const auto& x : all) {
+        trials_csv += fmt::format("{},{},{},{},{},{},{}\n", x.beta, x.trial, x.lr, x.accuracy, x.epochs_done,
+                                  x.pruned ? 1 : 0, x.diverged ? 1 : 0);
+      }
+      write_text_atomically(options.out_dir / "trials.csv", trials_csv);
+    }
+    if (best) best_csv += fmt::format("{},{},{}\n", beta, best->lr, best->accuracy);
+    write_text_atomically(options.out_dir / "best_lr.csv", best_csv);
+  }
+  return all;
+}
+
+}  // namespace tiebreak::train

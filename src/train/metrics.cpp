@@ -1,0 +1,148 @@
+#include "tiebreak/train/metrics.h"
+
+#include "tiebreak/train/atomic_file.h"
+
+#include <c10/util/Exception.h>
+#include <fmt/format.h>
+
+#include <cmath>
+#include <limits>
+#include <sstream>
+
+namespace tiebreak::train {
+
+namespace {
+
+/// JSON has no NaN/Inf: they travel as strings so a diverged row survives a checkpoint.
+nlohmann::json number(double v) {
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  return v;
+}
+
+double number_from(const nlohmann::json& v) {
+  if (v.is_string()) {
+    const auto& s = v.get_ref<const std::string&>();
+    if (s == "nan") return std::numeric_limits<double>::quiet_NaN();
+    if (s == "inf") return std::numeric_limits<double>::infinity();
+    if (s == "-inf") return -std::numeric_limits<double>::infinity();
+    TORCH_CHECK(false, "metrics row: expected a number, got \"", s, "\"");
+  }
+  return v.get<double>();
+}
+
+std::string field(double v) {
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  return fmt::format("{}", v);
+}
+
+}  // namespace
+
+nlohmann::json to_json(const EpochMetrics& r) {
+  nlohmann::json ties = nlohmann::json::array();
+  for (const auto& [name, fraction] : r.ties) ties.push_back({name, number(fraction)});
+  return {{"run_id", r.run_id},
+          {"epoch", r.epoch},
+          {"train_loss", number(r.train_loss)},
+          {"train_accuracy", number(r.train_accuracy)},
+          {"test_loss", number(r.test_loss)},
+          {"test_accuracy", number(r.test_accuracy)},
+          {"maxpool", number(r.maxpool)},
+          {"batch_norm", r.batch_norm},
+          {"precision", r.precision},
+          {"formulation", r.formulation},
+          {"optimizer", r.optimizer},
+          {"lr", number(r.lr)},
+          {"seconds", number(r.seconds)},
+          {"ties", ties},
+          {"diverged", r.diverged}};
+}
+
+EpochMetrics epoch_metrics_from_json(const nlohmann::json& j) {
+  EpochMetrics r;
+  r.run_id = j.at("run_id").get<int64_t>();
+  r.epoch = j.at("epoch").get<int64_t>();
+  r.train_loss = number_from(j.at("train_loss"));
+  r.train_accuracy = number_from(j.at("train_accuracy"));
+  r.test_loss = number_from(j.at("test_loss"));
+  r.test_accuracy = number_from(j.at("test_accuracy"));
+  r.maxpool = number_from(j.at("maxpool"));
+  r.batch_norm = j.at("batch_norm").get<bool>();
+  r.precision = j.at("precision").get<std::string>();
+  r.formulation = j.at("formulation").get<std::string>();
+  r.optimizer = j.at("optimizer").get<std::string>();
+  r.lr = number_from(j.at("lr"));
+  r.seconds = number_from(j.at("seconds"));
+  for (const auto& t : j.at("ties")) r.ties.emplace_back(t.at(0).get<std::string>(), number_from(t.at(1)));
+  r.diverged = j.at("diverged").get<bool>();
+  return r;
+}
+
+std::string format_metrics_csv(const std::vector<EpochMetrics>& rows) {
+  std::string out =
+      "run_id,epoch,train_loss,train_accuracy,test_loss,test_accuracy,maxpool,batch_norm,precision,"
+      "formulation,"
+      "optimizer,lr,seconds";
+  std::vector<std::string> tie_columns;
+  for (const auto& row : rows) {
+    for (const auto& [name, fraction] : row.ties) {
+      if (std::find(tie_columns.begin(), tie_columns.end(), name) == tie_columns.end())
+        tie_columns.push_back(name);
+    }
+  }
+  for (const auto& name : tie_columns) out += ",ties." + name;
+  out += ",diverged\n";
+  for (const auto& r : rows) {
+    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{}", r.run_id, r.epoch, field(r.train_loss),
+                       field(r.train_accuracy), field(r.test_loss), field(r.test_accuracy), field(r.maxpool),
+                       r.batch_norm ? 1 : 0, r.precision, r.formulation, r.optimizer, field(r.lr),
+                       field(r.seconds));
+    for (const auto& name : tie_columns) {
+      double value = std::numeric_limits<double>::quiet_NaN();
+      for (const auto& [n, fraction] : r.ties)
+        if (n == name) value = fraction;
+      out += "," + field(value);
+    }
+    out += fmt::format(",{}\n", r.diverged ? 1 : 0);
+  }
+  return out;
+}
+
+int CsvTable::index(const std::string& column) const {
+  for (size_t i = 0; i < header.size(); ++i)
+    if (header[i] == column) return static_cast<int>(i);
+  return -1;
+}
+
+CsvTable read_csv(const std::filesystem::path& path) {
+  std::istringstream in(read_text(path));
+  auto split = [](const std::string& line) {
+    std::vector<std::string> fields;
+    std::string field;
+    std::istringstream ls(line);
+    while (std::getline(ls, field, ',')) fields.push_back(field);
+    if (!line.empty() && line.back() == ',') fields.emplace_back();
+    return fields;
+  };
+  CsvTable table;
+  std::string line;
+  size_t number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
+    auto fields = split(line);
+    if (table.header.empty()) {
+      table.header = std::move(fields);
+      continue;
+    }
+    TORCH_CHECK(fields.size() == table.header.size(), path.string(), ": line ", number, ": expected ",
+                table.header.size(), " fields, got ", fields.size());
+    table.rows.push_back(std::move(fields));
+  }
+  TORCH_CHECK(!table.header.empty(), path.string(), ": empty CSV file");
+  return table;
+}
+
+}  // namespace tiebreak::train

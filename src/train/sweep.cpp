@@ -1,0 +1,276 @@
+#include "tiebreak/train/sweep.h"
+
+#include "tiebreak/train/atomic_file.h"
+
+#include <fmt/format.h>
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cstring>
+#include <map>
+#include <set>
+#include <sstream>
+
+extern char** environ;
+
+namespace tiebreak::train {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+std::string value_text(const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
+
+/// Directory names keep to a portable alphabet.
+std::string sanitize(const std::string& text) {
+  std::string out;
+  for (char c : text)
+    out += (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '+' || c == '=')
+               ? c
+               : '_';
+  return out;
+}
+
+}  // namespace
+
+GridAxis parse_grid_axis(const std::string& argument) {
+  auto eq = argument.find('=');
+  TORCH_CHECK(eq != std::string::npos && eq > 0 && eq + 1 < argument.size(), "--grid ", argument,
+              ": expected key=v1,v2,... e.g. nonsmooth.beta=0,1,1000");
+  GridAxis axis;
+  axis.key = argument.substr(0, eq);
+  const std::string list = argument.substr(eq + 1);
+  std::string item;
+  std::stringstream ss(list);
+  while (std::getline(ss, item, ',')) {
+    TORCH_CHECK(!item.empty(), "--grid ", argument, ": empty value in the list");
+    axis.values.push_back(config::parse_value(item));
+  }
+  std::set<std::string> seen;
+  for (const auto& v : axis.values) {
+    TORCH_CHECK(seen.insert(v.dump()).second, "--grid ", argument, ": value ", v.dump(), " appears twice");
+  }
+  return axis;
+}
+
+std::vector<GridPoint> expand_grid(const std::vector<GridAxis>& axes) {
+  std::map<std::string, int> short_names;
+  std::set<std::string> keys;
+  for (const auto& a : axes) {
+    TORCH_CHECK(keys.insert(a.key).second, "--grid ", a.key, ": the same key is given twice");
+    short_names[a.key.substr(a.key.rfind('.') + 1)]++;
+  }
+  std::vector<GridPoint> points{GridPoint{}};
+  for (const auto& axis : axes) {
+    std::string label = axis.key.substr(axis.key.rfind('.') + 1);
+    if (short_names[label] > 1) label = axis.key;
+    std::vector<GridPoint> next;
+    for (const auto& p : points) {
+      for (const auto& v : axis.values) {
+        GridPoint q = p;
+        q.name += (q.name.empty() ? "" : "_") + sanitize(label + "=" + value_text(v));
+        q.assignments.push_back(axis.key + "=" + v.dump());
+        next.push_back(std::move(q));
+      }
+    }
+    points = std::move(next);
+  }
+  if (axes.empty()) points[0].name = "default";
+  return points;
+}
+
+std::vector<SweepUnit> shard_units(size_t points, int64_t runs, int64_t index, int64_t count) {
+  TORCH_CHECK(count >= 1 && index >= 0 && index < count, "--shard: expected i/n with 0 <= i < n, got ", index,
+              "/", count);
+  std::vector<SweepUnit> units;
+  int64_t k = 0;
+  for (size_t p = 0; p < points; ++p) {
+    for (int64_t r = 0; r < runs; ++r, ++k) {
+      if (k % count == index) units.push_back({p, r});
+    }
+  }
+  return units;
+}
+
+std::pair<int64_t, int64_t> parse_shard(const std::string& text) {
+  auto slash = text.find('/');
+  int64_t i = -1, n = -1;
+  try {
+    TORCH_CHECK(slash != std::string::npos);
+    size_t used = 0;
+    i = std::stoll(text.substr(0, slash), &used);
+    TORCH_CHECK(used == slash);
+    n = std::stoll(text.substr(slash + 1), &used);
+    TORCH_CHECK(used == text.size() - slash - 1);
+  } catch (const std::exception&) {
+    TORCH_CHECK(false, "--shard ", text, ": expected i/n with 0 <= i < n, e.g. 0/4");
+  }
+  TORCH_CHECK(n >= 1 && i >= 0 && i < n, "--shard ", text, ": expected i/n with 0 <= i < n, e.g. 0/4");
+  return {i, n};
+}
+
+fs::path current_executable() { return fs::read_symlink("/proc/self/exe"); }
+
+SweepSummary run_sweep(const SweepOptions& options, const Components& components) {
+  TORCH_CHECK(options.jobs >= 1, "--jobs: expected a positive number, got ", options.jobs);
+  TORCH_CHECK(options.runs >= 0, "--runs: expected a positive number, got ", options.runs);
+  const auto points = expand_grid(options.axes);
+
+  // Every point's config is resolved and validated before anything trains.
+  std::vector<config::LoadedConfig> configs;
+  std::vector<std::vector<std::string>> point_sets;
+  for (const auto& p : points) {
+    std::vector<std::string> sets = options.overrides;
+    if (options.runs > 0) sets.push_back("train.runs=" + std::to_string(options.runs));
+    sets.insert(sets.end(), p.assignments.begin(), p.assignments.end());
+    auto loaded = config::load_config(options.config_path, sets);
+    configs.push_back(std::move(loaded));
+    point_sets.push_back(std::move(sets));
+  }
+  const int64_t runs = configs.front().config.train.runs;
+
+  fs::create_directories(options.out_dir);
+  json index = {{"config", options.config_path.string()},
+                {"overrides", options.overrides},
+                {"runs", runs},
+                {"grid", json::array()},
+                {"points", json::array()}};
+  for (const auto& a : options.axes) index["grid"].push_back({{"key", a.key}, {"values", a.values}});
+  for (size_t i = 0; i < points.size(); ++i) {
+    json run_dirs = json::array();
+    for (int64_t r = 0; r < runs; ++r)
+      run_dirs.push_back((fs::path(points[i].name) / fmt::format("run-{}", r)).string());
+    index["points"].push_back(
+        {{"name", points[i].name}, {"assignments", points[i].assignments}, {"runs", run_dirs}});
+  }
+  write_text_atomically(options.out_dir / "sweep.json", index.dump(2) + "\n");
+
+  SweepSummary summary;
+  std::vector<SweepUnit> todo;
+  for (const auto& u : shard_units(points.size(), runs, options.shard_index, options.shard_count)) {
+    const auto dir = run_directory(options.out_dir / points[u.point].name, u.run_id);
+    auto status = read_run_status(dir);
+    if (status && is_complete(*status)) {
+      ++summary.skipped;
+      continue;
+    }
+    todo.push_back(u);
+  }
+  if (options.verbose) {
+    std::fprintf(stderr, "sweep: %zu points x %lld runs; shard %lld/%lld: %zu to run, %lld already done\n",
+                 points.size(), static_cast<long long>(runs), static_cast<long long>(options.shard_index),
+                 static_cast<long long>(options.shard_count), todo.size(),
+                 static_cast<long long>(summary.skipped));
+  }
+
+  size_t done = 0;
+  auto record = [&](const SweepUnit& u, RunStatus status, const std::string& detail) {
+    ++done;
+    switch (status) {
+      case RunStatus::Finished:
+        ++summary.finished;
+        break;
+      case RunStatus::Diverged:
+        ++summary.diverged;
+        break;
+      case RunStatus::Stopped:
+        ++summary.stopped;
+        break;
+      default:
+        ++summary.failed;
+        break;
+    }
+    if (options.verbose) {
+      std::fprintf(stderr, "[%zu/%zu] %s run %lld: %s%s\n", done, todo.size(), points[u.point].name.c_str(),
+                   static_cast<long long>(u.run_id), to_string(status).c_str(), detail.c_str());
+    }
+  };
+
+  if (options.jobs == 1) {
+    for (const auto& u : todo) {
+      const auto experiment = options.out_dir / points[u.point].name;
+      fs::create_directories(experiment);
+      write_text_atomically(experiment / "config.json", configs[u.point].json.dump(2) + "\n");
+      RunOptions ro;
+      ro.run_dir = run_directory(experiment, u.run_id);
+      ro.run_id = u.run_id;
+      ro.resume = true;
+      ro.progress = options.verbose;
+      try {
+        auto outcome = train_run(configs[u.point], ro, components);
+        std::string detail;
+        if (!outcome.rows.empty())
+          detail = fmt::format(" (test accuracy {:.2f}%)", 100 * outcome.rows.back().test_accuracy);
+        record(u, outcome.status, detail);
+      } catch (const std::exception& e) {
+        std::string what = e.what();
+        if (auto* c10 = dynamic_cast<const c10::Error*>(&e)) what = c10->what_without_backtrace();
+        record(u, RunStatus::Failed, ": " + what.substr(0, what.find('\n')));
+      }
+    }
+    return summary;
+  }
+
+  // Child processes: `tiebreak train CONFIG --set ... --out POINT --run-id K --resume`.
+  const std::string exe = current_executable().string();
+  std::map<pid_t, SweepUnit> running;
+  auto wait_one = [&] {
+    int status = 0;
+    pid_t pid = ::waitpid(-1, &status, 0);
+    TORCH_CHECK(pid > 0, "sweep: waitpid failed");
+    auto it = running.find(pid);
+    if (it == running.end()) return;
+    SweepUnit u = it->second;
+    running.erase(it);
+    const auto dir = run_directory(options.out_dir / points[u.point].name, u.run_id);
+    auto recorded = read_run_status(dir);
+    RunStatus s = recorded.value_or(RunStatus::Failed);
+    std::string detail;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      s = RunStatus::Failed;
+      detail = fmt::format(" (exit {}; see {})", WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+                           (dir / "console.log").string());
+    }
+    record(u, s, detail);
+  };
+  for (const auto& u : todo) {
+    while (static_cast<int64_t>(running.size()) >= options.jobs) wait_one();
+    const auto experiment = options.out_dir / points[u.point].name;
+    const auto dir = run_directory(experiment, u.run_id);
+    fs::create_directories(dir);
+    std::vector<std::string> args{exe, "train", options.config_path.string()};
+    for (const auto& s : point_sets[u.point]) {
+      args.push_back("--set");
+      args.push_back(s);
+    }
+    for (const auto& s : std::vector<std::string>{"--out", experiment.string(), "--run-id",
+                                                  std::to_string(u.run_id), "--resume", "--no-progress"}) {
+      args.push_back(s);
+    }
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    const std::string log = (dir / "console.log").string();
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_APPEND,
+                                     0644);
+    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    pid_t pid = 0;
+    int rc = posix_spawn(&pid, exe.c_str(), &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0) {
+      record(u, RunStatus::Failed, fmt::format(": cannot start {}: {}", exe, std::strerror(rc)));
+      continue;
+    }
+    running[pid] = u;
+  }
+  while (!running.empty()) wait_one();
+  return summary;
+}
+
+}  // namespace tiebreak::train

@@ -1,0 +1,549 @@
+#include "tiebreak/train/trainer.h"
+
+#include "tiebreak/core/build_info.h"
+#include "tiebreak/train/atomic_file.h"
+#include "tiebreak/train/checkpoint.h"
+#include "tiebreak/train/optimizer.h"
+#include "tiebreak/train/precision.h"
+
+#include <ATen/Context.h>
+#include <ATen/Parallel.h>
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+#include <torch/cuda.h>
+#include <torch/torch.h>
+
+#include <unistd.h>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <limits>
+
+namespace tiebreak::train {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+std::string now_iso8601() {
+  auto now = std::chrono::system_clock::now();
+  return fmt::format("{:%Y-%m-%dT%H:%M:%S}Z", fmt::gmtime(std::chrono::system_clock::to_time_t(now)));
+}
+
+std::string format_duration(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "?";
+  auto s = static_cast<int64_t>(seconds + 0.5);
+  return fmt::format("{}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60);
+}
+
+/// Config fields that may change between a run and its resumption: where and how
+/// it executes, not what it computes.
+json identity_of(json config) {
+  config.erase("exp");
+  config["train"].erase("stop_after_epoch");
+  return config;
+}
+
+std::string first_difference(const json& a, const json& b, const std::string& path = "") {
+  if (a.is_object() && b.is_object()) {
+    for (const auto& [k, v] : a.items()) {
+      const std::string p = path.empty() ? k : path + "." + k;
+      if (!b.contains(k)) return p;
+      if (auto d = first_difference(v, b[k], p); !d.empty()) return d;
+    }
+    for (const auto& [k, v] : b.items()) {
+      if (!a.contains(k)) return path.empty() ? k : path + "." + k;
+    }
+    return "";
+  }
+  return a == b ? "" : (path.empty() ? "<root>" : path);
+}
+
+/// Progress on stderr: in-place updates on a terminal, one line per epoch otherwise.
+class Progress {
+ public:
+  Progress(bool enabled, std::shared_ptr<spdlog::logger> logger)
+      : enabled_(enabled), tty_(enabled && ::isatty(STDERR_FILENO)), logger_(std::move(logger)) {}
+
+  void tick(const std::string& text) {
+    if (!tty_) return;
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_ < std::chrono::milliseconds(250)) return;
+    last_ = now;
+    std::fprintf(stderr, "\r\033[K%s", text.c_str());
+    std::fflush(stderr);
+    dirty_ = true;
+  }
+  bool wants_ticks() const { return tty_; }
+
+  void line(const std::string& text) {
+    clear();
+    logger_->info(text);
+  }
+
+  void clear() {
+    if (dirty_) {
+      std::fprintf(stderr, "\r\033[K");
+      std::fflush(stderr);
+      dirty_ = false;
+    }
+  }
+
+ private:
+  bool enabled_;
+  bool tty_;
+  bool dirty_ = false;
+  std::chrono::steady_clock::time_point last_{};
+  std::shared_ptr<spdlog::logger> logger_;
+};
+
+std::shared_ptr<spdlog::logger> make_logger(const fs::path& log_file, const config::ExpConfig& exp,
+                                            bool console, int64_t run_id) {
+  std::vector<spdlog::sink_ptr> sinks;
+  auto file = std::make_shared<spdlog::sinks::basic_file_sink_mt>(log_file.string(), false);
+  file->set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%l] %v");
+  sinks.push_back(file);
+  if (console) {
+    auto err = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+    err->set_pattern(fmt::format("[run {}] %v", run_id));
+    sinks.push_back(err);
+  }
+  auto logger = std::make_shared<spdlog::logger>("tiebreak.run", sinks.begin(), sinks.end());
+  logger->set_level(spdlog::level::from_str(exp.log_level));
+  logger->flush_on(spdlog::level::info);
+  return logger;
+}
+
+struct EpochResult {
+  double loss = 0;
+  double accuracy = 0;
+  int64_t examples = 0;
+  double seconds = 0;
+};
+
+}  // namespace
+
+std::string to_string(RunStatus status) {
+  switch (status) {
+    case RunStatus::Running:
+      return "running";
+    case RunStatus::Stopped:
+      return "stopped";
+    case RunStatus::Finished:
+      return "finished";
+    case RunStatus::Diverged:
+      return "diverged";
+    case RunStatus::Failed:
+      return "failed";
+  }
+  return "unknown";
+}
+
+RunStatus parse_run_status(const std::string& name) {
+  for (auto s : {RunStatus::Running, RunStatus::Stopped, RunStatus::Finished, RunStatus::Diverged,
+                 RunStatus::Failed}) {
+    if (to_string(s) == name) return s;
+  }
+  TORCH_CHECK(false, "run status: expected running|stopped|finished|diverged|failed, got '", name, "'");
+}
+
+bool is_complete(RunStatus status) { return status == RunStatus::Finished || status == RunStatus::Diverged; }
+
+std::optional<RunStatus> read_run_status(const fs::path& run_dir) {
+  const auto path = run_dir / "run.json";
+  if (!fs::exists(path)) return std::nullopt;
+  try {
+    auto j = json::parse(read_text(path));
+    return parse_run_status(j.at("status").get<std::string>());
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+fs::path run_directory(const fs::path& experiment_dir, int64_t run_id) {
+  return experiment_dir / fmt::format("run-{}", run_id);
+}
+
+fs::path default_experiment_dir(const config::LoadedConfig& config) {
+  std::string name = config.config.exp.name;
+  if (name.empty()) name = config.source.empty() ? "experiment" : config.source.stem().string();
+  return fs::path(config.config.exp.output_dir) / name;
+}
+
+void apply_execution_settings(const config::ExpConfig& exp) {
+  if (exp.threads > 0) at::set_num_threads(static_cast<int>(exp.threads));
+  auto& ctx = at::globalContext();
+  if (exp.deterministic) {
+    // cuBLAS needs a fixed workspace for reproducible results; it must be set before the first CUDA call.
+    ::setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8", 0);
+    ctx.setDeterministicAlgorithms(true, /*warn_only=*/false);
+    ctx.setDeterministicCuDNN(true);
+    ctx.setBenchmarkCuDNN(false);
+  } else {
+    ctx.setDeterministicAlgorithms(false, false);
+    ctx.setDeterministicCuDNN(false);
+    ctx.setBenchmarkCuDNN(true);
+  }
+}
+
+c10::Device resolve_device(const std::string& device) {
+  if (device == "auto")
+    return torch::cuda::is_available() ? c10::Device(c10::kCUDA, 0) : c10::Device(c10::kCPU);
+  if (device == "cpu") return c10::Device(c10::kCPU);
+  c10::Device d(device == "cuda" ? std::string("cuda:0") : device);
+  TORCH_CHECK(torch::cuda::is_available(), "exp.device: ", device,
+              " requested but CUDA is not available here (no driver or no device); use cpu or auto");
+  TORCH_CHECK(d.index() < static_cast<int>(torch::cuda::device_count()), "exp.device: ", device,
+              " requested but only ", torch::cuda::device_count(), " CUDA device(s) exist");
+  return d;
+}
+
+RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& options,
+                     const Components& components) {
+  const auto& cfg = loaded.config;
+  const fs::path& dir = options.run_dir;
+  fs::create_directories(dir);
+
+  const auto previous = read_run_status(dir);
+  if (previous && !options.resume) {
+    TORCH_CHECK(false, dir.string(), ": already holds a run (status ", to_string(*previous),
+                "); pass --resume to continue it or choose another --out");
+  }
+  if (options.resume && fs::exists(dir / "config.json")) {
+    json stored;
+    try {
+      stored = json::parse(read_text(dir / "config.json"));
+    } catch (const json::exception& e) {
+      TORCH_CHECK(false, (dir / "config.json").string(), ": unreadable (", e.what(), ")");
+    }
+    auto diff = first_difference(identity_of(stored), identity_of(loaded.json));
+    TORCH_CHECK(diff.empty(), (dir / "config.json").string(), ": the run was started with a different ", diff,
+                " (", config::value_at(stored, diff).dump(), " there, ",
+                config::value_at(loaded.json, diff).dump(),
+                " now); resume with the same config or use another --out");
+  }
+  if (previous && options.resume && is_complete(*previous)) {
+    RunOutcome done;
+    done.status = *previous;
+    if (fs::exists(dir / "checkpoint.pt")) {
+      const json meta = read_checkpoint_meta(dir / "checkpoint.pt");
+      for (const auto& r : meta.at("rows")) done.rows.push_back(epoch_metrics_from_json(r));
+    }
+    return done;
+  }
+
+  auto logger = make_logger(dir / "train.log", cfg.exp, options.progress, options.run_id);
+  Progress progress(options.progress, logger);
+  const uint64_t run_seed = cfg.train.seed + static_cast<uint64_t>(options.run_id);
+  const auto started = std::chrono::steady_clock::now();
+  json run = {{"run_id", options.run_id},
+              {"status", to_string(RunStatus::Running)},
+              {"seed", cfg.train.seed},
+              {"run_seed", run_seed},
+              {"config_file", loaded.source.string()},
+              {"command", options.command_line},
+              {"build", to_json(build_info())},
+              {"git_revision", build_info().git_revision},
+              {"pid", static_cast<int64_t>(::getpid())},
+              {"started_at", now_iso8601()},
+              {"deterministic", cfg.exp.deterministic}};
+  if (fs::exists(dir / "run.json")) {
+    try {
+      auto old = json::parse(read_text(dir / "run.json"));
+      run["first_started_at"] = old.value("first_started_at", old.value("started_at", ""));
+      run["sessions"] = old.value("sessions", 1) + 1;
+    } catch (const json::exception&) {
+      run["sessions"] = 1;
+    }
+  } else {
+    run["first_started_at"] = run["started_at"];
+    run["sessions"] = 1;
+  }
+  auto write_run_json = [&] {
+    run["updated_at"] = now_iso8601();
+    write_text_atomically(dir / "run.json", run.dump(2) + "\n");
+  };
+
+  RunOutcome outcome;
+  try {
+    apply_execution_settings(cfg.exp);
+    const c10::Device device = resolve_device(cfg.exp.device);
+    run["device"] = device.str();
+    if (device.is_cuda()) run["device_name"] = "cuda";
+    write_text_atomically(dir / "config.json", loaded.json.dump(2) + "\n");
+    write_run_json();
+    logger->info("tiebreak {} (git {}), LibTorch {}; device {}; run {} seed {}", build_info().version,
+                 build_info().git_revision, build_info().libtorch_version, device.str(), options.run_id,
+                 run_seed);
+
+    const PrecisionPlan plan = plan_for(cfg.train.precision);
+    const at::ScalarType compute = plan.autocast_dtype.value_or(plan.parameter_dtype);
+    if (auto missing = unsupported_ops(compute, device); !missing.empty()) {
+      std::string names;
+      for (const auto& m : missing) names += (names.empty() ? "" : ", ") + m;
+      TORCH_CHECK(false, "train.precision: ", config::to_string(cfg.train.precision), " needs ",
+                  c10::toString(compute), " kernels that LibTorch ", build_info().libtorch_version,
+                  " lacks on ", device.str(), ": ", names,
+                  " (tiebreak does not silently up-cast; choose another precision or device)");
+    }
+
+    torch::manual_seed(run_seed);
+    DataRequest request;
+    request.seed = run_seed;
+    request.device = device;
+    request.dtype = plan.parameter_dtype;
+    auto data = components.make_data(cfg, request);
+    logger->info("data: {}", data->describe());
+    Model model = components.make_model(cfg, *data, run_seed);
+    TORCH_CHECK(model.module && model.forward, "model '", cfg.model.name,
+                "': the factory returned no module");
+    model.module->to(device, plan.parameter_dtype);
+    auto optimizer = make_optimizer(cfg.train.optimizer, model.module->parameters());
+    std::unique_ptr<DynamicLossScaler> scaler;
+    if (plan.loss_scaling) scaler = std::make_unique<DynamicLossScaler>(cfg.train.loss_scale, device);
+    CheckpointParts parts{model.module.get(), optimizer.get(), scaler.get()};
+
+    int64_t start_epoch = 0;
+    const fs::path checkpoint = dir / "checkpoint.pt";
+    if (options.resume && fs::exists(checkpoint)) {
+      json meta = load_checkpoint(checkpoint, parts);
+      TORCH_CHECK(meta.value("run_seed", uint64_t{0}) == run_seed &&
+                      meta.value("run_id", int64_t{-1}) == options.run_id,
+                  checkpoint.string(), ": incompatible checkpoint: written for run ",
+                  meta.value("run_id", -1), " seed ", meta.value("run_seed", uint64_t{0}), ", not run ",
+                  options.run_id, " seed ", run_seed);
+      start_epoch = meta.at("epoch").get<int64_t>();
+      for (const auto& r : meta.at("rows")) outcome.rows.push_back(epoch_metrics_from_json(r));
+      TORCH_CHECK(static_cast<int64_t>(outcome.rows.size()) == start_epoch, checkpoint.string(),
+                  ": corrupt checkpoint: ", outcome.rows.size(), " metric rows for ", start_epoch, " epochs");
+      logger->info("resumed from {} after epoch {}", checkpoint.string(), start_epoch);
+    }
+    {
+      json seeds = {{"model_init", run_seed}, {"shuffle", "shuffle_seed(run_seed, epoch)"}};
+      run["seeds"] = seeds;
+      run["model_parameters"] = [&] {
+        int64_t n = 0;
+        for (const auto& p : model.module->parameters()) n += p.numel();
+        return n;
+      }();
+    }
+
+    const bool tie_stats = cfg.exp.tie_stats && !model.tie_counters.empty();
+    const int64_t epochs = cfg.train.epochs;
+    const double beta = cfg.nonsmooth.beta;
+    bool diverged = !outcome.rows.empty() && outcome.rows.back().diverged;
+    double epoch_seconds_sum = 0;
+    for (const auto& r : outcome.rows) epoch_seconds_sum += r.seconds;
+
+    auto make_row = [&](int64_t epoch, double lr) {
+      EpochMetrics row;
+      row.run_id = options.run_id;
+      row.epoch = epoch + 1;
+      row.maxpool = beta;
+      row.batch_norm = cfg.model.batch_norm;
+      row.precision = config::to_string(cfg.train.precision);
+      row.formulation = cfg.nonsmooth.formulation;
+      row.optimizer = config::to_string(cfg.train.optimizer.name);
+      row.lr = lr;
+      return row;
+    };
+    auto persist = [&](int64_t epochs_done) {
+      json rows = json::array();
+      for (const auto& r : outcome.rows) rows.push_back(to_json(r));
+      json meta = {{"epoch", epochs_done},
+                   {"rows", rows},
+                   {"run_id", options.run_id},
+                   {"run_seed", run_seed},
+                   {"optimizer", config::to_string(cfg.train.optimizer.name)},
+                   {"precision", config::to_string(cfg.train.precision)}};
+      if (cfg.exp.checkpoint) save_checkpoint(checkpoint, parts, meta);
+      write_text_atomically(dir / "metrics.csv", format_metrics_csv(outcome.rows));
+      run["epochs_done"] = epochs_done;
+      run["seconds_total"] = epoch_seconds_sum;
+      write_run_json();
+    };
+
+    for (int64_t epoch = start_epoch; epoch < epochs && !diverged; ++epoch) {
+      const double lr = learning_rate_at(cfg.train.schedule, cfg.train.optimizer.lr, epoch, epochs);
+      set_learning_rate(*optimizer, lr);
+      const auto t0 = std::chrono::steady_clock::now();
+
+      // Training pass.
+      model.module->train();
+      for (auto& t : model.tie_counters) {
+        t.counter->reset();
+        t.counter->set_enabled(tie_stats);
+      }
+      auto dopts = torch::TensorOptions().dtype(torch::kDouble).device(device);
+      auto loss_sum = torch::zeros({}, dopts);
+      auto correct = torch::zeros({}, dopts.dtype(torch::kLong));
+      int64_t seen = 0;
+      const int64_t train_size = data->train_size();
+      data->for_each_train_batch(epoch, [&](const Batch& batch) {
+        auto x = batch.inputs.to(device, plan.parameter_dtype, /*non_blocking=*/true);
+        auto y = batch.targets.to(device, /*non_blocking=*/true);
+        optimizer->zero_grad();
+        torch::Tensor logits, loss;
+        {
+          AutocastGuard autocast(device.type(), plan.autocast_dtype);
+          logits = model.forward(x);
+          loss = torch::nn::functional::cross_entropy(logits, y);
+        }
+        if (scaler) {
+          scaler->scale(loss).backward();
+          scaler->step(*optimizer);
+          scaler->update();
+        } else {
+          loss.backward();
+          optimizer->step();
+        }
+        const int64_t n = y.size(0);
+        loss_sum += loss.detach().to(torch::kDouble) * static_cast<double>(n);
+        correct += logits.detach().argmax(1).eq(y).sum();
+        seen += n;
+        if (progress.wants_ticks()) {
+          double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+          progress.tick(fmt::format("[run {}] epoch {}/{} {:3.0f}%  loss {:.4f}  acc {:.2f}%  {:.0f} img/s",
+                                    options.run_id, epoch + 1, epochs, 100.0 * seen / train_size,
+                                    loss_sum.item<double>() / seen, 100.0 * correct.item<int64_t>() / seen,
+                                    seen / std::max(elapsed, 1e-9)));
+        }
+      });
+      TORCH_CHECK(seen > 0, "data '", cfg.data.dataset, "': the training set produced no batches");
+      const double train_seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      EpochMetrics row = make_row(epoch, lr);
+      row.train_loss = loss_sum.item<double>() / seen;
+      row.train_accuracy = static_cast<double>(correct.item<int64_t>()) / seen;
+      for (auto& t : model.tie_counters) {
+        if (tie_stats) row.ties.emplace_back(t.name, t.counter->stats().tie_fraction());
+        t.counter->set_enabled(false);
+      }
+
+      // Evaluation pass.
+      model.module->eval();
+      {
+        torch::NoGradGuard no_grad;
+        auto test_loss = torch::zeros({}, dopts);
+        auto test_correct = torch::zeros({}, dopts.dtype(torch::kLong));
+        int64_t tested = 0;
+        data->for_each_test_batch([&](const Batch& batch) {
+          auto x = batch.inputs.to(device, plan.parameter_dtype, true);
+          auto y = batch.targets.to(device, true);
+          AutocastGuard autocast(device.type(), plan.autocast_dtype);
+          auto logits = model.forward(x);
+          auto loss = torch::nn::functional::cross_entropy(logits, y);
+          test_loss += loss.to(torch::kDouble) * static_cast<double>(y.size(0));
+          test_correct += logits.argmax(1).eq(y).sum();
+          tested += y.size(0);
+        });
+        TORCH_CHECK(tested > 0, "data '", cfg.data.dataset, "': the test set produced no batches");
+        row.test_loss = test_loss.item<double>() / tested;
+        row.test_accuracy = static_cast<double>(test_correct.item<int64_t>()) / tested;
+      }
+      row.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      epoch_seconds_sum += row.seconds;
+      diverged = !std::isfinite(row.train_loss);
+      row.diverged = diverged;
+      outcome.rows.push_back(row);
+
+      const double per_epoch = epoch_seconds_sum / static_cast<double>(outcome.rows.size());
+      progress.line(
+          fmt::format("epoch {}/{}  lr {:.3g}  train loss {:.4f} acc {:.2f}%  test loss {:.4f} acc {:.2f}%  "
+                      "{:.0f} img/s  "
+                      "{:.1f}s  ETA {}{}",
+                      epoch + 1, epochs, lr, row.train_loss, 100 * row.train_accuracy, row.test_loss,
+                      100 * row.test_accuracy, seen / std::max(train_seconds, 1e-9), row.seconds,
+                      format_duration(per_epoch * static_cast<double>(epochs - epoch - 1)),
+                      diverged ? "  DIVERGED" : ""));
+
+      if (diverged) {
+        // The study's convention: a diverged run keeps its place in every curve.
+        // The remaining epochs are not trained; their rows repeat the diverged
+        // model's test accuracy with NaN losses.
+        logger->warn(
+            "training loss is not finite at epoch {}: run diverged; recording the remaining {} epochs",
+            epoch + 1, epochs - epoch - 1);
+        for (int64_t rest = epoch + 1; rest < epochs; ++rest) {
+          EpochMetrics filler =
+              make_row(rest, learning_rate_at(cfg.train.schedule, cfg.train.optimizer.lr, rest, epochs));
+          filler.train_loss = kNaN;
+          filler.train_accuracy = row.train_accuracy;
+          filler.test_loss = kNaN;
+          filler.test_accuracy = row.test_accuracy;
+          filler.ties = row.ties;
+          filler.diverged = true;
+          outcome.rows.push_back(filler);
+        }
+        persist(epochs);
+        break;
+      }
+      persist(epoch + 1);
+      const bool go_on = !options.on_epoch || options.on_epoch(outcome.rows.back());
+      if ((!go_on || cfg.train.stop_after_epoch == epoch + 1) && epoch + 1 < epochs) {
+        outcome.status = RunStatus::Stopped;
+        run["status"] = to_string(outcome.status);
+        write_run_json();
+        logger->info("stopped after epoch {} ({}); --resume continues", epoch + 1,
+                     go_on ? "train.stop_after_epoch" : "asked by the caller");
+        return outcome;
+      }
+    }
+
+    outcome.status = diverged ? RunStatus::Diverged : RunStatus::Finished;
+    run["status"] = to_string(outcome.status);
+    run["finished_at"] = now_iso8601();
+    run["wall_seconds_last_session"] =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    if (!outcome.rows.empty()) {
+      run["final_test_accuracy"] = outcome.rows.back().test_accuracy;
+      double best = 0;
+      for (const auto& r : outcome.rows) best = std::max(best, r.test_accuracy);
+      run["best_test_accuracy"] = best;
+    }
+    write_run_json();
+    logger->info("run {} {}", options.run_id, to_string(outcome.status));
+    return outcome;
+  } catch (const std::exception& e) {
+    progress.clear();
+    std::string what = e.what();
+    if (auto* c10 = dynamic_cast<const c10::Error*>(&e)) what = c10->what_without_backtrace();
+    what = what.substr(0, what.find('\n'));
+    run["status"] = to_string(RunStatus::Failed);
+    run["error"] = what;
+    try {
+      write_run_json();
+      logger->error("run failed: {}", what);
+    } catch (...) {
+      // The original error matters more than a failure to record it.
+    }
+    throw;
+  }
+}
+
+std::vector<RunOutcome> train_experiment(const config::LoadedConfig& config, const fs::path& experiment_dir,
+                                         bool resume, const Components& components,
+                                         std::optional<int64_t> only_run, const std::string& command_line) {
+  fs::create_directories(experiment_dir);
+  write_text_atomically(experiment_dir / "config.json", config.json.dump(2) + "\n");
+  std::vector<RunOutcome> outcomes;
+  for (int64_t id = 0; id < config.config.train.runs; ++id) {
+    if (only_run && *only_run != id) continue;
+    RunOptions options;
+    options.run_dir = run_directory(experiment_dir, id);
+    options.run_id = id;
+    options.resume = resume;
+    options.command_line = command_line;
+    outcomes.push_back(train_run(config, options, components));
+  }
+  return outcomes;
+}
+
+}  // namespace tiebreak::train

@@ -1,0 +1,516 @@
+#include "tiebreak/zones/zones.h"
+
+#include "tiebreak/models/nonsmooth_layers.h"
+#include "tiebreak/train/atomic_file.h"
+#include "tiebreak/train/optimizer.h"
+#include "tiebreak/train/precision.h"
+#include "tiebreak/train/trainer.h"
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <set>
+#include <sstream>
+
+namespace tiebreak::zones {
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+const std::set<std::string> kNonsmoothFields{"pool", "beta", "formulation", "grad_at_zero", "relu_alpha"};
+
+std::string trim(const std::string& s) {
+  const auto begin = s.find_first_not_of(" \t");
+  if (begin == std::string::npos) return "";
+  return s.substr(begin, s.find_last_not_of(" \t") - begin + 1);
+}
+
+std::vector<std::string> split(const std::string& text, char separator) {
+  std::vector<std::string> parts;
+  std::string part;
+  std::istringstream in(text);
+  while (std::getline(in, part, separator)) parts.push_back(trim(part));
+  if (!text.empty() && text.back() == separator) parts.push_back("");
+  return parts;
+}
+
+// The kinds of layers whose Jacobian the pair changes: only their ties can make the two gradients differ.
+std::set<models::NonsmoothKind> layers_changed_by(const std::string& key) {
+  const std::string field = key.substr(key.find('.') + 1);
+  if (field == "relu_alpha") return {models::NonsmoothKind::ReLU};
+  if (field == "pool") return {models::NonsmoothKind::Pool, models::NonsmoothKind::ReLU};
+  return {models::NonsmoothKind::Pool};
+}
+
+config::LoadedConfig variant(const config::LoadedConfig& base, config::Precision precision,
+                             const std::string& key, const json& value, int64_t train_limit) {
+  json document = base.json;
+  config::apply_override(document, "train.precision=" + config::to_string(precision));
+  config::apply_override(document, key + "=" + value.dump());
+  if (train_limit > 0) config::apply_override(document, "data.train_limit=" + std::to_string(train_limit));
+  const std::string source = base.source.empty() ? std::string("<config>") : base.source.string();
+  auto loaded = config::config_from_json(document, source + " with " + key + "=" + value.dump());
+  loaded.source = base.source;
+  return loaded;
+}
+
+std::vector<at::Tensor> gradients(const torch::nn::Module& module) {
+  std::vector<at::Tensor> grads;
+  for (const auto& p : module.parameters()) grads.push_back(p.grad());
+  return grads;
+}
+
+bool bit_identical(const torch::nn::Module& a, const torch::nn::Module& b) {
+  auto pa = a.parameters(), pb = b.parameters();
+  auto ba = a.buffers(), bb = b.buffers();
+  if (pa.size() != pb.size() || ba.size() != bb.size()) return false;
+  pa.insert(pa.end(), ba.begin(), ba.end());
+  pb.insert(pb.end(), bb.begin(), bb.end());
+  for (size_t k = 0; k < pa.size(); ++k) {
+    if (pa[k].sizes() != pb[k].sizes() || pa[k].scalar_type() != pb[k].scalar_type()) return false;
+    // Compare bits, not values: equal() would call −0 and +0 equal and NaN unequal to itself.
+    auto x = pa[k].contiguous(), y = pb[k].contiguous();
+    if (x.numel() > 0 && !at::equal(x.view(at::kByte), y.view(at::kByte))) return false;
+  }
+  return true;
+}
+
+// Copies parameters and buffers (same architecture, any dtypes) from `from` into `to`.
+void copy_state(const torch::nn::Module& from, torch::nn::Module& to) {
+  torch::NoGradGuard no_grad;
+  auto pf = from.parameters(), pt = to.parameters();
+  auto bf = from.buffers(), bt = to.buffers();
+  TORCH_INTERNAL_ASSERT(pf.size() == pt.size() && bf.size() == bt.size());
+  for (size_t k = 0; k < pf.size(); ++k) pt[k].copy_(pf[k]);
+  for (size_t k = 0; k < bf.size(); ++k) bt[k].copy_(bf[k]);
+}
+
+std::vector<models::NonsmoothLayer> counted_layers(const torch::nn::Module& module) {
+  std::vector<models::NonsmoothLayer> layers;
+  for (auto& layer : models::nonsmooth_layers(module))
+    if (layer.counter) layers.push_back(layer);
+  return layers;
+}
+
+void set_counters(const std::vector<models::NonsmoothLayer>& layers, bool enabled,
+                  const std::set<models::NonsmoothKind>& recorded) {
+  for (const auto& layer : layers) {
+    layer.counter->reset();
+    layer.counter->set_enabled(enabled);
+    layer.counter->set_recording(enabled && recorded.count(layer.kind) > 0);
+  }
+}
+
+std::vector<at::Tensor> recorded_masks(const std::vector<models::NonsmoothLayer>& layers) {
+  std::vector<at::Tensor> masks;
+  for (const auto& layer : layers) {
+    if (!layer.counter->recording()) continue;
+    auto recorded = layer.counter->recorded();
+    masks.insert(masks.end(), recorded.begin(), recorded.end());
+  }
+  return masks;
+}
+
+struct Network {
+  train::Model model;
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+  std::unique_ptr<train::DynamicLossScaler> scaler;
+};
+
+double test_accuracy(train::BatchSource& data, Network& net, const train::PrecisionPlan& plan,
+                     const c10::Device& device) {
+  torch::NoGradGuard no_grad;
+  net.model.module->eval();
+  auto correct = torch::zeros({}, torch::TensorOptions().dtype(torch::kLong).device(device));
+  int64_t seen = 0;
+  data.for_each_test_batch([&](const train::Batch& batch) {
+    auto x = batch.inputs.to(device, plan.parameter_dtype);
+    auto y = batch.targets.to(device);
+    train::AutocastGuard autocast(device.type(), plan.autocast_dtype);
+    correct += net.model.forward(x).argmax(1).eq(y).sum();
+    seen += y.size(0);
+  });
+  net.model.module->train();
+  return seen == 0 ? 0.0 : static_cast<double>(correct.item<int64_t>()) / seen;
+}
+
+json interval_json(int64_t count, int64_t total, const Interval& ci) {
+  return {{"count", count},
+          {"fraction", total == 0 ? 0.0 : static_cast<double>(count) / total},
+          {"ci95", {ci.low, ci.high}}};
+}
+
+json ties_json(const TieComparison& t) {
+  return {{"low_precision", t.low},
+          {"reference", t.high},
+          {"surviving", t.surviving},
+          {"created_by_rounding", t.created_by_rounding},
+          {"broken_by_rounding", t.broken_by_rounding}};
+}
+
+}  // namespace
+
+PairSpec PairSpec::parse(const std::string& text) {
+  const auto [key, values] = config::split_assignment(text);
+  TORCH_CHECK(
+      key.rfind("nonsmooth.", 0) == 0 && kNonsmoothFields.count(key.substr(10)) > 0, "--pair '", text,
+      "': expected a key of the nonsmooth section (nonsmooth.pool, nonsmooth.beta, nonsmooth.formulation, ",
+      "nonsmooth.grad_at_zero, nonsmooth.relu_alpha), got '", key, "'");
+  auto parts = split(values, ',');
+  TORCH_CHECK(parts.size() == 2 && !parts[0].empty() && !parts[1].empty(), "--pair '", text,
+              "': expected two values separated by a comma (e.g. nonsmooth.beta=0,1), got '", values, "'");
+  PairSpec spec;
+  spec.key = key;
+  spec.value_a = config::parse_value(parts[0]);
+  spec.value_b = config::parse_value(parts[1]);
+  return spec;
+}
+
+std::string PairSpec::describe() const { return key + "=" + value_a.dump() + " vs " + value_b.dump(); }
+
+double default_threshold(config::Precision precision) {
+  switch (precision) {
+    case config::Precision::Fp16:
+    case config::Precision::AmpFp16:
+      return 1e-3;
+    case config::Precision::Bf16:
+    case config::Precision::AmpBf16:
+      return 1e-2;
+    case config::Precision::Fp32:
+      return 1e-7;
+    case config::Precision::Fp64:
+      return 1e-15;
+  }
+  TORCH_INTERNAL_ASSERT(false, "unknown precision");
+}
+
+config::Precision parse_precision(const std::string& name) {
+  std::string known;
+  for (auto p : {config::Precision::Fp16, config::Precision::Fp32, config::Precision::Fp64,
+                 config::Precision::Bf16, config::Precision::AmpFp16, config::Precision::AmpBf16}) {
+    if (config::to_string(p) == name) return p;
+    known += (known.empty() ? "" : ", ") + config::to_string(p);
+  }
+  TORCH_CHECK(false, "precision '", name, "': expected one of ", known);
+}
+
+std::map<config::Precision, double> parse_thresholds(const std::string& text) {
+  std::map<config::Precision, double> thresholds;
+  for (const auto& item : split(text, ',')) {
+    const auto eq = item.find('=');
+    TORCH_CHECK(eq != std::string::npos, "--threshold '", item,
+                "': expected PRECISION=VALUE, e.g. fp32=1e-7");
+    const auto precision = parse_precision(trim(item.substr(0, eq)));
+    const std::string value = trim(item.substr(eq + 1));
+    size_t used = 0;
+    double v = -1;
+    try {
+      v = std::stod(value, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    TORCH_CHECK(used == value.size() && used > 0 && v >= 0 && std::isfinite(v), "--threshold '", item,
+                "': expected a finite number >= 0, got '", value, "'");
+    thresholds[precision] = v;
+  }
+  return thresholds;
+}
+
+ZonesResult run_zones(const config::LoadedConfig& config, const ZonesOptions& options,
+                      const train::Components& components, std::ostream* log) {
+  TORCH_CHECK(!options.pair.key.empty(), "zones: no --pair given (e.g. nonsmooth.beta=0,1)");
+  TORCH_CHECK(!options.precisions.empty(), "zones: --precision: expected at least one precision");
+  TORCH_CHECK(options.epochs >= 1, "zones: --epochs: expected >= 1, got ", options.epochs);
+  TORCH_CHECK(options.batch_limit >= 0, "zones: --batch-limit: expected >= 0, got ", options.batch_limit);
+
+  config::ExpConfig exp = config.config.exp;
+  exp.deterministic = !options.nondeterministic;
+  train::apply_execution_settings(exp);
+  const c10::Device device = train::resolve_device(exp.device);
+  const uint64_t seed = config.config.train.seed;
+  const auto recorded_kinds = layers_changed_by(options.pair.key);
+
+  ZonesResult result;
+  result.description = options.pair.describe();
+  if (!options.out.empty()) fs::create_directories(options.out);
+
+  for (const auto precision : options.precisions) {
+    const int64_t train_limit =
+        options.batch_limit > 0 ? options.batch_limit * config.config.data.batch_size : 0;
+    const auto config_a = variant(config, precision, options.pair.key, options.pair.value_a, train_limit);
+    const auto config_b = variant(config, precision, options.pair.key, options.pair.value_b, train_limit);
+    const auto plan = train::plan_for(precision);
+    const at::ScalarType compute = plan.autocast_dtype.value_or(plan.parameter_dtype);
+    if (auto missing = train::unsupported_ops(compute, device); !missing.empty()) {
+      std::string names;
+      for (const auto& m : missing) names += (names.empty() ? "" : ", ") + m;
+      TORCH_CHECK(false, "zones: --precision ", config::to_string(precision), " needs ",
+                  c10::toString(compute), " kernels this LibTorch lacks on ", device.str(), ": ", names);
+    }
+
+    train::DataRequest request;
+    request.seed = seed;
+    request.device = device;
+    request.dtype = plan.parameter_dtype;
+    auto data = components.make_data(config_a.config, request);
+    Network a, b;
+    a.model = components.make_model(config_a.config, *data, seed);
+    b.model = components.make_model(config_b.config, *data, seed);
+    TORCH_CHECK(a.model.module && b.model.module, "zones: the model factory returned no module");
+    a.model.module->to(device, plan.parameter_dtype);
+    b.model.module->to(device, plan.parameter_dtype);
+    TORCH_CHECK(bit_identical(*a.model.module, *b.model.module), "zones: model '", config.config.model.name,
+                "' was not built with bit-identical weights from one seed for ", options.pair.describe());
+    for (auto* net : {&a, &b}) {
+      net->optimizer =
+          train::make_optimizer(config_a.config.train.optimizer, net->model.module->parameters());
+      if (plan.loss_scaling)
+        net->scaler = std::make_unique<train::DynamicLossScaler>(config_a.config.train.loss_scale, device);
+      net->model.module->train();
+    }
+    // In fp64 there is no higher precision to resolve a tie with; once trained, the weights differ and the
+    // discrepancy no longer isolates the Jacobian choice, so neither is classified.
+    const bool classify_here = options.classify && !options.train && precision != config::Precision::Fp64;
+    train::Model reference;
+    std::vector<models::NonsmoothLayer> reference_layers;
+    if (classify_here) {
+      reference = components.make_model(config_a.config, *data, seed);
+      reference.module->to(device, at::kDouble);
+      reference.module->train();
+      reference_layers = counted_layers(*reference.module);
+    }
+    const auto layers_a = counted_layers(*a.model.module);
+    set_counters(counted_layers(*b.model.module), false, {});
+    if (result.layer_names.empty())
+      for (const auto& layer : layers_a) result.layer_names.push_back(layer.name);
+
+    PrecisionSummary summary;
+    summary.precision = precision;
+    auto threshold_it = options.thresholds.find(precision);
+    summary.threshold =
+        threshold_it != options.thresholds.end() ? threshold_it->second : default_threshold(precision);
+    for (const auto& layer : layers_a)
+      summary.layers.push_back({layer.name, models::to_string(layer.kind), 0, 0, 0});
+
+    for (int64_t epoch = 0; epoch < options.epochs; ++epoch) {
+      if (options.train) {
+        const double lr = train::learning_rate_at(config_a.config.train.schedule,
+                                                  config_a.config.train.optimizer.lr, epoch, options.epochs);
+        train::set_learning_rate(*a.optimizer, lr);
+        train::set_learning_rate(*b.optimizer, lr);
+      }
+      int64_t index = 0;
+      data->for_each_train_batch(epoch, [&](const train::Batch& batch) {
+        if (options.batch_limit > 0 && index >= options.batch_limit) return;
+        BatchRecord record;
+        record.precision = precision;
+        record.epoch = epoch;
+        record.batch = index++;
+        auto x = batch.inputs.to(device, plan.parameter_dtype);
+        auto y = batch.targets.to(device);
+        std::vector<at::Tensor> low_masks;
+        for (auto* net : {&a, &b}) {
+          const bool is_a = net == &a;
+          // Only a's forward is counted: in the default (learning rate 0) mode both forwards are identical.
+          set_counters(layers_a, is_a,
+                       is_a && classify_here ? recorded_kinds : std::set<models::NonsmoothKind>{});
+          net->optimizer->zero_grad();
+          at::Tensor loss;
+          {
+            train::AutocastGuard autocast(device.type(), plan.autocast_dtype);
+            loss = torch::nn::functional::cross_entropy(net->model.forward(x), y);
+          }
+          if (is_a) {
+            for (size_t k = 0; k < layers_a.size(); ++k) {
+              const auto stats = layers_a[k].counter->stats();
+              record.layer_ties.push_back(stats.ties);
+              summary.layers[k].points += stats.points;
+              summary.layers[k].ties += stats.ties;
+              summary.layers[k].max_ties = std::max(summary.layers[k].max_ties, stats.max_ties);
+            }
+            low_masks = recorded_masks(layers_a);
+          }
+          if (net->scaler) {
+            net->scaler->scale(loss).backward();
+            net->scaler->unscale_(*net->optimizer);
+          } else {
+            loss.backward();
+          }
+          (is_a ? record.loss_a : record.loss_b) = loss.detach().to(at::kDouble).item<double>();
+        }
+        set_counters(layers_a, false, {});
+        record.d = discrepancy(gradients(*a.model.module), gradients(*b.model.module));
+
+        if (!std::isfinite(record.d.linf)) {
+          ++summary.non_finite;
+        } else {
+          ++summary.batches;
+          summary.histogram.add(record.d.linf);
+          if (record.d.linf > 0) ++summary.nonzero;
+          record.above_threshold = record.d.linf > summary.threshold;
+          if (record.above_threshold) ++summary.above_threshold;
+          const TieComparison* ties = nullptr;
+          if (classify_here && record.d.linf > 0) {
+            torch::NoGradGuard no_grad;
+            copy_state(*a.model.module, *reference.module);
+            set_counters(reference_layers, true, recorded_kinds);
+            // The low-precision input itself, widened exactly: input rounding is not what is being
+            // classified.
+            reference.forward(x.to(at::kDouble));
+            record.ties = compare_tie_masks(low_masks, recorded_masks(reference_layers));
+            set_counters(reference_layers, false, {});
+            summary.ties += record.ties;
+            ties = &record.ties;
+          }
+          record.zone = classify(record.d.linf, ties);
+          if (record.zone == Zone::Bifurcation) ++summary.bifurcation;
+          if (record.zone == Zone::Compensation) ++summary.compensation;
+          if (record.zone == Zone::Unresolved) ++summary.unresolved;
+        }
+
+        for (auto* net : {&a, &b}) {
+          if (net->scaler) {
+            if (options.train) net->scaler->step(*net->optimizer);
+            net->scaler->update();
+          } else if (options.train) {
+            net->optimizer->step();
+          }
+        }
+        result.batches.push_back(std::move(record));
+      });
+
+      if (options.train) {
+        EpochRecord row;
+        row.precision = precision;
+        row.epoch = epoch + 1;
+        row.weight_l1 = discrepancy(a.model.module->parameters(), b.model.module->parameters()).l1;
+        row.test_accuracy_a = test_accuracy(*data, a, plan, device);
+        row.test_accuracy_b = test_accuracy(*data, b, plan, device);
+        summary.epochs.push_back(row);
+        if (log)
+          *log << fmt::format("[{}] epoch {}/{}: |w_a - w_b|_1 = {:.6g}, test accuracy {:.2f}% vs {:.2f}%\n",
+                              config::to_string(precision), epoch + 1, options.epochs, row.weight_l1,
+                              100 * row.test_accuracy_a, 100 * row.test_accuracy_b);
+      }
+    }
+    summary.nonzero_ci = wilson_interval(summary.nonzero, summary.batches);
+    summary.above_threshold_ci = wilson_interval(summary.above_threshold, summary.batches);
+    if (log)
+      *log << fmt::format("[{}] {} mini-batches: D > 0 in {:.2f}%, D > {:g} in {:.2f}%\n",
+                          config::to_string(precision), summary.batches, 100 * summary.volume(),
+                          summary.threshold, 100 * summary.volume_above_threshold());
+    result.summaries.push_back(std::move(summary));
+    if (!options.out.empty()) {
+      // Rewritten after each precision, so a long run leaves its finished precisions behind.
+      json document = result.to_json();
+      document["config"] = config.json;
+      document["options"] = {{"epochs", options.epochs},
+                             {"train", options.train},
+                             {"nondeterministic", options.nondeterministic},
+                             {"batch_limit", options.batch_limit},
+                             {"device", device.str()},
+                             {"classify", options.classify}};
+      train::write_text_atomically(options.out / "zones.csv", result.batches_csv());
+      train::write_text_atomically(options.out / "zones.json", document.dump(2) + "\n");
+      if (options.train)
+        train::write_text_atomically(options.out / "divergence.csv", result.divergence_csv());
+    }
+  }
+  return result;
+}
+
+nlohmann::json ZonesResult::to_json() const {
+  json precisions = json::array();
+  for (const auto& s : summaries) {
+    json layers = json::array();
+    for (const auto& l : s.layers)
+      layers.push_back({{"name", l.name},
+                        {"kind", l.kind},
+                        {"points", l.points},
+                        {"ties", l.ties},
+                        {"tie_fraction", l.points == 0 ? 0.0 : static_cast<double>(l.ties) / l.points},
+                        {"max_ties", l.max_ties}});
+    json epochs = json::array();
+    for (const auto& e : s.epochs)
+      epochs.push_back({{"epoch", e.epoch},
+                        {"weight_l1", e.weight_l1},
+                        {"test_accuracy_a", e.test_accuracy_a},
+                        {"test_accuracy_b", e.test_accuracy_b}});
+    precisions.push_back(
+        {{"precision", config::to_string(s.precision)},
+         {"threshold", s.threshold},
+         {"batches", s.batches},
+         {"non_finite", s.non_finite},
+         {"volume", interval_json(s.nonzero, s.batches, s.nonzero_ci)},
+         {"volume_above_threshold", interval_json(s.above_threshold, s.batches, s.above_threshold_ci)},
+         {"histogram", s.histogram.to_json()},
+         {"zones",
+          {{"bifurcation", s.bifurcation},
+           {"compensation", s.compensation},
+           {"unresolved", s.unresolved},
+           {"none", s.batches - s.nonzero}}},
+         {"ties", ties_json(s.ties)},
+         {"layers", layers},
+         {"epochs", epochs}});
+  }
+  return {{"pair", description}, {"discrepancy", "linf"}, {"precisions", precisions}};
+}
+
+std::string ZonesResult::batches_csv() const {
+  std::string out =
+      "precision,epoch,batch,d_inf,d_1,loss_a,loss_b,above_threshold,zone,ties_low,ties_reference,ties_"
+      "surviving,"
+      "ties_created_by_rounding,ties_broken_by_rounding";
+  for (const auto& name : layer_names) out += ",ties." + (name.empty() ? std::string("model") : name);
+  out += "\n";
+  for (const auto& r : batches) {
+    out += fmt::format("{},{},{},{:.17g},{:.17g},{:.17g},{:.17g},{},{},{},{},{},{},{}",
+                       config::to_string(r.precision), r.epoch + 1, r.batch, r.d.linf, r.d.l1, r.loss_a,
+                       r.loss_b, r.above_threshold ? 1 : 0, to_string(r.zone), r.ties.low, r.ties.high,
+                       r.ties.surviving, r.ties.created_by_rounding, r.ties.broken_by_rounding);
+    for (const auto t : r.layer_ties) out += fmt::format(",{}", t);
+    out += "\n";
+  }
+  return out;
+}
+
+std::string ZonesResult::divergence_csv() const {
+  std::string out = "precision,epoch,weight_l1,test_accuracy_a,test_accuracy_b\n";
+  for (const auto& s : summaries)
+    for (const auto& e : s.epochs)
+      out += fmt::format("{},{},{:.17g},{:.6f},{:.6f}\n", config::to_string(s.precision), e.epoch,
+                         e.weight_l1, e.test_accuracy_a, e.test_accuracy_b);
+  return out;
+}
+
+std::string ZonesResult::table() const {
+  std::string out = fmt::format("zones: {}\n", description);
+  out += fmt::format("{:<9} {:>8} {:>26} {:>10} {:>26} {:>12} {:>12} {:>10} {:>9} {:>9}\n", "precision",
+                     "batches", "D>0 % (95% CI)", "threshold", "D>thr % (95% CI)", "bifurcation",
+                     "compensation", "unresolved", "ties+rnd", "ties-rnd");
+  for (const auto& s : summaries) {
+    out += fmt::format("{:<9} {:>8} {:>26} {:>10.0e} {:>26} {:>12} {:>12} {:>10} {:>9} {:>9}\n",
+                       config::to_string(s.precision), s.batches,
+                       fmt::format("{:.2f} [{:.2f}, {:.2f}]", 100 * s.volume(), 100 * s.nonzero_ci.low,
+                                   100 * s.nonzero_ci.high),
+                       s.threshold,
+                       fmt::format("{:.2f} [{:.2f}, {:.2f}]", 100 * s.volume_above_threshold(),
+                                   100 * s.above_threshold_ci.low, 100 * s.above_threshold_ci.high),
+                       s.bifurcation, s.compensation, s.unresolved, s.ties.created_by_rounding,
+                       s.ties.broken_by_rounding);
+    if (s.non_finite > 0)
+      out += fmt::format("          ({} mini-batches with non-finite gradients left out)\n", s.non_finite);
+  }
+  for (const auto& s : summaries) {
+    out +=
+        fmt::format("log10 D histogram ({}): zeros {}", config::to_string(s.precision), s.histogram.zeros());
+    for (const auto& [e, count] : s.histogram.bins()) out += fmt::format(", [1e{},1e{}) {}", e - 1, e, count);
+    out += "\n";
+  }
+  return out;
+}
+
+}  // namespace tiebreak::zones

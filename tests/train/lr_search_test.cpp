@@ -1,0 +1,96 @@
+#include "tiebreak/train/lr_search.h"
+
+#include "support/test_support.h"
+#include "tiebreak/train/atomic_file.h"
+#include "tiebreak/train/metrics.h"
+#include "train/synthetic_task.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+
+namespace tiebreak::train {
+namespace {
+
+namespace fs = std::filesystem;
+using tiebreak::testing::TempDir;
+
+TEST(MedianPruning, PrunesBelowTheMedianOnceEnoughTrialsReachedTheEpoch) {
+  std::vector<std::vector<double>> history{{0.5, 0.7}, {0.6, 0.8}, {0.4}};
+  // Epoch 0: three earlier values (0.4, 0.5, 0.6), median 0.5.
+  EXPECT_TRUE(should_prune(history, 0, 0.45, 3));
+  EXPECT_FALSE(should_prune(history, 0, 0.55, 3));
+  EXPECT_FALSE(should_prune(history, 0, 0.5, 3));  // at the median: kept
+  // Epoch 1: only two trials got there.
+  EXPECT_FALSE(should_prune(history, 1, 0.1, 3));
+  EXPECT_TRUE(should_prune(history, 1, 0.74, 2));  // median of 0.7 and 0.8 is 0.75
+  EXPECT_FALSE(should_prune({}, 0, 0.0, 0));
+  EXPECT_TRUE(should_prune(history, 0, std::nan(""), 1));
+}
+
+TEST(LrSampling, LogUniformInRangeAndReproducible) {
+  std::vector<double> logs;
+  for (int t = 0; t < 200; ++t) {
+    double lr = sample_learning_rate(0, t, 1e-5, 1e-1);
+    EXPECT_GE(lr, 1e-5);
+    EXPECT_LE(lr, 1e-1);
+    EXPECT_EQ(lr, sample_learning_rate(0, t, 1e-5, 1e-1));
+    logs.push_back(std::log10(lr));
+  }
+  // Log-uniform: about half the samples below the geometric middle 1e-3.
+  auto below = std::count_if(logs.begin(), logs.end(), [](double l) { return l < -3; });
+  EXPECT_GT(below, 60);
+  EXPECT_LT(below, 140);
+  EXPECT_NE(sample_learning_rate(0, 0, 1e-5, 1e-1), sample_learning_rate(1, 0, 1e-5, 1e-1));
+}
+
+TEST(LrSearch, WritesTrialsAndTheBestRatePerBetaAndReusesFinishedTrials) {
+  TempDir dir;
+  const auto config = dir / "synthetic.json";
+  std::ofstream(config) << testing::synthetic_config().json.dump();
+  LrSearchOptions o;
+  o.config_path = config;
+  o.betas = {0, 1};
+  o.trials = 4;
+  o.epochs = 2;
+  o.low = 1e-4;
+  o.high = 0.5;
+  o.startup_trials = 1;
+  o.out_dir = dir / "search";
+  o.verbose = false;
+  auto trials = run_lr_search(o, testing::synthetic_components());
+  ASSERT_EQ(trials.size(), 8u);
+  auto best = read_csv(dir / "search" / "best_lr.csv");
+  EXPECT_EQ(best.header, (std::vector<std::string>{"maxpool", "lr", "accuracy"}));
+  ASSERT_EQ(best.rows.size(), 2u);
+  for (size_t b = 0; b < 2; ++b) {
+    double best_accuracy = -1, best_lr = 0;
+    for (const auto& t : trials) {
+      if (t.beta == o.betas[b] && !t.pruned && t.accuracy > best_accuracy) {
+        best_accuracy = t.accuracy;
+        best_lr = t.lr;
+      }
+    }
+    EXPECT_DOUBLE_EQ(std::stod(best.rows[b][1]), best_lr);
+    EXPECT_DOUBLE_EQ(std::stod(best.rows[b][2]), best_accuracy);
+  }
+  for (const auto& t : trials) {
+    if (t.pruned) {
+      EXPECT_LT(t.epochs_done, 2);
+    } else {
+      EXPECT_EQ(t.epochs_done, 2);
+    }
+  }
+  EXPECT_EQ(read_csv(dir / "search" / "trials.csv").rows.size(), 8u);
+  auto again = run_lr_search(o, testing::synthetic_components());
+  ASSERT_EQ(again.size(), trials.size());
+  for (size_t i = 0; i < trials.size(); ++i) {
+    EXPECT_EQ(again[i].lr, trials[i].lr);
+    EXPECT_EQ(again[i].accuracy, trials[i].accuracy);
+    EXPECT_EQ(again[i].pruned, trials[i].pruned);
+  }
+}
+
+}  // namespace
+}  // namespace tiebreak::train

@@ -1,0 +1,121 @@
+#include "tiebreak/train/precision.h"
+
+#include <ATen/autocast_mode.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <limits>
+#include <sstream>
+
+namespace tiebreak::train {
+namespace {
+
+using config::Precision;
+
+TEST(PrecisionPlan, MapsEachPrecision) {
+  EXPECT_EQ(plan_for(Precision::Fp16).parameter_dtype, at::kHalf);
+  EXPECT_FALSE(plan_for(Precision::Fp16).autocast_dtype.has_value());
+  EXPECT_FALSE(plan_for(Precision::Fp16).loss_scaling);
+  EXPECT_EQ(plan_for(Precision::Fp64).parameter_dtype, at::kDouble);
+  EXPECT_EQ(plan_for(Precision::Bf16).parameter_dtype, at::kBFloat16);
+  auto amp = plan_for(Precision::AmpFp16);
+  EXPECT_EQ(amp.parameter_dtype, at::kFloat);
+  EXPECT_EQ(amp.autocast_dtype, at::kHalf);
+  EXPECT_TRUE(amp.loss_scaling);
+  EXPECT_EQ(plan_for(Precision::AmpBf16).autocast_dtype, at::kBFloat16);
+  EXPECT_FALSE(plan_for(Precision::AmpBf16).loss_scaling);
+}
+
+TEST(AutocastGuard, CastsMatmulsOnCpuAndRestoresTheState) {
+  auto a = torch::randn({4, 4});
+  ASSERT_FALSE(at::autocast::is_autocast_enabled(at::kCPU));
+  {
+    AutocastGuard guard(at::kCPU, at::kBFloat16);
+    EXPECT_TRUE(at::autocast::is_autocast_enabled(at::kCPU));
+    EXPECT_EQ(torch::mm(a, a).scalar_type(), at::kBFloat16);
+  }
+  EXPECT_FALSE(at::autocast::is_autocast_enabled(at::kCPU));
+  EXPECT_EQ(torch::mm(a, a).scalar_type(), at::kFloat);
+  {
+    AutocastGuard off(at::kCPU, std::nullopt);
+    EXPECT_EQ(torch::mm(a, a).scalar_type(), at::kFloat);
+  }
+}
+
+config::LossScaleConfig scale_options(double init, int64_t interval) {
+  config::LossScaleConfig o;
+  o.init_scale = init;
+  o.growth_interval = interval;
+  return o;
+}
+
+TEST(DynamicLossScaler, ScalesUnscalesAndSteps) {
+  auto w = torch::tensor({1.0f, 2.0f}).requires_grad_();
+  torch::optim::SGD opt({w}, torch::optim::SGDOptions(0.5));
+  DynamicLossScaler scaler(scale_options(1024, 2000), torch::kCPU);
+  auto loss = (w * w).sum();
+  auto scaled = scaler.scale(loss);
+  EXPECT_FLOAT_EQ(scaled.item<float>(), 1024 * 5);
+  scaled.backward();
+  EXPECT_TRUE(scaler.step(opt));
+  // Gradient 2w = (2, 4) after unscaling; w ← w − 0.5·g = (0, 0).
+  EXPECT_TRUE(torch::allclose(w, torch::zeros({2})));
+  scaler.update();
+  EXPECT_DOUBLE_EQ(scaler.current_scale(), 1024);
+}
+
+TEST(DynamicLossScaler, SkipsOverflowingStepsAndBacksOff) {
+  auto w = torch::tensor({1.0f}).requires_grad_();
+  torch::optim::SGD opt({w}, torch::optim::SGDOptions(0.5));
+  DynamicLossScaler scaler(scale_options(1024, 2000), torch::kCPU);
+  w.mutable_grad() = torch::tensor({std::numeric_limits<float>::infinity()});
+  EXPECT_FALSE(scaler.step(opt));
+  EXPECT_FLOAT_EQ(w.item<float>(), 1.0f);
+  scaler.update();
+  EXPECT_DOUBLE_EQ(scaler.current_scale(), 512);
+  EXPECT_EQ(scaler.skipped_steps(), 1);
+}
+
+TEST(DynamicLossScaler, GrowsAfterTheIntervalAndStateRoundTrips) {
+  auto w = torch::tensor({1.0f}).requires_grad_();
+  torch::optim::SGD opt({w}, torch::optim::SGDOptions(0.0));
+  DynamicLossScaler scaler(scale_options(8, 3), torch::kCPU);
+  for (int i = 0; i < 3; ++i) {
+    w.mutable_grad() = torch::ones({1});
+    scaler.step(opt);
+    scaler.update();
+  }
+  EXPECT_DOUBLE_EQ(scaler.current_scale(), 16);
+  w.mutable_grad() = torch::ones({1});
+  scaler.step(opt);
+  scaler.update();  // one clean step towards the next growth
+  std::stringstream buffer;
+  {
+    torch::serialize::OutputArchive archive;
+    scaler.save(archive);
+    archive.save_to(buffer);
+  }
+  DynamicLossScaler restored(scale_options(1, 3), torch::kCPU);
+  torch::serialize::InputArchive archive;
+  archive.load_from(buffer);
+  restored.load(archive);
+  EXPECT_DOUBLE_EQ(restored.current_scale(), 16);
+  for (int i = 0; i < 2; ++i) {
+    w.mutable_grad() = torch::ones({1});
+    restored.step(opt);
+    restored.update();
+  }
+  EXPECT_DOUBLE_EQ(restored.current_scale(), 32);  // the growth tracker came back too
+}
+
+// Which CPU kernels this LibTorch (2.11) has in reduced precision, pinned so that a
+// LibTorch upgrade that changes it is noticed (docs/training.md records the result).
+TEST(CpuKernels, ConvLinearPoolNormSoftmaxNllRunInHalfAndBFloat16) {
+  EXPECT_THAT(unsupported_ops(at::kHalf, torch::kCPU), ::testing::IsEmpty());
+  EXPECT_THAT(unsupported_ops(at::kBFloat16, torch::kCPU), ::testing::IsEmpty());
+  EXPECT_THAT(unsupported_ops(at::kDouble, torch::kCPU), ::testing::IsEmpty());
+}
+
+}  // namespace
+}  // namespace tiebreak::train

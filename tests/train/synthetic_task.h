@@ -1,0 +1,58 @@
+#pragma once
+
+#include "tiebreak/config/config.h"
+#include "tiebreak/train/task.h"
+
+#include <torch/torch.h>
+
+namespace tiebreak::train::testing {
+
+/// A small learnable classification problem: 3 classes of 1x8x8 images, each
+/// class a fixed random pattern plus Gaussian noise. Same data for every call.
+inline std::shared_ptr<BatchSource> synthetic_data(int64_t train = 192, int64_t test = 96, uint64_t seed = 0,
+                                                   int64_t batch_size = 32, int64_t test_batch_size = 64) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(1234);
+  auto patterns = torch::randn({3, 1, 8, 8}, gen);
+  auto make = [&](int64_t n) {
+    auto y = torch::randint(0, 3, {n}, gen, torch::kLong);
+    auto x = patterns.index_select(0, y) + 0.8 * torch::randn({n, 1, 8, 8}, gen);
+    return std::make_pair(x, y);
+  };
+  auto [xt, yt] = make(train);
+  auto [xv, yv] = make(test);
+  return std::make_shared<TensorBatchSource>(xt, yt, xv, yv, 3, "synthetic", seed, batch_size,
+                                             test_batch_size);
+}
+
+/// conv 3x3 → ReLU → 2x2 max pooling → linear: a CNN small enough for many short runs.
+inline Model synthetic_model(const config::ExperimentConfig& cfg, const BatchSource& data, uint64_t seed) {
+  torch::manual_seed(seed);
+  torch::nn::Sequential net(torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 4, 3).padding(1)),
+                            torch::nn::ReLU(), torch::nn::MaxPool2d(2), torch::nn::Flatten(),
+                            torch::nn::Linear(4 * 4 * 4, data.num_classes()));
+  Model m;
+  m.module = net.ptr();
+  m.forward = [net](const torch::Tensor& x) mutable { return net->forward(x); };
+  return m;
+}
+
+inline Components synthetic_components() {
+  Components c;
+  c.make_data = [](const config::ExperimentConfig& cfg, const DataRequest& request) {
+    return synthetic_data(192, 96, request.seed, cfg.data.batch_size, cfg.data.test_batch_size);
+  };
+  c.make_model = synthetic_model;
+  return c;
+}
+
+/// A config for the synthetic task: defaults plus `overrides` (dotted assignments).
+inline config::LoadedConfig synthetic_config(const std::vector<std::string>& overrides = {}) {
+  nlohmann::json j = {
+      {"data", {{"dataset", "synthetic"}, {"batch_size", 32}, {"test_batch_size", 64}}},
+      {"train", {{"epochs", 4}, {"optimizer", {{"name", "sgd"}, {"lr", 0.05}, {"momentum", 0.9}}}}},
+      {"exp", {{"deterministic", true}, {"device", "cpu"}}}};
+  for (const auto& o : overrides) config::apply_override(j, o);
+  return config::config_from_json(j, "synthetic");
+}
+
+}  // namespace tiebreak::train::testing
