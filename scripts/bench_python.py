@@ -425,15 +425,25 @@ TRAIN_CASES = [
 ]
 
 
+def train_step_sizes(task, device, smoke):
+    """(batch, timed steps per repetition), as tiebreak_bench_train: short on two shared CPU cores."""
+    if smoke:
+        return 4, 2
+    if device.type == "cuda":
+        return 128, 50
+    return (128, 20) if task == "lenet5_mnist" else (32, 3)
+
+
 def run_train(args, results):
     for device in devices_from(args):
         for task, precisions in TRAIN_CASES:
             for precision in precisions:
-                for impl, beta in (("py_native", 0.0), ("py_twopool_b0", 0.0), ("py_twopool_b1000", 1000.0)):
+                for impl, beta in (("py_native", 0.0), ("py_twopool_b1000", 1000.0)):
                     name = f"train/{device.type}/{task}/{precision}/{impl}"
                     if not name_matches(args, name):
                         continue
-                    batch_size = args.batch_size or (2 if args.smoke else 128)
+                    default_batch, default_steps = train_step_sizes(task, device, args.smoke)
+                    batch_size = args.batch_size or default_batch
                     parameter_dtype = torch.float16 if precision == "fp16" else torch.float32
                     data = load_task(task, args.data_dir, device, parameter_dtype, batch_size)
                     torch.manual_seed(0)
@@ -460,8 +470,8 @@ def run_train(args, results):
                             loss.backward()
                             optimizer.step()
 
-                    steps = args.steps or (2 if args.smoke else 20)
-                    for _ in range(args.warmup):
+                    steps = args.steps or default_steps
+                    for _ in range(steps if args.warmup is None else args.warmup):
                         step()
                     synchronize(device)
                     runs = []
@@ -482,16 +492,18 @@ def main():
     parser.add_argument("--filter", help="only benchmarks whose name contains this substring")
     parser.add_argument("--smoke", action="store_true", help="tiny inputs: check that everything runs")
     parser.add_argument("--min-time", type=float, default=0.5, help="ops: seconds per timed batch")
-    parser.add_argument("--repetitions", type=int, default=1)
+    parser.add_argument("--repetitions", type=int, help="timed batches (default: ops 1, train 3)")
     parser.add_argument("--threads", type=int, help="torch.set_num_threads")
     parser.add_argument("--library", help="libtiebreak.so: also time torch.ops.tiebreak.max_pool2d")
     parser.add_argument("--no-check", action="store_true",
                         help="ops: skip checking the Python two-pool layer against tiebreak's mixture first")
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA, help="the shared data (mnist/, cifar-10/)")
-    parser.add_argument("--steps", type=int, help="train: timed steps per repetition (default 20)")
-    parser.add_argument("--warmup", type=int, default=2, help="train: untimed steps first")
-    parser.add_argument("--batch-size", type=int, help="train: default 128")
+    parser.add_argument("--steps", type=int, help="train: timed steps per repetition (default: as tiebreak_bench_train)")
+    parser.add_argument("--warmup", type=int, help="train: untimed steps first (default: one repetition's worth)")
+    parser.add_argument("--batch-size", type=int, help="train: default as tiebreak_bench_train")
     args = parser.parse_args()
+    if args.repetitions is None:
+        args.repetitions = 3 if args.level == "train" else 1
     if args.repetitions < 1:
         sys.exit(f"error: --repetitions: expected >= 1, got {args.repetitions}")
     if args.threads:
