@@ -35,6 +35,9 @@ mkdir -p "$out"
   echo "uptime: $(uptime)"
   lscpu | grep -E "^(Model name|CPU\(s\)|Thread|Core|Socket)"
   echo "git: $(git -C "$here/.." rev-parse --short=12 HEAD)"
+  echo "torch: $("$python" -c 'import torch; print(torch.__version__)'), threads: ${BENCH_THREADS:-default}"
+  echo "compiler: $(c++ --version | head -1); google benchmark: $(dpkg-query -W -f '${Version}' libbenchmark-dev 2>/dev/null || echo unknown)"
+  echo "command: scripts/bench_run.sh $out ${levels[*]} (BENCH_DEVICE=$device BENCH_MIN_TIME=$min_time BENCH_REPETITIONS=$reps)"
 } > "$out/machine.txt"
 for level in "${levels[@]}"; do
   case "$level" in
