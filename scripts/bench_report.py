@@ -30,7 +30,12 @@ def load(paths):
     contexts = []
     for path in paths:
         with open(path) as f:
-            doc = json.load(f)
+            text = f.read()
+        if not text.strip():
+            # Google Benchmark leaves --benchmark_out empty when no benchmark was registered.
+            print(f"warning: {path} is empty (no benchmarks ran)", file=sys.stderr)
+            continue
+        doc = json.loads(text)
         contexts.append((path, doc.get("context", {})))
         for entry in doc.get("benchmarks", []):
             if entry.get("error_occurred"):
@@ -47,10 +52,9 @@ def load(paths):
                     medians[run_name] = record
             else:
                 plain[run_name].append(record)
-    results = {}
+    results = dict(medians)
     for name, records in plain.items():
         if name in medians:
-            results[name] = medians[name]
             continue
         seconds = sum(r["seconds"] for r in records) / len(records)
         merged = dict(records[0])
