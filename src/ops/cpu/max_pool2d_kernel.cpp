@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <type_traits>
 #include <vector>
@@ -25,9 +26,21 @@ namespace tiebreak::ops {
 
 namespace {
 
+/// `take ? a : b` as bit masks, without a branch. On activations `take` is a
+/// coin flip, and GCC compiles the ternaries of the window scan back into jumps
+/// that mispredict about half the time (the forward ran at twice native's time).
 template <typename T>
-inline bool is_nan(T value) {
-  return std::isnan(value);
+inline T select(bool take, T a, T b) {
+  static_assert(sizeof(T) == 4 || sizeof(T) == 8, "select: 32- or 64-bit values only");
+  using Bits = std::conditional_t<sizeof(T) == 8, uint64_t, uint32_t>;
+  Bits x, y;
+  std::memcpy(&x, &a, sizeof(T));
+  std::memcpy(&y, &b, sizeof(T));
+  const Bits mask = Bits{0} - static_cast<Bits>(take);
+  const Bits r = (x & mask) | (y & ~mask);
+  T out;
+  std::memcpy(&out, &r, sizeof(T));
+  return out;
 }
 
 /// y = β·m + (1−β)·m evaluated as ATen evaluates `beta * a + (1 - beta) * b`
@@ -121,13 +134,11 @@ void forward_nchw(const at::Tensor& input, at::Tensor& output, at::Tensor& indic
             for (int64_t iw = rw.start; iw < rw.end; iw += g.dilation_w) {
               const int64_t index = ih * g.input_w + iw;
               const auto val = static_cast<opmath_t>(in[index]);
-              if (val > maxval || is_nan(val)) {
-                maxval = val;
-                maxindex = index;
-                count = 1;
-              } else if (val == maxval) {
-                ++count;
-              }
+              const bool take = (val > maxval) | (val != val);
+              const bool same = val == maxval;
+              maxval = select(take, val, maxval);
+              maxindex = select(take, index, maxindex);
+              count = select(take, int32_t{1}, count + static_cast<int32_t>(same));
             }
           }
           const int64_t o = oh * g.output_w + ow;

@@ -1,0 +1,183 @@
+#include "support/bench_support.h"
+
+#include "tiebreak/core/build_info.h"
+
+#include <ATen/Parallel.h>
+#include <torch/cuda.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <limits>
+#include <sstream>
+#include <string_view>
+
+namespace tiebreak::bench {
+
+at::Tensor TwoPoolMinNormPool::forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x,
+                                       int64_t kernel, int64_t stride, int64_t padding) {
+  auto y = at::max_pool2d(x, {kernel, kernel}, {stride, stride}, {padding, padding});
+  ctx->save_for_backward({x, y});
+  ctx->saved_data["kernel"] = kernel;
+  ctx->saved_data["stride"] = stride;
+  ctx->saved_data["padding"] = padding;
+  return y;
+}
+
+torch::autograd::variable_list TwoPoolMinNormPool::backward(torch::autograd::AutogradContext* ctx,
+                                                            torch::autograd::variable_list grads) {
+  const auto saved = ctx->get_saved_variables();
+  const at::Tensor& x = saved[0];
+  const at::Tensor& y = saved[1];
+  const at::Tensor& g = grads[0];
+  const int64_t k = ctx->saved_data["kernel"].toInt();
+  const int64_t s = ctx->saved_data["stride"].toInt();
+  const int64_t p = ctx->saved_data["padding"].toInt();
+  const int64_t h = x.size(-2);
+  const int64_t w = x.size(-1);
+  at::Tensor grad;
+  if (s == k && p == 0 && h % k == 0 && w % k == 0) {
+    // Tiled windows: the maximum upsampled to full size marks every tied position.
+    const auto mask = x == at::upsample_nearest2d(y, {h, w});
+    const auto ties = at::avg_pool2d(mask.to(x.scalar_type()), {k, k}, {k, k}, {0, 0}, false, true,
+                                     /*divisor_override=*/1);
+    grad = at::upsample_nearest2d(g / ties, {h, w}) * mask;
+  } else {
+    // Overlapping or padded windows: one column per window (im2col), the mask
+    // per column, and col2im adds the shares of overlapping windows.
+    const int64_t n = x.size(0);
+    const int64_t c = x.size(1);
+    const auto padded =
+        p > 0 ? at::constant_pad_nd(x, {p, p, p, p}, -std::numeric_limits<double>::infinity()) : x;
+    const auto columns = at::im2col(padded, {k, k}, {1, 1}, {0, 0}, {s, s});
+    const int64_t windows = columns.size(-1);
+    const auto mask = columns.view({n, c, k * k, windows}) == y.reshape({n, c, 1, windows});
+    const auto ties = mask.sum(2, /*keepdim=*/true, x.scalar_type());
+    const auto share = g.reshape({n, c, 1, windows}) / ties;
+    const auto contributions = (share * mask).view({n, c * k * k, windows});
+    grad = at::col2im(contributions, {h + 2 * p, w + 2 * p}, {k, k}, {1, 1}, {0, 0}, {s, s});
+    if (p > 0) grad = grad.narrow(2, p, h).narrow(3, p, w);
+  }
+  return {grad, at::Tensor(), at::Tensor(), at::Tensor()};
+}
+
+at::Tensor two_pool_mixture(const at::Tensor& x, const PoolShape& shape, double beta) {
+  const int64_t k = shape.kernel;
+  const int64_t s = shape.stride;
+  const int64_t p = shape.padding;
+  return beta * TwoPoolMinNormPool::apply(x, k, s, p) +
+         (1.0 - beta) * at::max_pool2d(x, {k, k}, {s, s}, {p, p});
+}
+
+namespace {
+
+[[noreturn]] void usage_error(const std::string& message) {
+  std::cerr << "error: " << message << "\n";
+  std::exit(2);
+}
+
+std::vector<c10::Device> parse_devices(std::string_view list) {
+  std::vector<c10::Device> devices;
+  std::stringstream stream{std::string(list)};
+  std::string item;
+  while (std::getline(stream, item, ',')) {
+    if (item == "cpu") {
+      devices.emplace_back(c10::kCPU);
+    } else if (item == "cuda") {
+      devices.emplace_back(c10::kCUDA);
+    } else {
+      usage_error("--tiebreak_device: expected a comma-separated list of cpu and cuda, got '" + item + "'");
+    }
+  }
+  if (devices.empty()) usage_error("--tiebreak_device: expected cpu, cuda or cpu,cuda, got an empty list");
+  return devices;
+}
+
+}  // namespace
+
+RunOptions parse_run_options(int* argc, char** argv) {
+  RunOptions options;
+  bool devices_given = false;
+  int kept = 1;
+  for (int i = 1; i < *argc; ++i) {
+    const std::string_view arg(argv[i]);
+    if (arg == "--tiebreak_smoke") {
+      options.smoke = true;
+    } else if (arg.rfind("--tiebreak_device=", 0) == 0) {
+      options.devices = parse_devices(arg.substr(std::strlen("--tiebreak_device=")));
+      devices_given = true;
+    } else if (arg.rfind("--tiebreak_threads=", 0) == 0) {
+      const std::string value(arg.substr(std::strlen("--tiebreak_threads=")));
+      char* end = nullptr;
+      const long threads = std::strtol(value.c_str(), &end, 10);
+      if (value.empty() || *end != '\0' || threads < 1) {
+        usage_error("--tiebreak_threads: expected a positive integer, got '" + value + "'");
+      }
+      at::set_num_threads(static_cast<int>(threads));
+    } else if (arg.rfind("--tiebreak_", 0) == 0) {
+      usage_error("unknown flag '" + std::string(arg) +
+                  "' (expected --tiebreak_smoke, --tiebreak_device=LIST or --tiebreak_threads=N)");
+    } else {
+      argv[kept++] = argv[i];
+    }
+  }
+  *argc = kept;
+  if (!devices_given) options.devices = {c10::Device(c10::kCPU), c10::Device(c10::kCUDA)};
+  std::vector<c10::Device> present;
+  for (const auto& device : options.devices) {
+    if (device.is_cuda() && !torch::cuda::is_available()) {
+      std::cerr << "note: CUDA benchmarks skipped: no CUDA device is available\n";
+      continue;
+    }
+    present.push_back(device);
+  }
+  options.devices = present;
+  return options;
+}
+
+void add_run_context(const RunOptions& options) {
+  const auto info = tiebreak::build_info();
+  benchmark::AddCustomContext("tiebreak_version", info.version);
+  benchmark::AddCustomContext("tiebreak_git_revision", info.git_revision);
+  benchmark::AddCustomContext("libtorch_version", info.libtorch_version);
+  benchmark::AddCustomContext("intra_op_threads", std::to_string(at::get_num_threads()));
+  benchmark::AddCustomContext("cuda_available", torch::cuda::is_available() ? "yes" : "no");
+  std::string devices;
+  for (const auto& device : options.devices) devices += (devices.empty() ? "" : ",") + device.str();
+  benchmark::AddCustomContext("devices", devices.empty() ? "none" : devices);
+  benchmark::AddCustomContext("smoke", options.smoke ? "yes" : "no");
+}
+
+std::string dtype_name(at::ScalarType dtype) {
+  switch (dtype) {
+    case at::kHalf:
+      return "f16";
+    case at::kBFloat16:
+      return "bf16";
+    case at::kFloat:
+      return "f32";
+    case at::kDouble:
+      return "f64";
+    default:
+      return c10::toString(dtype);
+  }
+}
+
+void synchronize(const c10::Device& device) {
+  if (device.is_cuda()) torch::cuda::synchronize(device.index() < 0 ? -1 : device.index());
+}
+
+std::filesystem::path shared_data_root() {
+  if (const char* env = std::getenv("TIEBREAK_SHARED_DATA")) return env;
+  return std::filesystem::path(TIEBREAK_BENCH_SOURCE_DIR).parent_path() / "shared" / "data";
+}
+
+int run_benchmarks(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
+
+}  // namespace tiebreak::bench

@@ -1,0 +1,271 @@
+// Training-level benchmark: images/s of full training steps (batch from
+// tiebreak::data → forward → cross-entropy → backward → optimizer step), the
+// step tiebreak::train's trainer runs, with the model and data the trainer
+// builds (train::default_components()).
+//   train/<device>/<task>/<precision>/<impl>
+//     task       lenet5_mnist (MNIST, batch 128), vgg11_cifar10 (the shared
+//                4000-image CIFAR-10 subset, crop+flip, batch 128 on CUDA, 32 on the CPU)
+//     precision  fp32, fp16 (whole model in half), amp (fp32 weights, fp16 autocast,
+//                dynamic loss scaling)
+//     impl       tiebreak_pure_b0, tiebreak_pure_b1000, tiebreak_mixture_b1000 (tie
+//                statistics off, as the Python baseline keeps none), and
+//                tiebreak_pure_b1000_tiestats (with the per-layer tie counters the
+//                trainer keeps by default)
+// One benchmark iteration is one (limited) epoch of `steps` batches; the first
+// epoch runs untimed. SGD, lr 0.01, momentum 0.9 — the same as scripts/bench_python.py.
+// The zones pass (two networks per mini-batch, tiebreak::zones) is timed as
+//   zones/<device>/lenet5_mnist/fp32/pass_b0_vs_b1[_classified]
+// (mini-batches/s; _classified also recomputes tied mini-batches in fp64).
+
+#include "support/bench_support.h"
+
+#include <iostream>
+
+// The training and zones modules reach main separately: without tiebreak::train
+// this program registers nothing and says so; without tiebreak::zones it skips
+// the zones pass.
+#if __has_include("tiebreak/train/trainer.h")
+#define TIEBREAK_BENCH_HAVE_TRAIN 1
+#include "tiebreak/config/config.h"
+#include "tiebreak/train/optimizer.h"
+#include "tiebreak/train/precision.h"
+#include "tiebreak/train/task.h"
+#endif
+#if __has_include("tiebreak/zones/zones.h")
+#define TIEBREAK_BENCH_HAVE_ZONES 1
+#include "tiebreak/zones/zones.h"
+#endif
+
+#include <ATen/ATen.h>
+#include <benchmark/benchmark.h>
+#include <torch/nn/functional/loss.h>
+
+#include <cmath>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#ifdef TIEBREAK_BENCH_HAVE_TRAIN
+namespace tiebreak::bench {
+namespace {
+
+struct TrainCase {
+  std::string task;
+  std::string model;
+  std::string dataset;
+  std::vector<config::Precision> precisions;
+};
+
+struct TrainImpl {
+  std::string name;
+  double beta;
+  std::string formulation;
+  bool tie_stats;
+};
+
+struct StepSizes {
+  int64_t batch;
+  int64_t steps;
+};
+
+StepSizes step_sizes(const std::string& task, const c10::Device& device, bool smoke) {
+  if (smoke) return {4, 2};
+  if (device.is_cuda()) return {128, 50};
+  // Two shared CPU cores: enough steps to average over, few enough to finish.
+  return task == "lenet5_mnist" ? StepSizes{128, 20} : StepSizes{32, 3};
+}
+
+config::ExperimentConfig make_config(const TrainCase& c, const TrainImpl& impl, config::Precision precision,
+                                     const c10::Device& device, StepSizes sizes) {
+  config::ExperimentConfig cfg;
+  cfg.data.dataset = c.dataset;
+  cfg.data.root = shared_data_root().string();
+  cfg.data.batch_size = sizes.batch;
+  cfg.data.train_limit = sizes.batch * sizes.steps;
+  if (c.dataset == "cifar-10") {
+    cfg.data.train_files = {"data_batch_1.first4000.bin.gz"};
+    cfg.data.test_files = {"test_batch.first1000.bin.gz"};
+  }
+  cfg.model.name = c.model;
+  cfg.nonsmooth.beta = impl.beta;
+  cfg.nonsmooth.formulation = impl.formulation;
+  cfg.train.precision = precision;
+  cfg.train.optimizer.name = config::OptimizerKind::Sgd;
+  cfg.train.optimizer.lr = 0.01;
+  cfg.train.optimizer.momentum = 0.9;
+  cfg.exp.device = device.str();
+  cfg.exp.tie_stats = impl.tie_stats;
+  return cfg;
+}
+
+std::string precision_name(config::Precision precision) {
+  return precision == config::Precision::AmpFp16 ? "amp" : config::to_string(precision);
+}
+
+/// Components whose data comes from the benchmark's cache, so a zones run
+/// times its passes, not MNIST decoding.
+train::Components cached_components() {
+  auto components = train::default_components();
+  auto make_data = components.make_data;
+  components.make_data = [make_data](const config::ExperimentConfig& cfg, const train::DataRequest& request) {
+    static std::map<std::string, std::shared_ptr<train::BatchSource>> sources;
+    const std::string key = cfg.data.dataset + "/" + request.device.str() + "/" +
+                            c10::toString(request.dtype) + "/" + std::to_string(request.seed) + "/" +
+                            std::to_string(cfg.data.batch_size) + "/" + std::to_string(cfg.data.train_limit);
+    auto& source = sources[key];
+    if (!source) source = make_data(cfg, request);
+    return source;
+  };
+  return components;
+}
+
+void train_steps(benchmark::State& state, TrainCase c, TrainImpl impl, config::Precision precision,
+                 c10::Device device, StepSizes sizes) {
+  const auto cfg = make_config(c, impl, precision, device, sizes);
+  const auto plan = train::plan_for(precision);
+  const at::ScalarType compute = plan.autocast_dtype.value_or(plan.parameter_dtype);
+  if (auto missing = train::unsupported_ops(compute, device); !missing.empty()) {
+    state.SkipWithError(("LibTorch lacks " + std::string(c10::toString(compute)) + " kernels on " +
+                         device.str() + " for: " + missing.front())
+                            .c_str());
+    for (auto _ : state) {
+    }
+    return;
+  }
+  const auto components = cached_components();
+  train::DataRequest request;
+  request.seed = 0;
+  request.device = device;
+  request.dtype = plan.parameter_dtype;
+  auto data = components.make_data(cfg, request);
+  auto model = components.make_model(cfg, *data, 0);
+  model.module->to(device, plan.parameter_dtype);
+  model.module->train();
+  for (auto& counter : model.tie_counters) counter.counter->set_enabled(impl.tie_stats);
+  auto optimizer = train::make_optimizer(cfg.train.optimizer, model.module->parameters());
+  std::unique_ptr<train::DynamicLossScaler> scaler;
+  if (plan.loss_scaling) scaler = std::make_unique<train::DynamicLossScaler>(cfg.train.loss_scale, device);
+
+  auto loss_sum = at::zeros({}, at::TensorOptions().dtype(at::kDouble).device(device));
+  int64_t images = 0;
+  const auto epoch = [&](int64_t index) {
+    data->for_each_train_batch(index, [&](const train::Batch& batch) {
+      auto x = batch.inputs.to(device, plan.parameter_dtype, /*non_blocking=*/true);
+      auto y = batch.targets.to(device, /*non_blocking=*/true);
+      optimizer->zero_grad();
+      at::Tensor loss;
+      {
+        train::AutocastGuard autocast(device.type(), plan.autocast_dtype);
+        loss = torch::nn::functional::cross_entropy(model.forward(x), y);
+      }
+      if (scaler) {
+        scaler->scale(loss).backward();
+        scaler->step(*optimizer);
+        scaler->update();
+      } else {
+        loss.backward();
+        optimizer->step();
+      }
+      loss_sum += loss.detach().to(at::kDouble);
+      images += y.size(0);
+    });
+    synchronize(device);
+  };
+  epoch(0);  // warm-up: allocator, oneDNN/cuDNN kernel selection
+  images = 0;
+  int64_t index = 1;
+  for (auto _ : state) epoch(index++);
+  if (!std::isfinite(loss_sum.item<double>())) {
+    state.SkipWithError("the training loss became non-finite");
+    return;
+  }
+  state.SetItemsProcessed(images);
+  state.counters["batch"] = static_cast<double>(sizes.batch);
+  state.counters["steps_per_iteration"] = static_cast<double>(sizes.steps);
+}
+
+#ifdef TIEBREAK_BENCH_HAVE_ZONES
+/// The zones pass: two LeNet5s (β = 0 and β = 1) on the same mini-batches, their
+/// gradient discrepancy measured (and, where D > 0, classified in fp64) per
+/// mini-batch; items are mini-batches (each = two networks' forward + backward).
+void zones_passes(benchmark::State& state, c10::Device device, StepSizes sizes, bool classify) {
+  const TrainCase c{"lenet5_mnist", "lenet5", "mnist", {config::Precision::Fp32}};
+  auto cfg = make_config(c, {"zones", 0.0, "pure", false}, config::Precision::Fp32, device, sizes);
+  cfg.data.train_limit = 0;
+  const auto loaded = config::config_from_json(config::to_json(cfg), "zones benchmark");
+  zones::ZonesOptions options;
+  options.pair = zones::PairSpec::parse("nonsmooth.beta=0,1");
+  options.precisions = {config::Precision::Fp32};
+  options.epochs = 1;
+  options.batch_limit = sizes.steps;
+  options.classify = classify;
+  const auto components = cached_components();
+  zones::run_zones(loaded, options, components);  // warm-up (and data decoding)
+  int64_t passes = 0;
+  for (auto _ : state) {
+    const auto result = zones::run_zones(loaded, options, components);
+    passes += static_cast<int64_t>(result.batches.size());
+    synchronize(device);
+  }
+  state.SetItemsProcessed(passes);
+  state.counters["batch"] = static_cast<double>(sizes.batch);
+}
+
+#endif  // TIEBREAK_BENCH_HAVE_ZONES
+
+void register_all(const RunOptions& options) {
+  using config::Precision;
+  const std::vector<TrainCase> cases{
+      {"lenet5_mnist", "lenet5", "mnist", {Precision::Fp32, Precision::Fp16}},
+      {"vgg11_cifar10", "vgg11", "cifar-10", {Precision::Fp32, Precision::Fp16, Precision::AmpFp16}},
+  };
+  const std::vector<TrainImpl> impls{
+      {"tiebreak_pure_b0", 0.0, "pure", false},
+      {"tiebreak_pure_b1000", 1000.0, "pure", false},
+      {"tiebreak_mixture_b1000", 1000.0, "mixture", false},
+      {"tiebreak_pure_b1000_tiestats", 1000.0, "pure", true},
+  };
+  for (const auto& device : options.devices) {
+    for (const auto& c : cases) {
+      const auto sizes = step_sizes(c.task, device, options.smoke);
+      for (auto precision : c.precisions) {
+        for (const auto& impl : impls) {
+          const std::string name =
+              "train/" + device.str() + "/" + c.task + "/" + precision_name(precision) + "/" + impl.name;
+          benchmark::RegisterBenchmark(name.c_str(), train_steps, c, impl, precision, device, sizes)
+              ->Unit(benchmark::kMillisecond)
+              ->UseRealTime()
+              ->Iterations(options.smoke ? 1 : 3);
+        }
+      }
+    }
+#ifdef TIEBREAK_BENCH_HAVE_ZONES
+    const auto sizes = step_sizes("lenet5_mnist", device, options.smoke);
+    for (bool classify : {false, true}) {
+      const std::string name = "zones/" + device.str() + "/lenet5_mnist/fp32/" +
+                               (classify ? "pass_b0_vs_b1_classified" : "pass_b0_vs_b1");
+      benchmark::RegisterBenchmark(name.c_str(), zones_passes, device, sizes, classify)
+          ->Unit(benchmark::kMillisecond)
+          ->UseRealTime()
+          ->Iterations(options.smoke ? 1 : 3);
+    }
+#endif
+  }
+}
+
+}  // namespace
+}  // namespace tiebreak::bench
+
+#endif  // TIEBREAK_BENCH_HAVE_TRAIN
+
+int main(int argc, char** argv) {
+  const auto options = tiebreak::bench::parse_run_options(&argc, argv);
+  tiebreak::bench::add_run_context(options);
+#ifdef TIEBREAK_BENCH_HAVE_TRAIN
+  tiebreak::bench::register_all(options);
+#else
+  std::cerr << "note: tiebreak_bench_train registers nothing: this build lacks tiebreak::train\n";
+#endif
+  return tiebreak::bench::run_benchmarks(argc, argv);
+}
