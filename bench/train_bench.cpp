@@ -19,22 +19,11 @@
 
 #include "support/bench_support.h"
 
-#include <iostream>
-
-// The training and zones modules reach main separately: without tiebreak::train
-// this program registers nothing and says so; without tiebreak::zones it skips
-// the zones pass.
-#if __has_include("tiebreak/train/trainer.h")
-#define TIEBREAK_BENCH_HAVE_TRAIN 1
 #include "tiebreak/config/config.h"
 #include "tiebreak/train/optimizer.h"
 #include "tiebreak/train/precision.h"
 #include "tiebreak/train/task.h"
-#endif
-#if __has_include("tiebreak/zones/zones.h")
-#define TIEBREAK_BENCH_HAVE_ZONES 1
 #include "tiebreak/zones/zones.h"
-#endif
 
 #include <ATen/ATen.h>
 #include <benchmark/benchmark.h>
@@ -46,7 +35,6 @@
 #include <string>
 #include <vector>
 
-#ifdef TIEBREAK_BENCH_HAVE_TRAIN
 namespace tiebreak::bench {
 namespace {
 
@@ -185,7 +173,6 @@ void train_steps(benchmark::State& state, TrainCase c, TrainImpl impl, config::P
   state.counters["steps_per_iteration"] = static_cast<double>(sizes.steps);
 }
 
-#ifdef TIEBREAK_BENCH_HAVE_ZONES
 /// The zones pass: two LeNet5s (β = 0 and β = 1) on the same mini-batches, their
 /// gradient discrepancy measured (and, where D > 0, classified in fp64) per
 /// mini-batch; items are mini-batches (each = two networks' forward + backward).
@@ -212,7 +199,6 @@ void zones_passes(benchmark::State& state, c10::Device device, StepSizes sizes, 
   state.counters["batch"] = static_cast<double>(sizes.batch);
 }
 
-#endif  // TIEBREAK_BENCH_HAVE_ZONES
 
 void register_all(const RunOptions& options) {
   using config::Precision;
@@ -240,7 +226,6 @@ void register_all(const RunOptions& options) {
         }
       }
     }
-#ifdef TIEBREAK_BENCH_HAVE_ZONES
     const auto sizes = step_sizes("lenet5_mnist", device, options.smoke);
     for (bool classify : {false, true}) {
       const std::string name = "zones/" + device.str() + "/lenet5_mnist/fp32/" +
@@ -250,22 +235,15 @@ void register_all(const RunOptions& options) {
           ->UseRealTime()
           ->Iterations(options.smoke ? 1 : 3);
     }
-#endif
   }
 }
 
 }  // namespace
 }  // namespace tiebreak::bench
 
-#endif  // TIEBREAK_BENCH_HAVE_TRAIN
-
 int main(int argc, char** argv) {
   const auto options = tiebreak::bench::parse_run_options(&argc, argv);
   tiebreak::bench::add_run_context(options);
-#ifdef TIEBREAK_BENCH_HAVE_TRAIN
   tiebreak::bench::register_all(options);
-#else
-  std::cerr << "note: tiebreak_bench_train registers nothing: this build lacks tiebreak::train\n";
-#endif
   return tiebreak::bench::run_benchmarks(argc, argv);
 }

@@ -2,9 +2,17 @@
 TORCH_VERSION="2.11.0"
 TIEBREAK_HOME="${TIEBREAK_HOME:-$HOME/.cache/tiebreak}"
 TIEBREAK_VENV="${TIEBREAK_VENV:-$TIEBREAK_HOME/venv}"
-TIEBREAK_BUILD_DIR="${TIEBREAK_BUILD_DIR:-$TIEBREAK_HOME/build}"
+TIEBREAK_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+# One build tree per checkout: CMake refuses a cache made from another source
+# directory, and a fresh clone elsewhere must not inherit it.
+TIEBREAK_BUILD_DIR="${TIEBREAK_BUILD_DIR:-$TIEBREAK_HOME/build/$(basename "$TIEBREAK_ROOT")-$(printf %s "$TIEBREAK_ROOT" | sha256sum | cut -c1-12)}"
 export CCACHE_DIR="${CCACHE_DIR:-$TIEBREAK_HOME/ccache}"
 export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-5G}"
+# Checkouts at different paths share cache hits: paths under the root are
+# hashed relative to it; the PCH and __DATE__-free sources allow the sloppiness.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$TIEBREAK_ROOT}"
+export CCACHE_NOHASHDIR="${CCACHE_NOHASHDIR:-1}"
+export CCACHE_SLOPPINESS="${CCACHE_SLOPPINESS:-pch_defines,time_macros,include_file_mtime,include_file_ctime}"
 tiebreak_python() {
   if [ -f "$TIEBREAK_HOME/python" ]; then cat "$TIEBREAK_HOME/python"; else echo "$TIEBREAK_VENV/bin/python"; fi
 }
