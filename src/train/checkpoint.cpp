@@ -19,7 +19,7 @@ constexpr const char* kFormat = "tiebreak-checkpoint-1";
 std::vector<at::Generator> generators() {
   std::vector<at::Generator> gens{at::globalContext().defaultGenerator(at::Device(at::kCPU))};
   if (torch::cuda::is_available()) {
-    for (size_t i = 0; i < torch::cuda::device_count(); ++i) {
+    for (size_t i = 0; i < static_cast<size_t>(torch::cuda::device_count()); ++i) {
       gens.push_back(
           at::globalContext().defaultGenerator(at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(i))));
     }

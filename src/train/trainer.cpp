@@ -239,6 +239,10 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
     return done;
   }
 
+  // A process killed in the middle of an atomic write leaves its temporary file behind.
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (entry.path().filename().string().rfind(".tmp.", 0) == 0) fs::remove(entry.path());
+  }
   auto logger = make_logger(dir / "train.log", cfg.exp, options.progress, options.run_id);
   Progress progress(options.progress, logger);
   const uint64_t run_seed = cfg.train.seed + static_cast<uint64_t>(options.run_id);

@@ -1,0 +1,136 @@
+// End-to-end: the built `tiebreak` program training tiebreak's own LeNet-5 on the
+// `synthetic` dataset (no files needed), sweeping with child processes, resuming
+// after a SIGKILL and comparing.
+#include "support/test_support.h"
+#include "tiebreak/train/atomic_file.h"
+#include "tiebreak/train/metrics.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <csignal>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+namespace tiebreak::train {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using tiebreak::testing::run_tiebreak;
+using tiebreak::testing::TempDir;
+
+fs::path write_config(const fs::path& dir, int epochs) {
+  nlohmann::json j = {
+      {"data",
+       {{"dataset", "synthetic"},
+        {"batch_size", 32},
+        {"test_batch_size", 64},
+        {"synthetic", {{"train_size", 256}, {"test_size", 128}, {"classes", 4}, {"shape", {1, 28, 28}}}}}},
+      {"model", {{"name", "lenet5"}}},
+      {"train", {{"epochs", epochs}, {"optimizer", {{"name", "sgd"}, {"lr", 0.05}, {"momentum", 0.9}}}}},
+      {"exp", {{"device", "cpu"}, {"deterministic", true}, {"threads", 1}}}};
+  const auto path = dir / "synthetic.json";
+  std::ofstream(path) << j.dump(2);
+  return path;
+}
+
+std::string metrics_without_seconds(const fs::path& run_dir) {
+  auto table = read_csv(run_dir / "metrics.csv");
+  const int seconds = table.index("seconds");
+  std::string out;
+  for (const auto& row : table.rows) {
+    for (size_t i = 0; i < row.size(); ++i)
+      if (static_cast<int>(i) != seconds) out += row[i] + ",";
+    out += "\n";
+  }
+  return out;
+}
+
+TEST(TrainCliRun, TrainsLeNetAndRecordsTiesPerPoolingLayer) {
+  TempDir dir;
+  auto config = write_config(dir.path(), 2);
+  auto r =
+      run_tiebreak("train " + config.string() + " --set nonsmooth.beta=1 --out " + (dir / "exp").string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("run-0: finished"));
+  auto table = read_csv(dir / "exp" / "run-0" / "metrics.csv");
+  EXPECT_EQ(table.rows.size(), 2u);
+  EXPECT_GE(table.index("ties.features.pool1"), 0);
+  EXPECT_GE(table.index("ties.features.pool2"), 0);
+  EXPECT_EQ(table.rows[0][table.index("maxpool")], "1");
+  auto run = nlohmann::json::parse(read_text(dir / "exp" / "run-0" / "run.json"));
+  EXPECT_EQ(run["status"], "finished");
+  // Not a terminal: plain per-epoch lines, no carriage returns.
+  EXPECT_EQ(r.err.find('\r'), std::string::npos);
+  EXPECT_THAT(r.err, HasSubstr("epoch 2/2"));
+}
+
+TEST(TrainCliRun, ResumeAfterSigkillEqualsAnUninterruptedRun) {
+  TempDir dir;
+  auto config = write_config(dir.path(), 6);
+  auto whole = run_tiebreak("train " + config.string() + " --no-progress --out " + (dir / "whole").string());
+  ASSERT_EQ(whole.exit_code, 0) << whole.err;
+  for (int delay_ms : {300, 900, 1500}) {
+    const auto out = dir / ("killed-" + std::to_string(delay_ms));
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      int devnull = ::open("/dev/null", O_WRONLY);
+      ::dup2(devnull, 1);
+      ::dup2(devnull, 2);
+      ::execl(TIEBREAK_BINARY, TIEBREAK_BINARY, "train", config.c_str(), "--no-progress", "--out",
+              out.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    // Whatever the moment of the kill, every file present is complete.
+    if (fs::exists(out / "run-0" / "metrics.csv")) EXPECT_NO_THROW(read_csv(out / "run-0" / "metrics.csv"));
+    if (fs::exists(out / "run-0" / "run.json")) {
+      EXPECT_NO_THROW(nlohmann::json::parse(read_text(out / "run-0" / "run.json")));
+    }
+    auto resumed = run_tiebreak("train " + config.string() + " --no-progress --resume --out " + out.string());
+    ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+    EXPECT_EQ(metrics_without_seconds(out / "run-0"), metrics_without_seconds(dir / "whole" / "run-0"))
+        << "killed after " << delay_ms << " ms";
+    for (const auto& e : fs::directory_iterator(out / "run-0")) {
+      EXPECT_NE(e.path().filename().string().rfind(".tmp.", 0), 0u) << e.path();
+    }
+  }
+}
+
+TEST(SweepCliRun, ChildProcessJobsThenSkipOnRerunThenCompare) {
+  TempDir dir;
+  auto config = write_config(dir.path(), 1);
+  const auto out = dir / "sweep";
+  const std::string args =
+      "sweep " + config.string() +
+      " --grid nonsmooth.beta=0,1000 --grid train.optimizer.lr=0.05,1e30 --runs 2 --jobs 3 --out " +
+      out.string();
+  auto r = run_tiebreak(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("4 finished, 4 diverged, 0 failed, 0 skipped"));
+  EXPECT_TRUE(fs::exists(out / "beta=1000_lr=1e+30" / "run-1" / "console.log"));
+  auto again = run_tiebreak(args);
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_THAT(again.out, HasSubstr("0 finished, 0 diverged, 0 failed, 8 skipped"));
+
+  auto table = run_tiebreak("compare " + out.string());
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_THAT(table.out, HasSubstr("precision"));
+  EXPECT_THAT(table.out, HasSubstr("beta"));
+  auto csv = run_tiebreak("compare --csv " + out.string());
+  ASSERT_EQ(csv.exit_code, 0) << csv.err;
+  EXPECT_THAT(csv.out, HasSubstr("precision,lr,beta,runs,diverged,incomplete"));
+  EXPECT_THAT(csv.out, HasSubstr("fp32,1e+30,1000.0,2,2,0,"));
+}
+
+}  // namespace
+}  // namespace tiebreak::train
