@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <algorithm>
 #include <csignal>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -130,6 +131,27 @@ TEST(SweepCliRun, ChildProcessJobsThenSkipOnRerunThenCompare) {
   ASSERT_EQ(csv.exit_code, 0) << csv.err;
   EXPECT_THAT(csv.out, HasSubstr("precision,lr,beta,runs,diverged,incomplete"));
   EXPECT_THAT(csv.out, HasSubstr("fp32,1e+30,1000.0,2,2,0,"));
+}
+
+TEST(SweepCliRun, ChildProcessesShareTheCoresUnlessTheConfigSetsThreads) {
+  TempDir dir;
+  auto config = write_config(dir.path(), 1);
+  auto j = nlohmann::json::parse(read_text(config));
+  j["exp"]["threads"] = 0;
+  std::ofstream(dir / "default_threads.json") << j.dump(2);
+  auto r = run_tiebreak("sweep " + (dir / "default_threads.json").string() +
+                        " --grid nonsmooth.beta=0,1 --jobs 2 --out " + (dir / "shared").string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const int64_t share = std::max<int64_t>(1, at::get_num_threads() / 2);
+  for (const char* point : {"beta=0", "beta=1"}) {
+    auto resolved = nlohmann::json::parse(read_text(dir / "shared" / point / "run-0" / "config.json"));
+    EXPECT_EQ(resolved["exp"]["threads"].get<int64_t>(), share) << point;
+  }
+  r = run_tiebreak("sweep " + config.string() + " --grid nonsmooth.beta=0,1 --jobs 2 --out " +
+                   (dir / "explicit").string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto resolved = nlohmann::json::parse(read_text(dir / "explicit" / "beta=1" / "run-0" / "config.json"));
+  EXPECT_EQ(resolved["exp"]["threads"].get<int64_t>(), 1);
 }
 
 }  // namespace
