@@ -24,6 +24,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker as ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 IGNORED_PREFIXES = ("exp.",)
@@ -84,6 +85,7 @@ def varied_keys(runs):
 
 
 def save(fig, out, name):
+    fig.tight_layout()
     for ext in ("png", "pdf"):
         fig.savefig(os.path.join(out, f"{name}.{ext}"), dpi=150, bbox_inches="tight")
     plt.close(fig)
@@ -124,12 +126,23 @@ def main():
                     mean = np.nanmean(values, axis=0) if not np.all(np.isnan(values)) else values[0]
                     std = np.nanstd(values, axis=0) if len(members) > 1 else np.zeros_like(mean)
                 ax = axes[row][col]
-                line, = ax.plot(epochs, mean, label=name)
-                ax.fill_between(epochs, mean - std, mean + std, color=line.get_color(), alpha=0.2, linewidth=0)
+                # Markers keep short runs visible: a one-epoch run is a single point.
+                line, = ax.plot(epochs, mean, label=name, marker="o" if n <= 20 else None, markersize=4)
+                if n > 1:
+                    ax.fill_between(epochs, mean - std, mean + std, color=line.get_color(), alpha=0.2, linewidth=0)
+                elif len(members) > 1:
+                    ax.errorbar(epochs, mean, yerr=std, color=line.get_color(), capsize=3)
         axes[0][col].set_title(precision)
         axes[0][col].set_ylabel("test accuracy")
         axes[1][col].set_ylabel("train loss")
-        axes[1][col].set_yscale("log")
+        losses = [v for line in axes[1][col].get_lines() for v in line.get_ydata() if np.isfinite(v) and v > 0]
+        if losses and max(losses) / min(losses) > 10:  # a log axis only helps across decades
+            axes[1][col].set_yscale("log")
+        longest = max((len(line.get_xdata()) for line in axes[1][col].get_lines()), default=0)
+        if longest <= 20:
+            axes[1][col].set_xticks(range(1, longest + 1))
+        else:
+            axes[1][col].xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
         axes[1][col].set_xlabel("epoch")
         axes[0][col].legend(fontsize="small")
     save(fig, out, "curves")
