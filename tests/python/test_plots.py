@@ -1,0 +1,84 @@
+"""The plotting scripts on real tiebreak output: a short synthetic sweep and zones run.
+
+Run by ctest as `python test_plots.py <tiebreak binary> <scripts dir>`.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+TIEBREAK = sys.argv.pop(1) if len(sys.argv) > 1 else None
+SCRIPTS = sys.argv.pop(1) if len(sys.argv) > 1 else None
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def run(args):
+    return subprocess.run(args, capture_output=True, text=True, timeout=600)
+
+
+def synthetic_config(path, epochs):
+    config = {
+        "data": {"dataset": "synthetic", "batch_size": 32, "test_batch_size": 64,
+                 "synthetic": {"train_size": 128, "test_size": 64, "classes": 4, "shape": [1, 28, 28]}},
+        "model": {"name": "lenet5"},
+        "train": {"epochs": epochs, "optimizer": {"name": "sgd", "lr": 0.05}},
+        "exp": {"device": "cpu", "deterministic": True, "threads": 1},
+    }
+    with open(path, "w") as f:
+        json.dump(config, f)
+
+
+class PlotsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        if TIEBREAK is None or SCRIPTS is None:
+            raise unittest.SkipTest("pass the tiebreak binary and the scripts directory")
+
+    def assert_png(self, path):
+        with open(path, "rb") as f:
+            self.assertEqual(f.read(8), PNG_MAGIC, path)
+
+    def plot_sweep(self, epochs, runs):
+        with tempfile.TemporaryDirectory() as tmp:
+            config = os.path.join(tmp, "synthetic.json")
+            synthetic_config(config, epochs)
+            out = os.path.join(tmp, "sweep")
+            r = run([TIEBREAK, "sweep", config, "--grid", "nonsmooth.beta=0,1", "--runs", str(runs), "--out", out])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            r = run([sys.executable, os.path.join(SCRIPTS, "plot_curves.py"), out])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("from %d runs" % (2 * runs), r.stdout)
+            for name in ("curves", "boxplot"):
+                self.assert_png(os.path.join(out, "plots", name + ".png"))
+                self.assertGreater(os.path.getsize(os.path.join(out, "plots", name + ".pdf")), 0)
+
+    def test_curves_of_a_multi_epoch_sweep(self):
+        self.plot_sweep(epochs=2, runs=2)
+
+    def test_curves_of_single_epoch_runs(self):
+        self.plot_sweep(epochs=1, runs=1)
+
+    def test_plot_curves_without_runs_is_an_error(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            r = run([sys.executable, os.path.join(SCRIPTS, "plot_curves.py"), tmp])
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn(tmp, r.stderr)
+
+    def test_zones_histogram_and_volume(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            config = os.path.join(tmp, "synthetic.json")
+            synthetic_config(config, 1)
+            out = os.path.join(tmp, "zones")
+            r = run([TIEBREAK, "zones", config, "--pair", "nonsmooth.beta=0,1", "--precision", "fp32,fp64",
+                     "--out", out])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            r = run([sys.executable, os.path.join(SCRIPTS, "plot_zones.py"), out, "--out", os.path.join(tmp, "p")])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            for name in ("histogram", "volume"):
+                self.assert_png(os.path.join(tmp, "p", name + ".png"))
+
+
+if __name__ == "__main__":
+    unittest.main()
