@@ -158,8 +158,5 @@ void register_all(const RunOptions& options) {
 }  // namespace tiebreak::bench
 
 int main(int argc, char** argv) {
-  const auto options = tiebreak::bench::parse_run_options(&argc, argv);
-  tiebreak::bench::add_run_context(options);
-  tiebreak::bench::register_all(options);
-  return tiebreak::bench::run_benchmarks(argc, argv);
+  return tiebreak::bench::run_benchmark_program(argc, argv, tiebreak::bench::register_all);
 }

@@ -199,7 +199,6 @@ void zones_passes(benchmark::State& state, c10::Device device, StepSizes sizes, 
   state.counters["batch"] = static_cast<double>(sizes.batch);
 }
 
-
 void register_all(const RunOptions& options) {
   using config::Precision;
   const std::vector<TrainCase> cases{
@@ -242,8 +241,5 @@ void register_all(const RunOptions& options) {
 }  // namespace tiebreak::bench
 
 int main(int argc, char** argv) {
-  const auto options = tiebreak::bench::parse_run_options(&argc, argv);
-  tiebreak::bench::add_run_context(options);
-  tiebreak::bench::register_all(options);
-  return tiebreak::bench::run_benchmarks(argc, argv);
+  return tiebreak::bench::run_benchmark_program(argc, argv, tiebreak::bench::register_all);
 }

@@ -172,7 +172,10 @@ std::filesystem::path shared_data_root() {
   return std::filesystem::path(TIEBREAK_BENCH_SOURCE_DIR).parent_path() / "shared" / "data";
 }
 
-int run_benchmarks(int argc, char** argv) {
+int run_benchmark_program(int argc, char** argv, const std::function<void(const RunOptions&)>& register_all) {
+  const auto options = parse_run_options(&argc, argv);
+  add_run_context(options);
+  register_all(options);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -78,7 +79,9 @@ void synchronize(const c10::Device& device);
 /// ../shared/data beside the source tree.
 std::filesystem::path shared_data_root();
 
-/// Runs Google Benchmark with the options already parsed; returns the exit code.
-int run_benchmarks(int argc, char** argv);
+/// A benchmark program's main(): parses the --tiebreak_* flags, records the run
+/// context, lets `register_all` register the benchmarks for those options and
+/// runs Google Benchmark on the remaining flags; returns the exit code.
+int run_benchmark_program(int argc, char** argv, const std::function<void(const RunOptions&)>& register_all);
 
 }  // namespace tiebreak::bench

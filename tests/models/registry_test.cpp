@@ -1,5 +1,6 @@
 // The registry: names, errors that list the known models, extension, and option validation.
 #include "tiebreak/models/registry.h"
+#include "support/test_support.h"
 #include "tiebreak/models/lenet.h"
 #include "tiebreak/models/resnet.h"
 
@@ -11,15 +12,6 @@ namespace tiebreak::models {
 namespace {
 
 using ::testing::HasSubstr;
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const c10::Error& e) {
-    return e.what_without_backtrace();
-  }
-  return "";
-}
 
 TEST(ModelRegistry, KnowsTheStudyModels) {
   auto names = model_names();
@@ -40,7 +32,7 @@ TEST(ModelRegistry, BuildsTheRightClass) {
 }
 
 TEST(ModelRegistry, UnknownNameListsTheKnownNames) {
-  auto message = error_of([] { make_model("vgg12", ModelOptions()); });
+  auto message = testing::error_message([] { make_model("vgg12", ModelOptions()); });
   EXPECT_THAT(message, HasSubstr("unknown name \"vgg12\""));
   for (const auto& name : model_names()) EXPECT_THAT(message, HasSubstr(name));
 }
@@ -51,31 +43,34 @@ TEST(ModelRegistry, RegisterModelAddsANameAndRefusesDuplicates) {
   });
   auto tiny = make_model("registry_test_tiny", ModelOptions().in_channels(4).num_classes(2));
   EXPECT_EQ(tiny.forward(torch::zeros({1, 4})).sizes(), (std::vector<int64_t>{1, 2}));
-  EXPECT_THAT(
-      error_of([] { register_model("lenet5", [](const ModelOptions&) { return torch::nn::AnyModule(); }); }),
-      HasSubstr("already registered"));
+  EXPECT_THAT(testing::error_message([] {
+                register_model("lenet5", [](const ModelOptions&) { return torch::nn::AnyModule(); });
+              }),
+              HasSubstr("already registered"));
 }
 
 TEST(ModelRegistry, BadOptionsAreOneLineErrorsNamingTheField) {
-  EXPECT_THAT(error_of([] { make_model("vgg11", ModelOptions().image_size(28)); }),
+  EXPECT_THAT(testing::error_message([] { make_model("vgg11", ModelOptions().image_size(28)); }),
               HasSubstr("expected image_size >= 32"));
-  EXPECT_THAT(error_of([] { make_model("lenet5", ModelOptions().image_size(12)); }),
+  EXPECT_THAT(testing::error_message([] { make_model("lenet5", ModelOptions().image_size(12)); }),
               HasSubstr("expected image_size >= 16"));
-  EXPECT_THAT(error_of([] { make_model("resnet18", ModelOptions().num_classes(0)); }),
+  EXPECT_THAT(testing::error_message([] { make_model("resnet18", ModelOptions().num_classes(0)); }),
               HasSubstr("expected num_classes > 0"));
-  EXPECT_THAT(error_of([] { make_model("densenet121", ModelOptions().in_channels(0)); }),
+  EXPECT_THAT(testing::error_message([] { make_model("densenet121", ModelOptions().in_channels(0)); }),
               HasSubstr("expected in_channels > 0"));
-  EXPECT_THAT(error_of([] { make_model("vgg11", ModelOptions().stem(Stem::ImageNet)); }),
+  EXPECT_THAT(testing::error_message([] { make_model("vgg11", ModelOptions().stem(Stem::ImageNet)); }),
               HasSubstr("has no stem to choose"));
-  EXPECT_THAT(error_of([] { make_model("densenet121", ModelOptions().stem(Stem::ImageNet).image_size(16)); }),
+  EXPECT_THAT(testing::error_message(
+                  [] { make_model("densenet121", ModelOptions().stem(Stem::ImageNet).image_size(16)); }),
               HasSubstr("image_size 16"));
-  EXPECT_THAT(error_of([] { make_model("resnet18", ModelOptions().stem_pool_kernel(0)); }),
+  EXPECT_THAT(testing::error_message([] { make_model("resnet18", ModelOptions().stem_pool_kernel(0)); }),
               HasSubstr("expected kernel_size > 0"));
 }
 
 TEST(ModelRegistry, StemNamesRoundTrip) {
   for (auto stem : {Stem::Cifar, Stem::ImageNet}) EXPECT_EQ(parse_stem(to_string(stem)), stem);
-  EXPECT_THAT(error_of([] { parse_stem("mnist"); }), HasSubstr("expected \"cifar\" or \"imagenet\""));
+  EXPECT_THAT(testing::error_message([] { parse_stem("mnist"); }),
+              HasSubstr("expected \"cifar\" or \"imagenet\""));
 }
 
 TEST(ModelRegistry, CloneCopiesWeightsIntoIndependentModules) {

@@ -4,6 +4,7 @@
 // finite differences, NaNs, the dispatcher entry points and argument errors.
 
 #include "tiebreak/ops/max_pool2d.h"
+#include "support/test_support.h"
 
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <gmock/gmock.h>
@@ -677,20 +678,12 @@ TEST(MaxPool2dOp, EmptyBatch) {
 // Errors name the argument
 // ---------------------------------------------------------------------------
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const c10::Error& e) {
-    return e.what_without_backtrace();
-  }
-  return "<no error>";
-}
-
 TEST(MaxPool2dOp, BadArgumentsAreRejectedWithTheirName) {
   const auto x = at::randn({1, 2, 6, 6});
   auto call = [&](const at::Tensor& input, std::vector<int64_t> kernel, std::vector<int64_t> stride,
                   std::vector<int64_t> padding, std::vector<int64_t> dilation, double beta = 0.0) {
-    return error_of([&] { ops::max_pool2d(input, kernel, stride, padding, dilation, false, beta); });
+    return tiebreak::testing::error_message(
+        [&] { ops::max_pool2d(input, kernel, stride, padding, dilation, false, beta); });
   };
   EXPECT_THAT(call(at::randn({6, 6}), {2}, {}, {0}, {1}), HasSubstr("3D (C, H, W) or 4D"));
   EXPECT_THAT(call(at::ones({1, 1, 4, 4}, at::kLong), {2}, {}, {0}, {1}), HasSubstr("floating point"));
@@ -706,7 +699,7 @@ TEST(MaxPool2dOp, BadArgumentsAreRejectedWithTheirName) {
   EXPECT_THAT(call(x, {2}, {}, {0}, {1}, std::nan("")), HasSubstr("beta must be finite"));
 
   auto with_formulation = [&](const std::string& name) {
-    return error_of([&] { internal_forward(x, {{2, 2}, {2, 2}}, 0.0, name); });
+    return tiebreak::testing::error_message([&] { internal_forward(x, {{2, 2}, {2, 2}}, 0.0, name); });
   };
   EXPECT_THAT(with_formulation("bogus"),
               HasSubstr("formulation must be \"pure\" or \"mixture\", got \"bogus\""));
@@ -720,7 +713,9 @@ TEST(MaxPool2dOp, BadArgumentsAreRejectedWithTheirName) {
                             double, c10::string_view)>();
   const auto [output, indices, ties] = internal_forward(x, {{2, 2}, {2, 2}}, 0.0, "pure");
   auto backward_error = [&](const at::Tensor& g, const at::Tensor& i, const at::Tensor& t) {
-    return error_of([&] { backward.call(g, x, i, t, {2, 2}, {2, 2}, {0}, {1}, false, 0.0, "pure"); });
+    return tiebreak::testing::error_message([&] {
+      backward.call(g, x, i, t, {2, 2}, {2, 2}, {0}, {1}, false, 0.0, "pure");
+    });
   };
   EXPECT_THAT(backward_error(at::ones({1, 2, 2, 2}), indices, ties), HasSubstr("grad_output of shape"));
   EXPECT_THAT(backward_error(at::ones_like(output, at::kDouble), indices, ties),

@@ -1,14 +1,16 @@
 #include "support/test_support.h"
 
+#include <c10/util/Exception.h>
+
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
 #include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <random>
 #include <sstream>
-#include <sys/wait.h>
 
 namespace tiebreak::testing {
 
@@ -48,12 +50,12 @@ std::string read_all(const fs::path& p) {
   ss << in.rdbuf();
   return ss.str();
 }
-} // namespace
+}  // namespace
 
 CommandResult run_tiebreak(const std::string& args) {
   TempDir tmp;
-  const std::string cmd = std::string(TIEBREAK_BINARY) + " " + args + " >" + (tmp / "out").string() +
-                          " 2>" + (tmp / "err").string() + " </dev/null";
+  const std::string cmd = std::string(TIEBREAK_BINARY) + " " + args + " >" + (tmp / "out").string() + " 2>" +
+                          (tmp / "err").string() + " </dev/null";
   int status = std::system(cmd.c_str());
   CommandResult result;
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -62,4 +64,15 @@ CommandResult run_tiebreak(const std::string& args) {
   return result;
 }
 
-} // namespace tiebreak::testing
+std::string error_message(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const c10::Error& e) {
+    return e.what_without_backtrace();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "<no error>";
+}
+
+}  // namespace tiebreak::testing

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -13,12 +14,12 @@ std::optional<std::filesystem::path> shared_data_dir();
 
 /// GTEST_SKIP()s the calling test unless `relative` exists under the shared
 /// data directory; returns the full path.
-#define TIEBREAK_REQUIRE_SHARED_DATA(var, relative)                                               \
-  auto var##_root = ::tiebreak::testing::shared_data_dir();                                       \
-  if (!var##_root || !std::filesystem::exists(*var##_root / (relative))) {                        \
-    GTEST_SKIP() << "real data not found: " << (relative)                                         \
-                 << " under ../shared/data or $TIEBREAK_SHARED_DATA (skipped, not failed)";       \
-  }                                                                                               \
+#define TIEBREAK_REQUIRE_SHARED_DATA(var, relative)                                         \
+  auto var##_root = ::tiebreak::testing::shared_data_dir();                                 \
+  if (!var##_root || !std::filesystem::exists(*var##_root / (relative))) {                  \
+    GTEST_SKIP() << "real data not found: " << (relative)                                   \
+                 << " under ../shared/data or $TIEBREAK_SHARED_DATA (skipped, not failed)"; \
+  }                                                                                         \
   const std::filesystem::path var = *var##_root / (relative)
 
 /// A fresh directory under the system temp dir, removed when the object dies.
@@ -44,4 +45,8 @@ struct CommandResult {
 };
 CommandResult run_tiebreak(const std::string& args);
 
-} // namespace tiebreak::testing
+/// The message `fn` throws (a c10::Error without its backtrace, or any other
+/// std::exception's what()), or "<no error>" when it returns normally.
+std::string error_message(const std::function<void()>& fn);
+
+}  // namespace tiebreak::testing

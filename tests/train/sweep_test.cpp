@@ -16,18 +16,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using tiebreak::testing::error_message;
 using tiebreak::testing::TempDir;
-
-std::string error_message(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const c10::Error& e) {
-    return e.what_without_backtrace();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
 
 TEST(Grid, ParsesAxesAndExpandsTheProductFirstAxisSlowest) {
   auto beta = parse_grid_axis("nonsmooth.beta=0,1,1000");

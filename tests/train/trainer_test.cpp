@@ -16,6 +16,7 @@ namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using testing::synthetic_components;
 using testing::synthetic_config;
+using tiebreak::testing::error_message;
 using tiebreak::testing::TempDir;
 
 RunOutcome run(const config::LoadedConfig& c, const fs::path& dir, bool resume = false, int64_t id = 0) {
@@ -39,17 +40,6 @@ std::string metrics_without_seconds(const fs::path& dir) {
     out += "\n";
   }
   return out;
-}
-
-std::string error_message(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const c10::Error& e) {
-    return e.what_without_backtrace();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "<no error>";
 }
 
 TEST(Trainer, LossDecreasesAndEveryOutputIsWritten) {
