@@ -1,6 +1,7 @@
 #include "cli/commands.h"
 
 #include "tiebreak/config/config.h"
+#include "tiebreak/distributed/launch.h"
 #include "tiebreak/train/atomic_file.h"
 #include "tiebreak/train/compare.h"
 #include "tiebreak/train/lr_search.h"
@@ -21,6 +22,17 @@ std::string joined_command_line(const std::string& name, const std::vector<std::
   std::string s = "tiebreak " + name;
   for (const auto& p : parts) s += " " + p;
   return s;
+}
+
+/// Commands that run many trainings each refuse a torchrun/srun launch: every
+/// rank would run the whole command. `tiebreak train` is the data-parallel one.
+void refuse_distributed_launch(const std::string& command) {
+  const auto launch = distributed::launch_from_environment();
+  if (launch.distributed()) {
+    throw std::runtime_error(fmt::format(
+        "{}: launched as rank {} of {} by {}; only `tiebreak train` runs data-parallel (start {} as one process)",
+        command, launch.rank, launch.world_size, distributed::to_string(launch.launcher), command));
+  }
 }
 
 }  // namespace
@@ -61,8 +73,11 @@ void add_train_command(CLI::App& app, Action& action) {
       if (args->resume) parts.push_back("--resume");
       std::optional<int64_t> only;
       if (args->run_id >= 0) only = args->run_id;
+      const auto launch = distributed::launch_from_environment();
+      auto ctx = launch.distributed() ? train::join_distributed_run(loaded.config, launch) : nullptr;
       auto outcomes = train::train_experiment(loaded, out, args->resume, train::default_components(), only,
-                                              joined_command_line("train", parts));
+                                              joined_command_line("train", parts), ctx);
+      if (ctx && !ctx->is_main()) return 0;
       for (size_t i = 0; i < outcomes.size(); ++i) {
         const auto& o = outcomes[i];
         std::cout << fmt::format(
@@ -101,6 +116,7 @@ void add_sweep_command(CLI::App& app, Action& action) {
   cmd->add_option("--out", args->out, "Sweep directory (default: exp.output_dir/<config name>-sweep)");
   cmd->callback([&action, args] {
     action = [args] {
+      refuse_distributed_launch("sweep");
       train::SweepOptions o;
       o.config_path = args->config;
       o.overrides = args->sets;
@@ -172,6 +188,7 @@ void add_lr_search_command(CLI::App& app, Action& action) {
   cmd->add_option("--out", args->out, "Output directory (default: exp.output_dir/<config name>-lr-search)");
   cmd->callback([&action, args] {
     action = [args] {
+      refuse_distributed_launch("lr-search");
       train::LrSearchOptions o;
       o.config_path = args->config;
       o.overrides = args->sets;

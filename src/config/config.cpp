@@ -346,6 +346,16 @@ ExperimentConfig parse(const json& document, const Origins& origins) {
     e.threads = s.integer("threads", e.threads, 0, "a non-negative integer (0 = default)");
     e.log_level = s.choice("log_level", e.log_level, {"trace", "debug", "info", "warn", "error"});
     e.tie_stats = s.boolean("tie_stats", e.tie_stats);
+    {
+      Section ds = s.section("distributed");
+      auto& d = e.distributed;
+      d.backend = ds.choice("backend", d.backend, {"auto", "gloo", "nccl"});
+      d.timeout_seconds = ds.number("timeout_seconds", d.timeout_seconds, "a positive number of seconds",
+                                    [](double v) { return v > 0; });
+      d.bucket_mb =
+          ds.number("bucket_mb", d.bucket_mb, "a positive number of MiB", [](double v) { return v > 0; });
+      ds.finish();
+    }
     s.finish();
   }
   // `extends` was consumed while loading; a leftover one came in through JSON directly.
@@ -584,7 +594,11 @@ json to_json(const ExperimentConfig& c) {
         {"deterministic", c.exp.deterministic},
         {"threads", c.exp.threads},
         {"log_level", c.exp.log_level},
-        {"tie_stats", c.exp.tie_stats}}},
+        {"tie_stats", c.exp.tie_stats},
+        {"distributed",
+         {{"backend", c.exp.distributed.backend},
+          {"timeout_seconds", c.exp.distributed.timeout_seconds},
+          {"bucket_mb", c.exp.distributed.bucket_mb}}}}},
   };
 }
 

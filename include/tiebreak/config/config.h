@@ -133,6 +133,19 @@ struct TrainConfig {
   int64_t stop_after_epoch = 0;
 };
 
+/// `exp.distributed` section: how a run launched by torchrun or srun (one
+/// process per GPU or CPU worker) talks to its peer ranks. Ignored by a
+/// single-process run.
+struct DistributedConfig {
+  /// "auto" (nccl on CUDA devices, gloo on the CPU), "gloo" or "nccl".
+  std::string backend = "auto";
+  /// Seconds the rendezvous or one collective may wait for the other ranks
+  /// before the run fails (a dead or stuck rank ends the others this way).
+  double timeout_seconds = 600;
+  /// Size of one gradient all-reduce bucket in MiB (PyTorch DDP's default).
+  double bucket_mb = 25;
+};
+
 /// `exp` section: where and how a run executes.
 struct ExpConfig {
   /// Directory the run directory is created in (`--out` overrides).
@@ -150,6 +163,7 @@ struct ExpConfig {
   std::string log_level = "info";
   /// Record per-layer tied-window fractions each epoch (costs one extra pass over the counters).
   bool tie_stats = true;
+  DistributedConfig distributed;
 };
 
 /// A complete, validated experiment description.
