@@ -30,7 +30,8 @@ void refuse_distributed_launch(const std::string& command) {
   const auto launch = distributed::launch_from_environment();
   if (launch.distributed()) {
     throw std::runtime_error(fmt::format(
-        "{}: launched as rank {} of {} by {}; only `tiebreak train` runs data-parallel (start {} as one process)",
+        "{}: launched as rank {} of {} by {}; only `tiebreak train` runs data-parallel (start {} as one "
+        "process)",
         command, launch.rank, launch.world_size, distributed::to_string(launch.launcher), command));
   }
 }
@@ -99,6 +100,9 @@ void add_sweep_command(CLI::App& app, Action& action) {
     std::string shard = "0/1";
     int64_t jobs = 1;
     std::string out;
+    std::string emit_slurm;
+    int64_t slurm_tasks = 0;
+    std::vector<std::string> sbatch;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("sweep", "Train a config over a grid of values; re-running resumes");
@@ -114,6 +118,15 @@ void add_sweep_command(CLI::App& app, Action& action) {
   cmd->add_option("--shard", args->shard, "Train only shard i of n (0-based), e.g. 1/4");
   cmd->add_option("--jobs", args->jobs, "Concurrent runs (child processes)")->check(CLI::PositiveNumber);
   cmd->add_option("--out", args->out, "Sweep directory (default: exp.output_dir/<config name>-sweep)");
+  cmd->add_option("--emit-slurm", args->emit_slurm,
+                  "Write an sbatch job-array script (task k trains shard k of the grid) instead of training");
+  cmd->add_option("--slurm-tasks", args->slurm_tasks,
+                  "Array tasks for --emit-slurm (default: one per grid point and run)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--sbatch", args->sbatch,
+                  "An #SBATCH option for --emit-slurm, e.g. gres=gpu:1 or time=12:00:00 (repeatable)")
+      ->take_all()
+      ->expected(1);
   cmd->callback([&action, args] {
     action = [args] {
       refuse_distributed_launch("sweep");
@@ -131,6 +144,22 @@ void add_sweep_command(CLI::App& app, Action& action) {
       } else {
         o.out_dir = args->out;
       }
+      if (!args->emit_slurm.empty()) {
+        train::SlurmArrayOptions slurm;
+        slurm.tasks = args->slurm_tasks;
+        slurm.sbatch = args->sbatch;
+        const auto script = train::format_slurm_array_script(o, slurm);
+        // Slurm does not create the --output directory.
+        std::filesystem::create_directories(o.out_dir / "slurm");
+        train::write_text_atomically(args->emit_slurm, script);
+        std::filesystem::permissions(args->emit_slurm, std::filesystem::perms::owner_exec,
+                                     std::filesystem::perm_options::add);
+        std::cout << fmt::format("{}: Slurm job array for {}; submit with: sbatch {}\n", args->emit_slurm,
+                                 o.out_dir.string(), args->emit_slurm);
+        return 0;
+      }
+      if (args->slurm_tasks > 0 || !args->sbatch.empty())
+        throw std::runtime_error("--slurm-tasks/--sbatch: expected --emit-slurm FILE with them");
       auto s = train::run_sweep(o, train::default_components());
       std::cout << fmt::format("{}: {} finished, {} diverged, {} failed, {} skipped (already done)\n",
                                o.out_dir.string(), s.finished, s.diverged, s.failed, s.skipped);

@@ -221,6 +221,8 @@ ExperimentConfig parse(const json& document, const Origins& origins) {
     d.train_limit = s.integer("train_limit", d.train_limit, 0, "a non-negative integer (0 = all)");
     d.test_limit = s.integer("test_limit", d.test_limit, 0, "a non-negative integer (0 = all)");
     d.num_workers = s.integer("num_workers", d.num_workers, 1, "a positive integer");
+    d.crop_size = s.integer("crop_size", d.crop_size, 1, "a positive integer");
+    d.resize_size = s.integer("resize_size", d.resize_size, 1, "a positive integer");
     {
       Section f = s.section("files");
       d.train_files = f.strings("train", d.train_files);
@@ -539,6 +541,8 @@ json to_json(const ExperimentConfig& c) {
         {"train_limit", c.data.train_limit},
         {"test_limit", c.data.test_limit},
         {"num_workers", c.data.num_workers},
+        {"crop_size", c.data.crop_size},
+        {"resize_size", c.data.resize_size},
         {"files", {{"train", c.data.train_files}, {"test", c.data.test_files}}},
         {"synthetic",
          {{"train_size", c.data.synthetic_train_size},

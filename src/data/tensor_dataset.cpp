@@ -124,10 +124,9 @@ std::unique_ptr<BatchStream> TensorDataset::epoch(Split split, int64_t epoch, Sh
     auto gen = epoch_generator(options_.seed(), epoch, kAugmentationStream);
     auto all = draw_crop_flip(n, aug.crop_padding, aug.horizontal_flip, gen);
     auto device = options_.device();
-    draws =
-        CropFlipDraws{all.offset_y.index_select(0, positions).to(device),
-                      all.offset_x.index_select(0, positions).to(device),
-                      all.flip.index_select(0, positions).to(device)};
+    draws = CropFlipDraws{all.offset_y.index_select(0, positions).to(device),
+                          all.offset_x.index_select(0, positions).to(device),
+                          all.flip.index_select(0, positions).to(device)};
   }
   return std::make_unique<TensorBatchStream>(tensors(split), indices.to(options_.device()), std::move(draws),
                                              aug.crop_padding, normalization_, options_.dtype(), bs, count);

@@ -61,18 +61,18 @@ LaunchInfo launch_from_environment(const EnvironmentLookup& env) {
   if (env("RANK") || env("WORLD_SIZE")) {
     info.launcher = Launcher::Torchrun;
     info.world_size = required_integer(env, "WORLD_SIZE", 1, kMaxInt, "the number of processes (>= 1)");
-    info.rank = required_integer(env, "RANK", 0, info.world_size - 1,
-                                 "this process's rank in [0, WORLD_SIZE=" + std::to_string(info.world_size) +
-                                     ")");
+    info.rank =
+        required_integer(env, "RANK", 0, info.world_size - 1,
+                         "this process's rank in [0, WORLD_SIZE=" + std::to_string(info.world_size) + ")");
     info.local_rank = env("LOCAL_RANK") ? required_integer(env, "LOCAL_RANK", 0, info.world_size - 1,
                                                            "the rank on this node in [0, WORLD_SIZE)")
                                         : 0;
   } else if (auto tasks = env("SLURM_NTASKS"); tasks && parse_integer(*tasks).value_or(0) > 1) {
     info.launcher = Launcher::Slurm;
     info.world_size = required_integer(env, "SLURM_NTASKS", 2, kMaxInt, "the number of tasks");
-    info.rank = required_integer(env, "SLURM_PROCID", 0, info.world_size - 1,
-                                 "the task's rank in [0, SLURM_NTASKS=" + std::to_string(info.world_size) +
-                                     ")");
+    info.rank =
+        required_integer(env, "SLURM_PROCID", 0, info.world_size - 1,
+                         "the task's rank in [0, SLURM_NTASKS=" + std::to_string(info.world_size) + ")");
     info.local_rank = required_integer(env, "SLURM_LOCALID", 0, info.world_size - 1,
                                        "the task's rank on its node in [0, SLURM_NTASKS)");
   } else {

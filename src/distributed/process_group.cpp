@@ -136,7 +136,8 @@ void DistributedContext::barrier() {
   try {
     c10d::BarrierOptions barrier_options;
     barrier_options.timeout = options_.timeout();
-    if (device_.is_cuda() && device_.has_index()) barrier_options.device_ids = {static_cast<int64_t>(device_.index())};
+    if (device_.is_cuda() && device_.has_index())
+      barrier_options.device_ids = {static_cast<int64_t>(device_.index())};
     impl_->group->barrier(barrier_options)->wait();
   } catch (const std::exception& e) {
     throw DistributedError(fmt::format("distributed {}: barrier failed: {}", describe(), first_line(e)));

@@ -24,9 +24,9 @@ class DatasetBatchSource : public BatchSource {
         // Rank r owns positions r, r + W, ...: the first `limit` positions of the epoch are the first
         // limit / W of every rank's (the training split keeps every rank's step count equal).
         train_limit_(train_limit > 0 ? train_limit / shard.world_size : kUnlimited),
-        test_limit_(test_limit > 0
-                        ? std::max<int64_t>(0, (test_limit - shard.rank + shard.world_size - 1) / shard.world_size)
-                        : kUnlimited),
+        test_limit_(test_limit > 0 ? std::max<int64_t>(0, (test_limit - shard.rank + shard.world_size - 1) /
+                                                              shard.world_size)
+                                   : kUnlimited),
         shard_(shard) {}
 
   int64_t num_classes() const override { return dataset_->num_classes(); }
@@ -85,23 +85,25 @@ Components default_components() {
   c.make_data = [](const config::ExperimentConfig& cfg,
                    const DataRequest& request) -> std::shared_ptr<BatchSource> {
     const auto& d = cfg.data;
-    auto options = data::DataOptions(d.dataset)
-                       .root(d.root)
-                       .train_batch_size(request.train_batch_size > 0 ? request.train_batch_size
-                                                                      : d.batch_size)
-                       .test_batch_size(d.test_batch_size)
-                       .augment(d.augmentation == "standard")
-                       .seed(request.seed)
-                       .device(request.device)
-                       .dtype(request.dtype)
-                       .train_files(d.train_files)
-                       .test_files(d.test_files)
-                       .svhn_extra(d.svhn_extra)
-                       .num_workers(d.num_workers)
-                       .synthetic_train_size(d.synthetic_train_size)
-                       .synthetic_test_size(d.synthetic_test_size)
-                       .synthetic_classes(d.synthetic_classes)
-                       .synthetic_shape(d.synthetic_shape);
+    auto options =
+        data::DataOptions(d.dataset)
+            .root(d.root)
+            .train_batch_size(request.train_batch_size > 0 ? request.train_batch_size : d.batch_size)
+            .test_batch_size(d.test_batch_size)
+            .augment(d.augmentation == "standard")
+            .seed(request.seed)
+            .device(request.device)
+            .dtype(request.dtype)
+            .train_files(d.train_files)
+            .test_files(d.test_files)
+            .svhn_extra(d.svhn_extra)
+            .num_workers(d.num_workers)
+            .crop_size(d.crop_size)
+            .resize_size(d.resize_size)
+            .synthetic_train_size(d.synthetic_train_size)
+            .synthetic_test_size(d.synthetic_test_size)
+            .synthetic_classes(d.synthetic_classes)
+            .synthetic_shape(d.synthetic_shape);
     return std::make_shared<DatasetBatchSource>(data::make_dataset(d.dataset, options), d.train_limit,
                                                 d.test_limit, request.shard);
   };

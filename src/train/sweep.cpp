@@ -114,6 +114,68 @@ std::pair<int64_t, int64_t> parse_shard(const std::string& text) {
 
 fs::path current_executable() { return fs::read_symlink("/proc/self/exe"); }
 
+namespace {
+
+/// `text` as one POSIX shell word.
+std::string shell_quote(const std::string& text) {
+  std::string out = "'";
+  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+}  // namespace
+
+std::string format_slurm_array_script(const SweepOptions& options, const SlurmArrayOptions& slurm) {
+  TORCH_CHECK(options.shard_index == 0 && options.shard_count == 1,
+              "--emit-slurm: the array tasks are the shards; drop --shard ", options.shard_index, "/",
+              options.shard_count);
+  TORCH_CHECK(options.runs >= 0, "--runs: expected a positive number, got ", options.runs);
+  TORCH_CHECK(options.jobs >= 1, "--jobs: expected a positive number, got ", options.jobs);
+  TORCH_CHECK(slurm.tasks >= 0, "--slurm-tasks: expected a positive number, got ", slurm.tasks);
+  const auto points = expand_grid(options.axes);
+  int64_t runs = 0;
+  for (const auto& p : points) {
+    std::vector<std::string> sets = options.overrides;
+    if (options.runs > 0) sets.push_back("train.runs=" + std::to_string(options.runs));
+    sets.insert(sets.end(), p.assignments.begin(), p.assignments.end());
+    runs = config::load_config(options.config_path, sets).config.train.runs;
+  }
+  const int64_t units = static_cast<int64_t>(points.size()) * runs;
+  const int64_t tasks = slurm.tasks > 0 ? std::min(slurm.tasks, units) : units;
+
+  const fs::path out = fs::absolute(options.out_dir);
+  const fs::path exe = fs::absolute(slurm.executable.empty() ? current_executable() : slurm.executable);
+  std::string command =
+      shell_quote(exe.string()) + " sweep " + shell_quote(fs::absolute(options.config_path).string());
+  for (const auto& axis : options.axes) {
+    std::string values;
+    for (const auto& v : axis.values) values += (values.empty() ? "" : ",") + value_text(v);
+    command += " --grid " + shell_quote(axis.key + "=" + values);
+  }
+  for (const auto& s : options.overrides) command += " --set " + shell_quote(s);
+  if (options.runs > 0) command += " --runs " + std::to_string(options.runs);
+  command += fmt::format(" --jobs {} --out {} --shard \"${{SLURM_ARRAY_TASK_ID}}/{}\"", options.jobs,
+                         shell_quote(out.string()), tasks);
+
+  std::string script = "#!/bin/bash\n";
+  script += fmt::format(
+      "# tiebreak sweep as a Slurm job array: task k trains shard k/{} of {} grid point(s) x {} run(s).\n"
+      "# Submit with `sbatch {{this file}}`; resubmitting resumes (finished runs are skipped).\n",
+      tasks, points.size(), runs);
+  script += fmt::format("#SBATCH --job-name={}\n", "tiebreak-" + out.filename().string());
+  script += fmt::format("#SBATCH --array=0-{}\n", tasks - 1);
+  script += "#SBATCH --ntasks=1\n";
+  script += fmt::format("#SBATCH --output={}\n", (out / "slurm" / "%A_%a.out").string());
+  for (const auto& option : slurm.sbatch) {
+    TORCH_CHECK(!option.empty() && option.find('\n') == std::string::npos,
+                "--sbatch: expected one sbatch option such as --gres=gpu:1, got '", option, "'");
+    script += "#SBATCH " + (option.rfind("-", 0) == 0 ? option : "--" + option) + "\n";
+  }
+  script += "set -euo pipefail\n";
+  script += "exec " + command + "\n";
+  return script;
+}
+
 SweepSummary run_sweep(const SweepOptions& options, const Components& components) {
   TORCH_CHECK(options.jobs >= 1, "--jobs: expected a positive number, got ", options.jobs);
   TORCH_CHECK(options.runs >= 0, "--runs: expected a positive number, got ", options.runs);

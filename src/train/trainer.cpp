@@ -119,7 +119,8 @@ std::shared_ptr<spdlog::logger> make_logger(const fs::path& log_file, const conf
   }
   if (console || !main_rank) {
     auto err = std::make_shared<spdlog::sinks::stderr_sink_mt>();
-    err->set_pattern(ctx ? fmt::format("[run {} rank {}] %v", run_id, ctx->rank()) : fmt::format("[run {}] %v", run_id));
+    err->set_pattern(ctx ? fmt::format("[run {} rank {}] %v", run_id, ctx->rank())
+                         : fmt::format("[run {}] %v", run_id));
     sinks.push_back(err);
   }
   auto logger = std::make_shared<spdlog::logger>("tiebreak.run", sinks.begin(), sinks.end());
@@ -130,7 +131,8 @@ std::shared_ptr<spdlog::logger> make_logger(const fs::path& log_file, const conf
 }
 
 /// `values` (scalars on one device) summed over the ranks of `ctx`, or as they are without one.
-std::vector<double> sum_over_ranks(distributed::DistributedContext* ctx, const std::vector<torch::Tensor>& values) {
+std::vector<double> sum_over_ranks(distributed::DistributedContext* ctx,
+                                   const std::vector<torch::Tensor>& values) {
   std::vector<double> result;
   if (values.empty()) return result;
   std::vector<torch::Tensor> as_double;
@@ -338,8 +340,8 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
     request.shard = data::Shard{ctx ? ctx->rank() : 0, world_size};
     request.train_batch_size = cfg.data.batch_size / world_size;
     auto data = components.make_data(cfg, request);
-    TORCH_CHECK(data->shard().rank == request.shard.rank && data->shard().world_size == world_size,
-                "data '", cfg.data.dataset, "': the data source delivers shard ", data->shard().rank, " of ",
+    TORCH_CHECK(data->shard().rank == request.shard.rank && data->shard().world_size == world_size, "data '",
+                cfg.data.dataset, "': the data source delivers shard ", data->shard().rank, " of ",
                 data->shard().world_size, ", not the requested ", request.shard.rank, " of ", world_size,
                 " (a data-parallel run needs a source that honours DataRequest::shard)");
     logger->info("data: {}{}", data->describe(),
@@ -374,13 +376,14 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
     if (ctx) {
       // Every rank must continue from the same epoch: a rank that cannot see rank 0's
       // checkpoint (run directory not on a shared filesystem) would otherwise train other batches.
-      auto epoch_of_rank0 = torch::full({1}, start_epoch, torch::TensorOptions().dtype(torch::kLong).device(device));
+      auto epoch_of_rank0 =
+          torch::full({1}, start_epoch, torch::TensorOptions().dtype(torch::kLong).device(device));
       ctx->broadcast({epoch_of_rank0});
       auto mismatches = (epoch_of_rank0 != start_epoch).to(torch::kLong);
       ctx->all_reduce_sum({mismatches});
       TORCH_CHECK(mismatches.item<int64_t>() == 0, (dir / "checkpoint.pt").string(),
-                  ": the ranks would resume from different epochs (this rank: ", start_epoch, ", rank 0: ",
-                  epoch_of_rank0.item<int64_t>(),
+                  ": the ranks would resume from different epochs (this rank: ", start_epoch,
+                  ", rank 0: ", epoch_of_rank0.item<int64_t>(),
                   "); --resume needs the run directory on a filesystem every rank shares");
       {
         // Rank 0's weights (initial or resumed) on every rank.
@@ -515,7 +518,8 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
       {
         torch::NoGradGuard no_grad;
         if (ctx) {
-          // Per-rank BatchNorm statistics differ: every rank evaluates with rank 0's, the ones its checkpoint keeps.
+          // Per-rank BatchNorm statistics differ: every rank evaluates with rank 0's, the ones its checkpoint
+          // keeps.
           auto buffers = model.module->buffers();
           if (!buffers.empty()) ctx->broadcast(buffers);
         }

@@ -55,6 +55,10 @@ struct DataConfig {
   int64_t test_limit = 0;
   /// ImageNet JPEG decoding threads.
   int64_t num_workers = 4;
+  /// ImageNet: the side of the training RandomResizedCrop and of the test
+  /// CenterCrop, and the shorter side the test images are resized to first.
+  int64_t crop_size = 224;
+  int64_t resize_size = 256;
   /// Override the files of a split (relative to the dataset folder or absolute).
   std::vector<std::string> train_files;
   std::vector<std::string> test_files;
