@@ -98,8 +98,9 @@ void add_sweep_command(CLI::App& app, Action& action) {
     std::vector<std::string> grids, sets;
     int64_t runs = 0;
     std::string shard = "0/1";
-    int64_t jobs = 1;
+    int64_t jobs = 0;  // 0: not given (1, or one per --gpus entry)
     std::string out;
+    std::string gpus;
     std::string emit_slurm;
     int64_t slurm_tasks = 0;
     std::vector<std::string> sbatch;
@@ -118,6 +119,9 @@ void add_sweep_command(CLI::App& app, Action& action) {
   cmd->add_option("--shard", args->shard, "Train only shard i of n (0-based), e.g. 1/4");
   cmd->add_option("--jobs", args->jobs, "Concurrent runs (child processes)")->check(CLI::PositiveNumber);
   cmd->add_option("--out", args->out, "Sweep directory (default: exp.output_dir/<config name>-sweep)");
+  cmd->add_option("--gpus", args->gpus,
+                  "GPUs for the child runs, e.g. 0,1,2,3: one per run (CUDA_VISIBLE_DEVICES), --jobs "
+                  "defaulting to their number");
   cmd->add_option("--emit-slurm", args->emit_slurm,
                   "Write an sbatch job-array script (task k trains shard k of the grid) instead of training");
   cmd->add_option("--slurm-tasks", args->slurm_tasks,
@@ -136,7 +140,9 @@ void add_sweep_command(CLI::App& app, Action& action) {
       for (const auto& g : args->grids) o.axes.push_back(train::parse_grid_axis(g));
       o.runs = args->runs;
       std::tie(o.shard_index, o.shard_count) = train::parse_shard(args->shard);
-      o.jobs = args->jobs;
+      std::stringstream gpu_list(args->gpus);
+      for (std::string gpu; std::getline(gpu_list, gpu, ',');) o.gpus.push_back(gpu);
+      o.jobs = args->jobs > 0 ? args->jobs : std::max<int64_t>(1, static_cast<int64_t>(o.gpus.size()));
       if (args->out.empty()) {
         auto loaded = config::load_config(args->config, args->sets);
         auto dir = train::default_experiment_dir(loaded);

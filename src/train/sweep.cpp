@@ -251,7 +251,11 @@ SweepSummary run_sweep(const SweepOptions& options, const Components& components
     }
   };
 
-  if (options.jobs == 1) {
+  for (const auto& gpu : options.gpus) {
+    TORCH_CHECK(!gpu.empty() && gpu.find_first_of(",= \t\n") == std::string::npos,
+                "--gpus: expected comma-separated device indices or UUIDs, got an entry '", gpu, "'");
+  }
+  if (options.jobs == 1 && options.gpus.empty()) {
     for (const auto& u : todo) {
       const auto experiment = options.out_dir / points[u.point].name;
       fs::create_directories(experiment);
@@ -279,12 +283,21 @@ SweepSummary run_sweep(const SweepOptions& options, const Components& components
   // Child processes: `tiebreak train CONFIG --set ... --out POINT --run-id K --resume`.
   const std::string exe = current_executable().string();
   std::map<pid_t, SweepUnit> running;
+  // With --gpus, which GPU each running child holds; a finished child frees its GPU.
+  std::map<pid_t, std::string> gpu_of;
+  std::vector<std::string> free_gpus(options.gpus.rbegin(), options.gpus.rend());
+  const int64_t concurrency =
+      options.gpus.empty() ? options.jobs : std::min<int64_t>(options.jobs, options.gpus.size());
   auto wait_one = [&] {
     int status = 0;
     pid_t pid = ::waitpid(-1, &status, 0);
     TORCH_CHECK(pid > 0, "sweep: waitpid failed");
     auto it = running.find(pid);
     if (it == running.end()) return;
+    if (auto g = gpu_of.find(pid); g != gpu_of.end()) {
+      free_gpus.push_back(g->second);
+      gpu_of.erase(g);
+    }
     SweepUnit u = it->second;
     running.erase(it);
     const auto dir = run_directory(options.out_dir / points[u.point].name, u.run_id);
@@ -299,7 +312,7 @@ SweepSummary run_sweep(const SweepOptions& options, const Components& components
     record(u, s, detail);
   };
   for (const auto& u : todo) {
-    while (static_cast<int64_t>(running.size()) >= options.jobs) wait_one();
+    while (static_cast<int64_t>(running.size()) >= concurrency) wait_one();
     const auto experiment = options.out_dir / points[u.point].name;
     const auto dir = run_directory(experiment, u.run_id);
     fs::create_directories(dir);
@@ -322,9 +335,24 @@ SweepSummary run_sweep(const SweepOptions& options, const Components& components
                                      0644);
     posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
     posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    std::vector<std::string> env_entries;
+    std::string gpu;
+    for (char** e = environ; *e; ++e) {
+      if (options.gpus.empty() || std::strncmp(*e, "CUDA_VISIBLE_DEVICES=", 21) != 0) env_entries.push_back(*e);
+    }
+    if (!options.gpus.empty()) {
+      gpu = free_gpus.back();
+      free_gpus.pop_back();
+      env_entries.push_back("CUDA_VISIBLE_DEVICES=" + gpu);
+    }
+    std::vector<char*> envp;
+    for (auto& e : env_entries) envp.push_back(e.data());
+    envp.push_back(nullptr);
     pid_t pid = 0;
-    int rc = posix_spawn(&pid, exe.c_str(), &actions, nullptr, argv.data(), environ);
+    int rc = posix_spawn(&pid, exe.c_str(), &actions, nullptr, argv.data(), envp.data());
     posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0 && !gpu.empty()) free_gpus.push_back(gpu);
+    if (rc == 0 && !gpu.empty()) gpu_of[pid] = gpu;
     if (rc != 0) {
       record(u, RunStatus::Failed, fmt::format(": cannot start {}: {}", exe, std::strerror(rc)));
       continue;

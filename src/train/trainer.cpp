@@ -294,6 +294,8 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
     run["first_started_at"] = run["started_at"];
     run["sessions"] = 1;
   }
+  // Which GPUs the process was given (sweep --gpus, Slurm's gres): part of where the run executed.
+  if (const char* visible = std::getenv("CUDA_VISIBLE_DEVICES")) run["cuda_visible_devices"] = visible;
   if (ctx) {
     run["distributed"] = {{"world_size", ctx->world_size()},
                           {"backend", ctx->backend()},
@@ -651,10 +653,11 @@ std::shared_ptr<distributed::DistributedContext> join_distributed_run(const conf
   TORCH_CHECK(launch.distributed(), "join_distributed_run: expected a torchrun or srun launch, got none");
   c10::Device device = resolve_device(config.exp.device);
   if (device.is_cuda() && (config.exp.device == "auto" || config.exp.device == "cuda")) {
-    TORCH_CHECK(launch.local_rank < static_cast<int64_t>(torch::cuda::device_count()), "LOCAL_RANK ",
-                launch.local_rank, ": expected one CUDA device per process on this node, found only ",
-                torch::cuda::device_count());
-    device = c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(launch.local_rank));
+    // One visible GPU: the launcher already gave this process its own (srun --gpus-per-task=1).
+    const int64_t visible = static_cast<int64_t>(torch::cuda::device_count());
+    TORCH_CHECK(visible == 1 || launch.local_rank < visible, "LOCAL_RANK=", launch.local_rank,
+                ": expected a CUDA device per process on this node, but only ", visible, " are visible");
+    device = c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(visible == 1 ? 0 : launch.local_rank));
   }
   const auto timeout = std::chrono::milliseconds(
       static_cast<int64_t>(std::llround(config.exp.distributed.timeout_seconds * 1000.0)));

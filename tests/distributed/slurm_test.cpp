@@ -7,7 +7,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include <regex>
+#include <map>
 
 namespace tiebreak::train {
 namespace {
@@ -105,6 +105,36 @@ TEST(SlurmArray, FewerTasksThanRunsAndBadCombinations) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.err, HasSubstr("train.epochs: expected a positive integer"));
   EXPECT_FALSE(fs::exists(dir / "bad.sbatch"));
+}
+
+}  // namespace
+}  // namespace tiebreak::train
+
+namespace tiebreak::train {
+namespace {
+
+TEST(SweepGpus, EachChildRunGetsOneGpuOfTheList) {
+  TempDir dir;
+  const auto config = write_config(dir.path());
+  auto r = run_tiebreak("sweep \"" + config.string() + "\" --grid nonsmooth.beta=0,1 --runs 2 --gpus 3,5 --out " +
+                        (dir / "o").string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::map<std::string, int> runs_per_gpu;
+  for (const auto& entry : fs::recursive_directory_iterator(dir / "o")) {
+    if (entry.path().filename() != "run.json") continue;
+    auto run = nlohmann::json::parse(distributed::testing::read_file(entry.path()));
+    EXPECT_EQ(run.at("status"), "finished");
+    ++runs_per_gpu[run.at("cuda_visible_devices").get<std::string>()];
+  }
+  int total = 0;
+  for (const auto& [gpu, n] : runs_per_gpu) {
+    EXPECT_TRUE(gpu == "3" || gpu == "5") << gpu;
+    total += n;
+  }
+  EXPECT_EQ(total, 4);
+  r = run_tiebreak("sweep \"" + config.string() + "\" --gpus 0,,1 --out " + (dir / "bad").string());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("--gpus: expected comma-separated device indices or UUIDs, got an entry ''"));
 }
 
 }  // namespace

@@ -60,6 +60,11 @@ struct SweepOptions {
   /// Concurrent runs: 1 trains in this process, more start child processes of
   /// this program (`tiebreak train ... --run-id K --resume`), one per run.
   int64_t jobs = 1;
+  /// GPUs of this machine for the child processes, e.g. {"0", "1", "2", "3"}:
+  /// each child sees one (CUDA_VISIBLE_DEVICES) and no two running children
+  /// share one, so at most gpus.size() runs go at a time. Empty: children
+  /// inherit this process's devices.
+  std::vector<std::string> gpus;
   std::filesystem::path out_dir;
   /// Print a line per started/finished run.
   bool verbose = true;
