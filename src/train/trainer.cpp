@@ -661,9 +661,12 @@ std::shared_ptr<distributed::DistributedContext> join_distributed_run(const conf
   }
   const auto timeout = std::chrono::milliseconds(
       static_cast<int64_t>(std::llround(config.exp.distributed.timeout_seconds * 1000.0)));
-  return std::make_shared<distributed::DistributedContext>(
+  auto ctx = std::make_shared<distributed::DistributedContext>(
       launch, device,
       distributed::ProcessGroupOptions().backend(config.exp.distributed.backend).timeout(timeout));
+  // Rank-aware logging: the library's own messages (dataset loading, ...) once, from rank 0.
+  if (!ctx->is_main()) spdlog::set_level(std::max(spdlog::get_level(), spdlog::level::warn));
+  return ctx;
 }
 
 }  // namespace tiebreak::train

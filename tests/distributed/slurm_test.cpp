@@ -116,8 +116,8 @@ namespace {
 TEST(SweepGpus, EachChildRunGetsOneGpuOfTheList) {
   TempDir dir;
   const auto config = write_config(dir.path());
-  auto r = run_tiebreak("sweep \"" + config.string() + "\" --grid nonsmooth.beta=0,1 --runs 2 --gpus 3,5 --out " +
-                        (dir / "o").string());
+  auto r = run_tiebreak("sweep \"" + config.string() +
+                        "\" --grid nonsmooth.beta=0,1 --runs 2 --gpus 3,5 --out " + (dir / "o").string());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::map<std::string, int> runs_per_gpu;
   for (const auto& entry : fs::recursive_directory_iterator(dir / "o")) {
