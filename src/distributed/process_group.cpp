@@ -19,6 +19,12 @@ namespace {
 /// PyTorch DDP's broadcast bucket (250 MiB): the initial weights go out in few messages.
 constexpr size_t kBroadcastBucketBytes = size_t{250} << 20;
 
+/// What a failed collective most likely means, for the one-line error.
+std::string failure_hint(std::chrono::milliseconds timeout) {
+  return fmt::format("(a peer rank died, or waited longer than exp.distributed.timeout_seconds = {})",
+                     static_cast<double>(timeout.count()) / 1000.0);
+}
+
 std::string first_line(const std::exception& e) {
   std::string what = e.what();
   if (auto* c10_error = dynamic_cast<const c10::Error*>(&e)) what = c10_error->what_without_backtrace();
@@ -117,7 +123,8 @@ void DistributedContext::broadcast(const std::vector<torch::Tensor>& tensors, in
   try {
     c10d::broadcast_coalesced(impl_->group, tensors, kBroadcastBucketBytes, static_cast<int>(root));
   } catch (const std::exception& e) {
-    throw DistributedError(fmt::format("distributed {}: broadcast failed: {}", describe(), first_line(e)));
+    throw DistributedError(fmt::format("distributed {}: broadcast failed {}: {}", describe(),
+                                       failure_hint(options_.timeout()), first_line(e)));
   }
 }
 
@@ -128,7 +135,8 @@ void DistributedContext::all_reduce_sum(const std::vector<torch::Tensor>& tensor
       impl_->group->allreduce(one)->wait();
     }
   } catch (const std::exception& e) {
-    throw DistributedError(fmt::format("distributed {}: all-reduce failed: {}", describe(), first_line(e)));
+    throw DistributedError(fmt::format("distributed {}: all-reduce failed {}: {}", describe(),
+                                       failure_hint(options_.timeout()), first_line(e)));
   }
 }
 
@@ -140,7 +148,8 @@ void DistributedContext::barrier() {
       barrier_options.device_ids = {static_cast<int64_t>(device_.index())};
     impl_->group->barrier(barrier_options)->wait();
   } catch (const std::exception& e) {
-    throw DistributedError(fmt::format("distributed {}: barrier failed: {}", describe(), first_line(e)));
+    throw DistributedError(fmt::format("distributed {}: barrier failed {}: {}", describe(),
+                                       failure_hint(options_.timeout()), first_line(e)));
   }
 }
 

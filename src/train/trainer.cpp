@@ -612,7 +612,19 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
     std::string what = e.what();
     if (auto* c10 = dynamic_cast<const c10::Error*>(&e)) what = c10->what_without_backtrace();
     what = what.substr(0, what.find('\n'));
-    if (ctx && !dynamic_cast<const distributed::DistributedError*>(&e)) what = ctx->describe() + ": " + what;
+    if (ctx && !dynamic_cast<const distributed::DistributedError*>(&e)) {
+      // A collective that failed inside backward (the gradient all-reduce) arrives as the backend's error.
+      const bool communication = dynamic_cast<const c10::DistError*>(&e) != nullptr ||
+                                 what.find("gloo") != std::string::npos ||
+                                 what.find("NCCL") != std::string::npos;
+      what =
+          ctx->describe() + ": " +
+          (communication ? fmt::format("gradient all-reduce failed (a peer rank died, or waited longer than "
+                                       "exp.distributed.timeout_seconds = {}): ",
+                                       cfg.exp.distributed.timeout_seconds)
+                         : "") +
+          what;
+    }
     run["status"] = to_string(RunStatus::Failed);
     run["error"] = what;
     try {

@@ -136,7 +136,8 @@ TEST(DataParallel, AKilledRankEndsTheOthersWithAClearError) {
   EXPECT_EQ(ranks[0].exit_code, 1);
   const auto err = testing::read_file(ranks[0].err);
   EXPECT_THAT(err, HasSubstr("tiebreak: error: "));
-  EXPECT_THAT(err, HasSubstr("rank 0 of 2 (gloo)"));
+  EXPECT_THAT(err, HasSubstr("rank 0 of 2 (gloo): "));
+  EXPECT_THAT(err, HasSubstr("(a peer rank died, or waited longer than exp.distributed.timeout_seconds = 20)"));
   // The error itself is one line.
   const auto line = err.substr(err.find("tiebreak: error: "));
   EXPECT_EQ(line.find('\n'), line.size() - 1) << line;
