@@ -356,6 +356,7 @@ ExperimentConfig parse(const json& document, const Origins& origins) {
                                     [](double v) { return v > 0; });
       d.bucket_mb =
           ds.number("bucket_mb", d.bucket_mb, "a positive number of MiB", [](double v) { return v > 0; });
+      d.sync_batch_norm = ds.boolean("sync_batch_norm", d.sync_batch_norm);
       ds.finish();
     }
     s.finish();
@@ -602,7 +603,8 @@ json to_json(const ExperimentConfig& c) {
         {"distributed",
          {{"backend", c.exp.distributed.backend},
           {"timeout_seconds", c.exp.distributed.timeout_seconds},
-          {"bucket_mb", c.exp.distributed.bucket_mb}}}}},
+          {"bucket_mb", c.exp.distributed.bucket_mb},
+          {"sync_batch_norm", c.exp.distributed.sync_batch_norm}}}}},
   };
 }
 

@@ -47,6 +47,8 @@ std::string resolve_backend(const std::string& requested, c10::Device device) {
   return backend;
 }
 
+DistributedContext* current_context = nullptr;
+
 }  // namespace
 
 struct DistributedContext::Impl {
@@ -107,9 +109,14 @@ DistributedContext::DistributedContext(const LaunchInfo& launch, c10::Device dev
         fmt::format("distributed {}: creating the process group failed: {}", describe(), first_line(e)));
   }
   barrier();
+  current_context = this;
 }
 
-DistributedContext::~DistributedContext() = default;
+DistributedContext::~DistributedContext() {
+  if (current_context == this) current_context = nullptr;
+}
+
+DistributedContext* DistributedContext::current() { return current_context; }
 
 const c10::intrusive_ptr<c10d::ProcessGroup>& DistributedContext::process_group() const {
   return impl_->group;

@@ -120,6 +120,7 @@ Components default_components() {
     auto options = models::ModelOptions(cfg.model.name)
                        .nonsmooth(policy)
                        .batch_norm(cfg.model.batch_norm)
+                       .sync_batch_norm(cfg.exp.distributed.sync_batch_norm)
                        .in_channels(shape[0])
                        .image_size(shape[1])
                        .num_classes(data.num_classes())

@@ -1,3 +1,4 @@
+#include "tiebreak/config/config.h"
 #include "tiebreak/train/metrics.h"
 
 #include "distributed/ranks.h"
@@ -19,7 +20,8 @@ using tiebreak::testing::TempDir;
 /// A small LeNet-5 task on the built-in synthetic dataset: 96 training
 /// examples in global batches of 16 (8 per rank on two ranks), no BatchNorm, so
 /// one process and two ranks compute the same thing up to summation order.
-fs::path write_config(const fs::path& dir, int epochs, double timeout_seconds = 60) {
+fs::path write_config(const fs::path& dir, int epochs, double timeout_seconds = 60,
+                      const std::vector<std::string>& overrides = {}) {
   nlohmann::json j = {
       {"data",
        {{"dataset", "synthetic"},
@@ -33,6 +35,7 @@ fs::path write_config(const fs::path& dir, int epochs, double timeout_seconds = 
         {"deterministic", true},
         {"threads", 1},
         {"distributed", {{"backend", "gloo"}, {"timeout_seconds", timeout_seconds}}}}}};
+  for (const auto& o : overrides) config::apply_override(j, o);
   const auto path = dir / "dp.json";
   std::ofstream(path) << j.dump(2);
   return path;
@@ -98,6 +101,39 @@ TEST(DataParallel, TwoGlooRanksMatchOneProcessWithTheSameGlobalBatch) {
   EXPECT_EQ(run.at("status"), "finished");
 }
 
+/// The largest relative difference of `column` between two metrics.csv files.
+double max_relative_difference(const fs::path& a, const fs::path& b, const std::string& column) {
+  auto ta = train::read_csv(a), tb = train::read_csv(b);
+  double worst = 0;
+  for (size_t r = 0; r < std::min(ta.rows.size(), tb.rows.size()); ++r) {
+    const double va = std::stod(ta.rows[r][ta.index(column)]), vb = std::stod(tb.rows[r][tb.index(column)]);
+    worst = std::max(worst, std::abs(va - vb) / std::max(1.0, std::abs(va)));
+  }
+  return worst;
+}
+
+TEST(DataParallel, SyncBatchNormMatchesOneProcessWherePerRankStatisticsDoNot) {
+  TempDir dir;
+  const auto config =
+      write_config(dir.path(), 2, 60, {"model.batch_norm=true", "exp.distributed.sync_batch_norm=true"});
+  auto single = run_single(train_args(config, dir / "single"), dir / "single");
+  ASSERT_EQ(single.exit_code, 0) << testing::read_file(single.err);
+  auto synced = testing::spawn_ranks(2, train_args(config, dir / "sync"), dir.path(), testing::free_port());
+  testing::wait_all(synced, std::chrono::seconds(300));
+  expect_all_succeeded(synced);
+  expect_same_metrics(dir / "single" / "run-0" / "metrics.csv", dir / "sync" / "run-0" / "metrics.csv");
+
+  // Per-rank statistics (the default) normalize each half-batch by itself: a different computation.
+  auto per_rank = testing::spawn_ranks(
+      2, train_args(config, dir / "per-rank", {"--set", "exp.distributed.sync_batch_norm=false"}), dir.path(),
+      testing::free_port());
+  testing::wait_all(per_rank, std::chrono::seconds(300));
+  expect_all_succeeded(per_rank);
+  EXPECT_GT(max_relative_difference(dir / "single" / "run-0" / "metrics.csv",
+                                    dir / "per-rank" / "run-0" / "metrics.csv", "train_loss"),
+            1e-3);
+}
+
 TEST(DataParallel, ResumeAcrossRanksContinuesTheSameRun) {
   TempDir dir;
   const auto config = write_config(dir.path(), 3);
@@ -137,7 +173,8 @@ TEST(DataParallel, AKilledRankEndsTheOthersWithAClearError) {
   const auto err = testing::read_file(ranks[0].err);
   EXPECT_THAT(err, HasSubstr("tiebreak: error: "));
   EXPECT_THAT(err, HasSubstr("rank 0 of 2 (gloo): "));
-  EXPECT_THAT(err, HasSubstr("(a peer rank died, or waited longer than exp.distributed.timeout_seconds = 20)"));
+  EXPECT_THAT(err,
+              HasSubstr("(a peer rank died, or waited longer than exp.distributed.timeout_seconds = 20)"));
   // The error itself is one line.
   const auto line = err.substr(err.find("tiebreak: error: "));
   EXPECT_EQ(line.find('\n'), line.size() - 1) << line;

@@ -148,6 +148,9 @@ struct DistributedConfig {
   double timeout_seconds = 600;
   /// Size of one gradient all-reduce bucket in MiB (PyTorch DDP's default).
   double bucket_mb = 25;
+  /// With model.batch_norm: BatchNorm statistics over the global batch (all
+  /// ranks; distributed::SyncBatchNorm) instead of each rank's part of it.
+  bool sync_batch_norm = false;
 };
 
 /// `exp` section: where and how a run executes.

@@ -61,7 +61,8 @@ struct RunOutcome {
 /// every epoch with data.batch_size / world_size examples per step (so the
 /// global batch is data.batch_size whatever the world size), gradients are
 /// averaged over the ranks during backward (GradientAllReducer), BatchNorm
-/// keeps per-rank batch statistics and evaluates with rank 0's running ones,
+/// keeps per-rank batch statistics (global ones with
+/// exp.distributed.sync_batch_norm) and evaluates with rank 0's running ones,
 /// and the metrics are summed over the ranks. Only rank 0 writes the run
 /// directory; with `resume` every rank reads the checkpoint from it, so it
 /// must be on a filesystem all ranks share. Errors are rethrown as one line
