@@ -338,7 +338,8 @@ SweepSummary run_sweep(const SweepOptions& options, const Components& components
     std::vector<std::string> env_entries;
     std::string gpu;
     for (char** e = environ; *e; ++e) {
-      if (options.gpus.empty() || std::strncmp(*e, "CUDA_VISIBLE_DEVICES=", 21) != 0) env_entries.push_back(*e);
+      if (options.gpus.empty() || std::strncmp(*e, "CUDA_VISIBLE_DEVICES=", 21) != 0)
+        env_entries.push_back(*e);
     }
     if (!options.gpus.empty()) {
       gpu = free_gpus.back();

@@ -35,7 +35,8 @@ void expect_same_as_batch_norm(const torch::Tensor& input, Reference reference) 
   }
   EXPECT_TRUE(torch::equal(reference->running_mean, sync->running_mean));
   EXPECT_TRUE(torch::equal(reference->running_var, sync->running_var));
-  EXPECT_EQ(reference->num_batches_tracked.template item<int64_t>(), sync->num_batches_tracked.item<int64_t>());
+  EXPECT_EQ(reference->num_batches_tracked.template item<int64_t>(),
+            sync->num_batches_tracked.item<int64_t>());
   reference->eval();
   sync->eval();
   EXPECT_TRUE(torch::equal(reference->forward(input), sync->forward(input)));
