@@ -78,6 +78,16 @@ def main():
                       indent=2)
             out.write("\n")
         written.append(name)
+    # The study's ImageNet run as launched data-parallel (torchrun, one process per GPU; docs/distributed.md):
+    # data.batch_size 512 is the global batch, split over the ranks; NCCL with a timeout that survives a slow
+    # first epoch's cuDNN autotuning but still ends a job whose rank died.
+    name = "imagenet_resnet50_amp"
+    with open(os.path.join(args.out, name + ".json"), "w") as out:
+        json.dump({"extends": "base_imagenet.json", "model": {"batch_norm": True},
+                   "exp": {"name": name, "distributed": {"backend": "auto", "timeout_seconds": 1800}}}, out,
+                  indent=2)
+        out.write("\n")
+    written.append(name)
     print(f"wrote {len(written)} configs to {args.out}")
 
 

@@ -1,6 +1,7 @@
 #include "cli/commands.h"
 
 #include "tiebreak/config/config.h"
+#include "tiebreak/distributed/launch.h"
 #include "tiebreak/train/atomic_file.h"
 #include "tiebreak/train/compare.h"
 #include "tiebreak/train/lr_search.h"
@@ -21,6 +22,18 @@ std::string joined_command_line(const std::string& name, const std::vector<std::
   std::string s = "tiebreak " + name;
   for (const auto& p : parts) s += " " + p;
   return s;
+}
+
+/// Commands that run many trainings each refuse a torchrun/srun launch: every
+/// rank would run the whole command. `tiebreak train` is the data-parallel one.
+void refuse_distributed_launch(const std::string& command) {
+  const auto launch = distributed::launch_from_environment();
+  if (launch.distributed()) {
+    throw std::runtime_error(fmt::format(
+        "{}: launched as rank {} of {} by {}; only `tiebreak train` runs data-parallel (start {} as one "
+        "process)",
+        command, launch.rank, launch.world_size, distributed::to_string(launch.launcher), command));
+  }
 }
 
 }  // namespace
@@ -61,8 +74,11 @@ void add_train_command(CLI::App& app, Action& action) {
       if (args->resume) parts.push_back("--resume");
       std::optional<int64_t> only;
       if (args->run_id >= 0) only = args->run_id;
+      const auto launch = distributed::launch_from_environment();
+      auto ctx = launch.distributed() ? train::join_distributed_run(loaded.config, launch) : nullptr;
       auto outcomes = train::train_experiment(loaded, out, args->resume, train::default_components(), only,
-                                              joined_command_line("train", parts));
+                                              joined_command_line("train", parts), ctx);
+      if (ctx && !ctx->is_main()) return 0;
       for (size_t i = 0; i < outcomes.size(); ++i) {
         const auto& o = outcomes[i];
         std::cout << fmt::format(
@@ -82,8 +98,12 @@ void add_sweep_command(CLI::App& app, Action& action) {
     std::vector<std::string> grids, sets;
     int64_t runs = 0;
     std::string shard = "0/1";
-    int64_t jobs = 1;
+    int64_t jobs = 0;  // 0: not given (1, or one per --gpus entry)
     std::string out;
+    std::string gpus;
+    std::string emit_slurm;
+    int64_t slurm_tasks = 0;
+    std::vector<std::string> sbatch;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("sweep", "Train a config over a grid of values; re-running resumes");
@@ -99,15 +119,30 @@ void add_sweep_command(CLI::App& app, Action& action) {
   cmd->add_option("--shard", args->shard, "Train only shard i of n (0-based), e.g. 1/4");
   cmd->add_option("--jobs", args->jobs, "Concurrent runs (child processes)")->check(CLI::PositiveNumber);
   cmd->add_option("--out", args->out, "Sweep directory (default: exp.output_dir/<config name>-sweep)");
+  cmd->add_option("--gpus", args->gpus,
+                  "GPUs for the child runs, e.g. 0,1,2,3: one per run (CUDA_VISIBLE_DEVICES), --jobs "
+                  "defaulting to their number");
+  cmd->add_option("--emit-slurm", args->emit_slurm,
+                  "Write an sbatch job-array script (task k trains shard k of the grid) instead of training");
+  cmd->add_option("--slurm-tasks", args->slurm_tasks,
+                  "Array tasks for --emit-slurm (default: one per grid point and run)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--sbatch", args->sbatch,
+                  "An #SBATCH option for --emit-slurm, e.g. gres=gpu:1 or time=12:00:00 (repeatable)")
+      ->take_all()
+      ->expected(1);
   cmd->callback([&action, args] {
     action = [args] {
+      refuse_distributed_launch("sweep");
       train::SweepOptions o;
       o.config_path = args->config;
       o.overrides = args->sets;
       for (const auto& g : args->grids) o.axes.push_back(train::parse_grid_axis(g));
       o.runs = args->runs;
       std::tie(o.shard_index, o.shard_count) = train::parse_shard(args->shard);
-      o.jobs = args->jobs;
+      std::stringstream gpu_list(args->gpus);
+      for (std::string gpu; std::getline(gpu_list, gpu, ',');) o.gpus.push_back(gpu);
+      o.jobs = args->jobs > 0 ? args->jobs : std::max<int64_t>(1, static_cast<int64_t>(o.gpus.size()));
       if (args->out.empty()) {
         auto loaded = config::load_config(args->config, args->sets);
         auto dir = train::default_experiment_dir(loaded);
@@ -115,6 +150,22 @@ void add_sweep_command(CLI::App& app, Action& action) {
       } else {
         o.out_dir = args->out;
       }
+      if (!args->emit_slurm.empty()) {
+        train::SlurmArrayOptions slurm;
+        slurm.tasks = args->slurm_tasks;
+        slurm.sbatch = args->sbatch;
+        const auto script = train::format_slurm_array_script(o, slurm);
+        // Slurm does not create the --output directory.
+        std::filesystem::create_directories(o.out_dir / "slurm");
+        train::write_text_atomically(args->emit_slurm, script);
+        std::filesystem::permissions(args->emit_slurm, std::filesystem::perms::owner_exec,
+                                     std::filesystem::perm_options::add);
+        std::cout << fmt::format("{}: Slurm job array for {}; submit with: sbatch {}\n", args->emit_slurm,
+                                 o.out_dir.string(), args->emit_slurm);
+        return 0;
+      }
+      if (args->slurm_tasks > 0 || !args->sbatch.empty())
+        throw std::runtime_error("--slurm-tasks/--sbatch: expected --emit-slurm FILE with them");
       auto s = train::run_sweep(o, train::default_components());
       std::cout << fmt::format("{}: {} finished, {} diverged, {} failed, {} skipped (already done)\n",
                                o.out_dir.string(), s.finished, s.diverged, s.failed, s.skipped);
@@ -172,6 +223,7 @@ void add_lr_search_command(CLI::App& app, Action& action) {
   cmd->add_option("--out", args->out, "Output directory (default: exp.output_dir/<config name>-lr-search)");
   cmd->callback([&action, args] {
     action = [args] {
+      refuse_distributed_launch("lr-search");
       train::LrSearchOptions o;
       o.config_path = args->config;
       o.overrides = args->sets;

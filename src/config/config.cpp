@@ -221,6 +221,8 @@ ExperimentConfig parse(const json& document, const Origins& origins) {
     d.train_limit = s.integer("train_limit", d.train_limit, 0, "a non-negative integer (0 = all)");
     d.test_limit = s.integer("test_limit", d.test_limit, 0, "a non-negative integer (0 = all)");
     d.num_workers = s.integer("num_workers", d.num_workers, 1, "a positive integer");
+    d.crop_size = s.integer("crop_size", d.crop_size, 1, "a positive integer");
+    d.resize_size = s.integer("resize_size", d.resize_size, 1, "a positive integer");
     {
       Section f = s.section("files");
       d.train_files = f.strings("train", d.train_files);
@@ -346,6 +348,17 @@ ExperimentConfig parse(const json& document, const Origins& origins) {
     e.threads = s.integer("threads", e.threads, 0, "a non-negative integer (0 = default)");
     e.log_level = s.choice("log_level", e.log_level, {"trace", "debug", "info", "warn", "error"});
     e.tie_stats = s.boolean("tie_stats", e.tie_stats);
+    {
+      Section ds = s.section("distributed");
+      auto& d = e.distributed;
+      d.backend = ds.choice("backend", d.backend, {"auto", "gloo", "nccl"});
+      d.timeout_seconds = ds.number("timeout_seconds", d.timeout_seconds, "a positive number of seconds",
+                                    [](double v) { return v > 0; });
+      d.bucket_mb =
+          ds.number("bucket_mb", d.bucket_mb, "a positive number of MiB", [](double v) { return v > 0; });
+      d.sync_batch_norm = ds.boolean("sync_batch_norm", d.sync_batch_norm);
+      ds.finish();
+    }
     s.finish();
   }
   // `extends` was consumed while loading; a leftover one came in through JSON directly.
@@ -529,6 +542,8 @@ json to_json(const ExperimentConfig& c) {
         {"train_limit", c.data.train_limit},
         {"test_limit", c.data.test_limit},
         {"num_workers", c.data.num_workers},
+        {"crop_size", c.data.crop_size},
+        {"resize_size", c.data.resize_size},
         {"files", {{"train", c.data.train_files}, {"test", c.data.test_files}}},
         {"synthetic",
          {{"train_size", c.data.synthetic_train_size},
@@ -584,7 +599,12 @@ json to_json(const ExperimentConfig& c) {
         {"deterministic", c.exp.deterministic},
         {"threads", c.exp.threads},
         {"log_level", c.exp.log_level},
-        {"tie_stats", c.exp.tie_stats}}},
+        {"tie_stats", c.exp.tie_stats},
+        {"distributed",
+         {{"backend", c.exp.distributed.backend},
+          {"timeout_seconds", c.exp.distributed.timeout_seconds},
+          {"bucket_mb", c.exp.distributed.bucket_mb},
+          {"sync_batch_norm", c.exp.distributed.sync_batch_norm}}}}},
   };
 }
 

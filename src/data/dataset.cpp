@@ -10,8 +10,7 @@ int64_t Dataset::batch_size(Split split) const {
 
 int64_t Dataset::num_batches(Split split, Shard shard) const {
   const bool train = split == Split::Train;
-  auto [begin, end] = shard_range(size(split), shard, /*equal_shards=*/train);
-  const int64_t n = end - begin;
+  const int64_t n = shard_size(size(split), shard, /*equal_shards=*/train);
   const int64_t bs = batch_size(split);
   if (train && options_.drop_last()) return n / bs;
   return (n + bs - 1) / bs;

@@ -185,11 +185,11 @@ class ThreadPool {
 
 class ImageNetStream : public BatchStream {
  public:
-  ImageNetStream(const ImageFolder& folder, torch::Tensor indices, int64_t first_position, bool train,
+  ImageNetStream(const ImageFolder& folder, torch::Tensor indices, torch::Tensor positions, bool train,
                  const DataOptions& options, int64_t epoch, int64_t count)
       : folder_(folder),
         indices_(std::move(indices)),
-        first_position_(first_position),
+        positions_(std::move(positions)),
         train_(train),
         options_(options),
         epoch_(epoch),
@@ -236,12 +236,13 @@ class ImageNetStream : public BatchStream {
         torch::empty({len, 3, size, size}, torch::TensorOptions().dtype(torch::kByte).pinned_memory(pin));
     auto labels = torch::empty({len}, torch::TensorOptions().dtype(torch::kLong).pinned_memory(pin));
     const auto* idx = indices_.data_ptr<int64_t>();
+    const auto* position = positions_.data_ptr<int64_t>();
     for (int64_t i = 0; i < len; ++i) {
       const int64_t example = idx[begin + i];
       const auto& path = folder_.files[example];
       auto image = decode_jpeg(read_raw(path), path.string());
       if (train_) {
-        PositionRng rng(options_.seed(), epoch_, first_position_ + begin + i);
+        PositionRng rng(options_.seed(), epoch_, position[begin + i]);
         images[i].copy_(train_transform(image, size, rng));
       } else {
         images[i].copy_(test_transform(image, options_.resize_size(), size));
@@ -253,7 +254,9 @@ class ImageNetStream : public BatchStream {
 
   const ImageFolder& folder_;
   torch::Tensor indices_;
-  int64_t first_position_;
+  /// Each example's position in the epoch's permutation: its augmentation draws depend on
+  /// (seed, epoch, position) only, not on how the epoch is sharded.
+  torch::Tensor positions_;
   bool train_;
   DataOptions options_;
   int64_t epoch_;
@@ -354,13 +357,13 @@ int64_t ImageNetDataset::size(Split split) const { return static_cast<int64_t>(f
 std::unique_ptr<BatchStream> ImageNetDataset::epoch(Split split, int64_t epoch, Shard shard) const {
   const bool train = split == Split::Train;
   const int64_t n = size(split);
-  auto [begin, end] = shard_range(n, shard, train);
+  auto positions = shard_positions(n, shard, train);
   auto indices =
       epoch_indices(n, train && options_.shuffle(), options_.seed(), epoch, shard, train).contiguous();
-  int64_t count = end - begin;
+  int64_t count = positions.numel();
   if (train && options_.drop_last())
     count = (count / options_.train_batch_size()) * options_.train_batch_size();
-  return std::make_unique<ImageNetStream>(folder(split), indices, begin, train && options_.augment(),
+  return std::make_unique<ImageNetStream>(folder(split), indices, positions, train && options_.augment(),
                                           options_, epoch, count);
 }
 

@@ -20,33 +20,30 @@ at::Generator epoch_generator(uint64_t seed, int64_t epoch, uint64_t stream) {
   return at::make_generator<at::CPUGeneratorImpl>(mixed);
 }
 
-std::pair<int64_t, int64_t> shard_range(int64_t n, Shard shard, bool equal_shards) {
+int64_t shard_size(int64_t n, Shard shard, bool equal_shards) {
   TIEBREAK_DATA_CHECK(shard.world_size >= 1, "data shard: expected world_size >= 1, got ", shard.world_size);
   TIEBREAK_DATA_CHECK(shard.rank >= 0 && shard.rank < shard.world_size,
                       "data shard: expected 0 <= rank < world_size = ", shard.world_size, ", got rank ",
                       shard.rank);
-  if (equal_shards) {
-    const int64_t per_rank = n / shard.world_size;
-    return {shard.rank * per_rank, (shard.rank + 1) * per_rank};
-  }
-  // Balanced partition of all n positions: the first n mod world ranks take one more.
   const int64_t base = n / shard.world_size;
-  const int64_t extra = n % shard.world_size;
-  const int64_t begin = shard.rank * base + std::min(shard.rank, extra);
-  return {begin, begin + base + (shard.rank < extra ? 1 : 0)};
+  if (equal_shards) return base;
+  // Strided over all n positions: the first n mod world_size ranks take one more.
+  return base + (shard.rank < n % shard.world_size ? 1 : 0);
+}
+
+torch::Tensor shard_positions(int64_t n, Shard shard, bool equal_shards) {
+  const int64_t count = shard_size(n, shard, equal_shards);
+  return torch::arange(shard.rank, shard.rank + count * shard.world_size, shard.world_size,
+                       torch::TensorOptions().dtype(torch::kLong));
 }
 
 torch::Tensor epoch_indices(int64_t n, bool shuffle, uint64_t seed, int64_t epoch, Shard shard,
                             bool equal_shards) {
-  auto [begin, end] = shard_range(n, shard, equal_shards);
-  torch::Tensor order;
-  if (shuffle) {
-    auto gen = epoch_generator(seed, epoch, 0);
-    order = torch::randperm(n, gen, torch::TensorOptions().dtype(torch::kLong));
-  } else {
-    order = torch::arange(n, torch::TensorOptions().dtype(torch::kLong));
-  }
-  return order.slice(0, begin, end);
+  auto positions = shard_positions(n, shard, equal_shards);
+  if (!shuffle) return positions;
+  auto gen = epoch_generator(seed, epoch, 0);
+  auto order = torch::randperm(n, gen, torch::TensorOptions().dtype(torch::kLong));
+  return shard.world_size == 1 ? order.slice(0, 0, positions.numel()) : order.index_select(0, positions);
 }
 
 }  // namespace tiebreak::data

@@ -110,23 +110,23 @@ Augmentation TensorDataset::train_augmentation() const {
 std::unique_ptr<BatchStream> TensorDataset::epoch(Split split, int64_t epoch, Shard shard) const {
   const bool train = split == Split::Train;
   const int64_t n = size(split);
-  auto [begin, end] = shard_range(n, shard, /*equal_shards=*/train);
+  auto positions = shard_positions(n, shard, /*equal_shards=*/train);
   auto indices = epoch_indices(n, train && options_.shuffle(), options_.seed(), epoch, shard, train);
-  int64_t count = end - begin;
+  int64_t count = positions.numel();
   const int64_t bs = batch_size(split);
   if (train && options_.drop_last()) count = (count / bs) * bs;
 
   std::optional<CropFlipDraws> draws;
   const Augmentation aug = train ? train_augmentation() : Augmentation{};
   if (aug.crop_padding > 0 || aug.horizontal_flip) {
-    // Drawn for the whole permutation, then sliced: an example's augmentation depends on
+    // Drawn for the whole permutation, then gathered: an example's augmentation depends on
     // (seed, epoch, position) only, not on how the epoch is sharded.
     auto gen = epoch_generator(options_.seed(), epoch, kAugmentationStream);
     auto all = draw_crop_flip(n, aug.crop_padding, aug.horizontal_flip, gen);
     auto device = options_.device();
-    draws =
-        CropFlipDraws{all.offset_y.slice(0, begin, end).to(device),
-                      all.offset_x.slice(0, begin, end).to(device), all.flip.slice(0, begin, end).to(device)};
+    draws = CropFlipDraws{all.offset_y.index_select(0, positions).to(device),
+                          all.offset_x.index_select(0, positions).to(device),
+                          all.flip.index_select(0, positions).to(device)};
   }
   return std::make_unique<TensorBatchStream>(tensors(split), indices.to(options_.device()), std::move(draws),
                                              aug.crop_padding, normalization_, options_.dtype(), bs, count);

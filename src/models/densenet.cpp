@@ -17,10 +17,10 @@ torch::nn::Sequential make_dense_layer(int64_t in_channels, int64_t growth_rate,
                                        const ModelOptions& options) {
   const auto& policy = options.nonsmooth();
   torch::nn::Sequential layer;
-  layer->push_back("norm1", detail::norm2d(options.batch_norm(), in_channels));
+  layer->push_back("norm1", detail::norm2d(options, in_channels));
   layer->push_back("relu1", policy.make_relu());
   layer->push_back("conv1", detail::conv2d(in_channels, bn_size * growth_rate, 1, 1, 0, false));
-  layer->push_back("norm2", detail::norm2d(options.batch_norm(), bn_size * growth_rate));
+  layer->push_back("norm2", detail::norm2d(options, bn_size * growth_rate));
   layer->push_back("relu2", policy.make_relu());
   layer->push_back("conv2", detail::conv2d(bn_size * growth_rate, growth_rate, 3, 1, 1, false));
   return layer;
@@ -67,7 +67,7 @@ DenseTransitionImpl::DenseTransitionImpl(int64_t in_channels_, int64_t out_chann
 }
 
 void DenseTransitionImpl::reset() {
-  norm = detail::register_any(*this, "norm", detail::norm2d(options.batch_norm(), in_channels));
+  norm = detail::register_any(*this, "norm", detail::norm2d(options, in_channels));
   relu = detail::register_any(*this, "relu", options.nonsmooth().make_relu());
   conv = register_module("conv", detail::conv2d(in_channels, out_channels, 1, 1, 0, false));
   pool = register_module("pool", torch::nn::AvgPool2d(torch::nn::AvgPool2dOptions(2).stride(2)));
@@ -91,7 +91,6 @@ void DenseNetImpl::reset() {
               "model \"densenet121\": image_size ", options.image_size(), " leaves less than 8×8 after the ",
               to_string(options.stem()), " stem, expected at least 8×8 before the three transitions");
   const auto& policy = options.nonsmooth();
-  const bool bn = options.batch_norm();
 
   GlobalRngGuard rng;  // layer constructors draw from the global RNG; initialize() redraws from the seed
   features = torch::nn::Sequential();
@@ -100,7 +99,7 @@ void DenseNetImpl::reset() {
   } else {
     features->push_back("conv0", detail::conv2d(options.in_channels(), init_features, 7, 2, 3, false));
   }
-  features->push_back("norm0", detail::norm2d(bn, init_features));
+  features->push_back("norm0", detail::norm2d(options, init_features));
   features->push_back("relu0", policy.make_relu());
   features->push_back("pool0", policy.make_pool(options.stem_pool_kernel(), options.stem_pool_stride(),
                                                 options.stem_pool_padding()));
@@ -115,7 +114,7 @@ void DenseNetImpl::reset() {
       channels /= 2;
     }
   }
-  features->push_back("norm5", detail::norm2d(bn, channels));
+  features->push_back("norm5", detail::norm2d(options, channels));
   features->push_back("relu5", policy.make_relu());
   register_module("features", features);
   classifier = register_module("classifier", torch::nn::Linear(channels, options.num_classes()));

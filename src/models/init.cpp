@@ -1,5 +1,7 @@
 #include "tiebreak/models/init.h"
 
+#include "tiebreak/distributed/sync_batch_norm.h"
+
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/core/Generator.h>
 #include <c10/util/Exception.h>
@@ -71,6 +73,8 @@ void initialize(torch::nn::Module& model, InitScheme scheme, uint64_t seed) {
       init_batch_norm(*bn2);
     } else if (auto* bn1 = dynamic_cast<torch::nn::BatchNorm1dImpl*>(&module)) {
       init_batch_norm(*bn1);
+    } else if (auto* sync = dynamic_cast<distributed::SyncBatchNormImpl*>(&module)) {
+      init_batch_norm(*sync);
     } else {
       TORCH_CHECK(module.named_parameters(/*recurse=*/false).is_empty(), "models::initialize: module \"",
                   item.key(), "\" (", module.name(), ") owns parameters but has no initialization rule");

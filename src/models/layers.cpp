@@ -1,13 +1,21 @@
 #include "models/layers.h"
 
+#include "tiebreak/distributed/sync_batch_norm.h"
+
 #include <c10/util/Exception.h>
 #include <torch/nn/modules/batchnorm.h>
 #include <torch/nn/modules/linear.h>
 
 namespace tiebreak::models::detail {
 
-torch::nn::AnyModule norm2d(bool batch_norm, int64_t channels) {
-  if (batch_norm) return torch::nn::AnyModule(torch::nn::BatchNorm2d(channels));
+torch::nn::AnyModule batch_norm(const ModelOptions& options, int64_t features, int dims) {
+  if (options.sync_batch_norm()) return torch::nn::AnyModule(distributed::SyncBatchNorm(features));
+  if (dims == 1) return torch::nn::AnyModule(torch::nn::BatchNorm1d(features));
+  return torch::nn::AnyModule(torch::nn::BatchNorm2d(features));
+}
+
+torch::nn::AnyModule norm2d(const ModelOptions& options, int64_t channels) {
+  if (options.batch_norm()) return batch_norm(options, channels, 2);
   return torch::nn::AnyModule(torch::nn::Identity());
 }
 

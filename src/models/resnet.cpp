@@ -10,11 +10,11 @@ namespace {
 
 // conv 1×1 (stride) + norm on the shortcut when the block changes shape, as in torchvision.
 torch::nn::Sequential make_downsample(int64_t in_planes, int64_t out_planes, int64_t stride,
-                                      bool batch_norm) {
+                                      const ModelOptions& options) {
   torch::nn::Sequential downsample;
   if (stride != 1 || in_planes != out_planes) {
     downsample->push_back("0", detail::conv2d(in_planes, out_planes, 1, stride, 0, false));
-    downsample->push_back("1", detail::norm2d(batch_norm, out_planes));
+    downsample->push_back("1", detail::norm2d(options, out_planes));
   }
   return downsample;
 }
@@ -63,13 +63,12 @@ BasicBlockImpl::BasicBlockImpl(int64_t in_planes_, int64_t planes_, int64_t stri
 
 void BasicBlockImpl::reset() {
   const auto& policy = options.nonsmooth();
-  const bool bn = options.batch_norm();
   conv1 = register_module("conv1", detail::conv2d(in_planes, planes, 3, stride, 1, false));
-  bn1 = detail::register_any(*this, "bn1", detail::norm2d(bn, planes));
+  bn1 = detail::register_any(*this, "bn1", detail::norm2d(options, planes));
   relu1 = detail::register_any(*this, "relu1", policy.make_relu());
   conv2 = register_module("conv2", detail::conv2d(planes, planes, 3, 1, 1, false));
-  bn2 = detail::register_any(*this, "bn2", detail::norm2d(bn, planes));
-  downsample = register_module("downsample", make_downsample(in_planes, planes * expansion, stride, bn));
+  bn2 = detail::register_any(*this, "bn2", detail::norm2d(options, planes));
+  downsample = register_module("downsample", make_downsample(in_planes, planes * expansion, stride, options));
   relu2 = detail::register_any(*this, "relu2", policy.make_relu());
 }
 
@@ -91,16 +90,15 @@ BottleneckImpl::BottleneckImpl(int64_t in_planes_, int64_t planes_, int64_t stri
 
 void BottleneckImpl::reset() {
   const auto& policy = options.nonsmooth();
-  const bool bn = options.batch_norm();
   conv1 = register_module("conv1", detail::conv2d(in_planes, planes, 1, 1, 0, false));
-  bn1 = detail::register_any(*this, "bn1", detail::norm2d(bn, planes));
+  bn1 = detail::register_any(*this, "bn1", detail::norm2d(options, planes));
   relu1 = detail::register_any(*this, "relu1", policy.make_relu());
   conv2 = register_module("conv2", detail::conv2d(planes, planes, 3, stride, 1, false));
-  bn2 = detail::register_any(*this, "bn2", detail::norm2d(bn, planes));
+  bn2 = detail::register_any(*this, "bn2", detail::norm2d(options, planes));
   relu2 = detail::register_any(*this, "relu2", policy.make_relu());
   conv3 = register_module("conv3", detail::conv2d(planes, planes * expansion, 1, 1, 0, false));
-  bn3 = detail::register_any(*this, "bn3", detail::norm2d(bn, planes * expansion));
-  downsample = register_module("downsample", make_downsample(in_planes, planes * expansion, stride, bn));
+  bn3 = detail::register_any(*this, "bn3", detail::norm2d(options, planes * expansion));
+  downsample = register_module("downsample", make_downsample(in_planes, planes * expansion, stride, options));
   relu3 = detail::register_any(*this, "relu3", policy.make_relu());
 }
 
@@ -128,13 +126,12 @@ void ResNetImpl::reset() {
               "\": image_size ", options.image_size(), " leaves nothing after the ",
               to_string(options.stem()), " stem");
   const auto& policy = options.nonsmooth();
-  const bool bn = options.batch_norm();
 
   GlobalRngGuard rng;  // layer constructors draw from the global RNG; initialize() redraws from the seed
   conv1 = options.stem() == Stem::Cifar ? detail::conv2d(options.in_channels(), 64, 3, 1, 1, false)
                                         : detail::conv2d(options.in_channels(), 64, 7, 2, 3, false);
   register_module("conv1", conv1);
-  bn1 = detail::register_any(*this, "bn1", detail::norm2d(bn, 64));
+  bn1 = detail::register_any(*this, "bn1", detail::norm2d(options, 64));
   relu = detail::register_any(*this, "relu", policy.make_relu());
   maxpool = detail::register_any(
       *this, "maxpool",

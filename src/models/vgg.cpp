@@ -57,7 +57,7 @@ void VGGImpl::reset() {
     }
     const auto n = std::to_string(++conv);
     features->push_back("conv" + n, detail::conv2d(channels, width, 3, 1, 1, true));
-    if (options.batch_norm()) features->push_back("bn" + n, torch::nn::BatchNorm2d(width));
+    if (options.batch_norm()) features->push_back("bn" + n, detail::batch_norm(options, width, 2));
     features->push_back("relu" + n, policy.make_relu());
     channels = width;
   }

@@ -1,29 +1,46 @@
 #include "tiebreak/train/task.h"
 
 #include "tiebreak/data/registry.h"
+#include "tiebreak/data/sampler.h"
 #include "tiebreak/models/models.h"
 #include "tiebreak/nn/nonsmooth.h"
 #include "tiebreak/ops/formulation.h"
 
 #include <fmt/format.h>
 
+#include <limits>
+
 namespace tiebreak::train {
 
 namespace {
 
-/// A tiebreak::data dataset as the trainer sees it, with the config's example limits.
+/// A tiebreak::data dataset as the trainer sees it: one shard of it, with the
+/// config's example limits (which count all ranks together).
 class DatasetBatchSource : public BatchSource {
  public:
-  DatasetBatchSource(std::shared_ptr<data::Dataset> dataset, int64_t train_limit, int64_t test_limit)
-      : dataset_(std::move(dataset)), train_limit_(train_limit), test_limit_(test_limit) {}
+  DatasetBatchSource(std::shared_ptr<data::Dataset> dataset, int64_t train_limit, int64_t test_limit,
+                     data::Shard shard)
+      : dataset_(std::move(dataset)),
+        // Rank r owns positions r, r + W, ...: the first `limit` positions of the epoch are the first
+        // limit / W of every rank's (the training split keeps every rank's step count equal).
+        train_limit_(train_limit > 0 ? train_limit / shard.world_size : kUnlimited),
+        test_limit_(test_limit > 0 ? std::max<int64_t>(0, (test_limit - shard.rank + shard.world_size - 1) /
+                                                              shard.world_size)
+                                   : kUnlimited),
+        shard_(shard) {}
 
   int64_t num_classes() const override { return dataset_->num_classes(); }
   std::vector<int64_t> input_shape() const override {
     auto s = dataset_->image_shape();
     return {s.channels, s.height, s.width};
   }
-  int64_t train_size() const override { return limited(dataset_->size(data::Split::Train), train_limit_); }
-  int64_t test_size() const override { return limited(dataset_->size(data::Split::Test), test_limit_); }
+  int64_t train_size() const override {
+    return limited(data::shard_size(dataset_->size(data::Split::Train), shard_, true), train_limit_);
+  }
+  int64_t test_size() const override {
+    return limited(data::shard_size(dataset_->size(data::Split::Test), shard_, false), test_limit_);
+  }
+  data::Shard shard() const override { return shard_; }
   void for_each_train_batch(int64_t epoch, const std::function<void(const Batch&)>& fn) override {
     stream(data::Split::Train, epoch, train_limit_, fn);
   }
@@ -36,20 +53,20 @@ class DatasetBatchSource : public BatchSource {
   }
 
  private:
-  static int64_t limited(int64_t size, int64_t limit) { return limit > 0 ? std::min(size, limit) : size; }
+  static constexpr int64_t kUnlimited = std::numeric_limits<int64_t>::max();
+  static int64_t limited(int64_t size, int64_t limit) { return std::min(size, limit); }
 
   void stream(data::Split split, int64_t epoch, int64_t limit, const std::function<void(const Batch&)>& fn) {
-    auto s = dataset_->epoch(split, epoch);
+    auto s = dataset_->epoch(split, epoch, shard_);
     int64_t seen = 0;
-    while (auto b = s->next()) {
+    while (seen < limit) {
+      auto b = s->next();
+      if (!b) break;
       int64_t n = b->labels.size(0);
-      if (limit > 0) {
-        if (seen >= limit) break;
-        if (seen + n > limit) {
-          n = limit - seen;
-          b->images = b->images.narrow(0, 0, n);
-          b->labels = b->labels.narrow(0, 0, n);
-        }
+      if (seen + n > limit) {
+        n = limit - seen;
+        b->images = b->images.narrow(0, 0, n);
+        b->labels = b->labels.narrow(0, 0, n);
       }
       seen += n;
       fn(Batch{b->images, b->labels});
@@ -58,6 +75,7 @@ class DatasetBatchSource : public BatchSource {
 
   std::shared_ptr<data::Dataset> dataset_;
   int64_t train_limit_, test_limit_;
+  data::Shard shard_;
 };
 
 }  // namespace
@@ -67,24 +85,27 @@ Components default_components() {
   c.make_data = [](const config::ExperimentConfig& cfg,
                    const DataRequest& request) -> std::shared_ptr<BatchSource> {
     const auto& d = cfg.data;
-    auto options = data::DataOptions(d.dataset)
-                       .root(d.root)
-                       .train_batch_size(d.batch_size)
-                       .test_batch_size(d.test_batch_size)
-                       .augment(d.augmentation == "standard")
-                       .seed(request.seed)
-                       .device(request.device)
-                       .dtype(request.dtype)
-                       .train_files(d.train_files)
-                       .test_files(d.test_files)
-                       .svhn_extra(d.svhn_extra)
-                       .num_workers(d.num_workers)
-                       .synthetic_train_size(d.synthetic_train_size)
-                       .synthetic_test_size(d.synthetic_test_size)
-                       .synthetic_classes(d.synthetic_classes)
-                       .synthetic_shape(d.synthetic_shape);
+    auto options =
+        data::DataOptions(d.dataset)
+            .root(d.root)
+            .train_batch_size(request.train_batch_size > 0 ? request.train_batch_size : d.batch_size)
+            .test_batch_size(d.test_batch_size)
+            .augment(d.augmentation == "standard")
+            .seed(request.seed)
+            .device(request.device)
+            .dtype(request.dtype)
+            .train_files(d.train_files)
+            .test_files(d.test_files)
+            .svhn_extra(d.svhn_extra)
+            .num_workers(d.num_workers)
+            .crop_size(d.crop_size)
+            .resize_size(d.resize_size)
+            .synthetic_train_size(d.synthetic_train_size)
+            .synthetic_test_size(d.synthetic_test_size)
+            .synthetic_classes(d.synthetic_classes)
+            .synthetic_shape(d.synthetic_shape);
     return std::make_shared<DatasetBatchSource>(data::make_dataset(d.dataset, options), d.train_limit,
-                                                d.test_limit);
+                                                d.test_limit, request.shard);
   };
   c.make_model = [](const config::ExperimentConfig& cfg, const BatchSource& data, uint64_t seed) -> Model {
     const auto shape = data.input_shape();
@@ -99,6 +120,7 @@ Components default_components() {
     auto options = models::ModelOptions(cfg.model.name)
                        .nonsmooth(policy)
                        .batch_norm(cfg.model.batch_norm)
+                       .sync_batch_norm(cfg.exp.distributed.sync_batch_norm)
                        .in_channels(shape[0])
                        .image_size(shape[1])
                        .num_classes(data.num_classes())

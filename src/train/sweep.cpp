@@ -116,9 +116,72 @@ std::pair<int64_t, int64_t> parse_shard(const std::string& text) {
 
 fs::path current_executable() { return fs::read_symlink("/proc/self/exe"); }
 
+namespace {
+
+/// The intra-op threads of one of `jobs` concurrent child runs: its share of the cores.
 int64_t child_threads(int64_t jobs) {
   const int64_t cores = std::max<int64_t>(1, at::get_num_threads());
   return std::max<int64_t>(1, cores / jobs);
+}
+
+/// `text` as one POSIX shell word.
+std::string shell_quote(const std::string& text) {
+  std::string out = "'";
+  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+}  // namespace
+
+std::string format_slurm_array_script(const SweepOptions& options, const SlurmArrayOptions& slurm) {
+  TORCH_CHECK(options.shard_index == 0 && options.shard_count == 1,
+              "--emit-slurm: the array tasks are the shards; drop --shard ", options.shard_index, "/",
+              options.shard_count);
+  TORCH_CHECK(options.runs >= 0, "--runs: expected a positive number, got ", options.runs);
+  TORCH_CHECK(options.jobs >= 1, "--jobs: expected a positive number, got ", options.jobs);
+  TORCH_CHECK(slurm.tasks >= 0, "--slurm-tasks: expected a positive number, got ", slurm.tasks);
+  const auto points = expand_grid(options.axes);
+  int64_t runs = 0;
+  for (const auto& p : points) {
+    std::vector<std::string> sets = options.overrides;
+    if (options.runs > 0) sets.push_back("train.runs=" + std::to_string(options.runs));
+    sets.insert(sets.end(), p.assignments.begin(), p.assignments.end());
+    runs = config::load_config(options.config_path, sets).config.train.runs;
+  }
+  const int64_t units = static_cast<int64_t>(points.size()) * runs;
+  const int64_t tasks = slurm.tasks > 0 ? std::min(slurm.tasks, units) : units;
+
+  const fs::path out = fs::absolute(options.out_dir);
+  const fs::path exe = fs::absolute(slurm.executable.empty() ? current_executable() : slurm.executable);
+  std::string command =
+      shell_quote(exe.string()) + " sweep " + shell_quote(fs::absolute(options.config_path).string());
+  for (const auto& axis : options.axes) {
+    std::string values;
+    for (const auto& v : axis.values) values += (values.empty() ? "" : ",") + value_text(v);
+    command += " --grid " + shell_quote(axis.key + "=" + values);
+  }
+  for (const auto& s : options.overrides) command += " --set " + shell_quote(s);
+  if (options.runs > 0) command += " --runs " + std::to_string(options.runs);
+  command += fmt::format(" --jobs {} --out {} --shard \"${{SLURM_ARRAY_TASK_ID}}/{}\"", options.jobs,
+                         shell_quote(out.string()), tasks);
+
+  std::string script = "#!/bin/bash\n";
+  script += fmt::format(
+      "# tiebreak sweep as a Slurm job array: task k trains shard k/{} of {} grid point(s) x {} run(s).\n"
+      "# Submit with `sbatch {{this file}}`; resubmitting resumes (finished runs are skipped).\n",
+      tasks, points.size(), runs);
+  script += fmt::format("#SBATCH --job-name={}\n", "tiebreak-" + out.filename().string());
+  script += fmt::format("#SBATCH --array=0-{}\n", tasks - 1);
+  script += "#SBATCH --ntasks=1\n";
+  script += fmt::format("#SBATCH --output={}\n", (out / "slurm" / "%A_%a.out").string());
+  for (const auto& option : slurm.sbatch) {
+    TORCH_CHECK(!option.empty() && option.find('\n') == std::string::npos,
+                "--sbatch: expected one sbatch option such as --gres=gpu:1, got '", option, "'");
+    script += "#SBATCH " + (option.rfind("-", 0) == 0 ? option : "--" + option) + "\n";
+  }
+  script += "set -euo pipefail\n";
+  script += "exec " + command + "\n";
+  return script;
 }
 
 SweepSummary run_sweep(const SweepOptions& options, const Components& components) {
@@ -196,7 +259,11 @@ SweepSummary run_sweep(const SweepOptions& options, const Components& components
     }
   };
 
-  if (options.jobs == 1) {
+  for (const auto& gpu : options.gpus) {
+    TORCH_CHECK(!gpu.empty() && gpu.find_first_of(",= \t\n") == std::string::npos,
+                "--gpus: expected comma-separated device indices or UUIDs, got an entry '", gpu, "'");
+  }
+  if (options.jobs == 1 && options.gpus.empty()) {
     for (const auto& u : todo) {
       const auto experiment = options.out_dir / points[u.point].name;
       fs::create_directories(experiment);
@@ -224,12 +291,21 @@ SweepSummary run_sweep(const SweepOptions& options, const Components& components
   // Child processes: `tiebreak train CONFIG --set ... --out POINT --run-id K --resume`.
   const std::string exe = current_executable().string();
   std::map<pid_t, SweepUnit> running;
+  // With --gpus, which GPU each running child holds; a finished child frees its GPU.
+  std::map<pid_t, std::string> gpu_of;
+  std::vector<std::string> free_gpus(options.gpus.rbegin(), options.gpus.rend());
+  const int64_t concurrency =
+      options.gpus.empty() ? options.jobs : std::min<int64_t>(options.jobs, options.gpus.size());
   auto wait_one = [&] {
     int status = 0;
     pid_t pid = ::waitpid(-1, &status, 0);
     TORCH_CHECK(pid > 0, "sweep: waitpid failed");
     auto it = running.find(pid);
     if (it == running.end()) return;
+    if (auto g = gpu_of.find(pid); g != gpu_of.end()) {
+      free_gpus.push_back(g->second);
+      gpu_of.erase(g);
+    }
     SweepUnit u = it->second;
     running.erase(it);
     const auto dir = run_directory(options.out_dir / points[u.point].name, u.run_id);
@@ -244,7 +320,7 @@ SweepSummary run_sweep(const SweepOptions& options, const Components& components
     record(u, s, detail);
   };
   for (const auto& u : todo) {
-    while (static_cast<int64_t>(running.size()) >= options.jobs) wait_one();
+    while (static_cast<int64_t>(running.size()) >= concurrency) wait_one();
     const auto experiment = options.out_dir / points[u.point].name;
     const auto dir = run_directory(experiment, u.run_id);
     fs::create_directories(dir);
@@ -258,7 +334,7 @@ SweepSummary run_sweep(const SweepOptions& options, const Components& components
       // the CPU, and OpenMP barriers then wait on descheduled threads (measured: a
       // 2-core LeNet-5 epoch 75x slower). Give each child its share of the cores.
       args.push_back("--set");
-      args.push_back("exp.threads=" + std::to_string(child_threads(options.jobs)));
+      args.push_back("exp.threads=" + std::to_string(child_threads(concurrency)));
     }
     for (const auto& s : std::vector<std::string>{"--out", experiment.string(), "--run-id",
                                                   std::to_string(u.run_id), "--resume", "--no-progress"}) {
@@ -274,9 +350,25 @@ SweepSummary run_sweep(const SweepOptions& options, const Components& components
                                      0644);
     posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
     posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    std::vector<std::string> env_entries;
+    std::string gpu;
+    for (char** e = environ; *e; ++e) {
+      if (options.gpus.empty() || std::strncmp(*e, "CUDA_VISIBLE_DEVICES=", 21) != 0)
+        env_entries.push_back(*e);
+    }
+    if (!options.gpus.empty()) {
+      gpu = free_gpus.back();
+      free_gpus.pop_back();
+      env_entries.push_back("CUDA_VISIBLE_DEVICES=" + gpu);
+    }
+    std::vector<char*> envp;
+    for (auto& e : env_entries) envp.push_back(e.data());
+    envp.push_back(nullptr);
     pid_t pid = 0;
-    int rc = posix_spawn(&pid, exe.c_str(), &actions, nullptr, argv.data(), environ);
+    int rc = posix_spawn(&pid, exe.c_str(), &actions, nullptr, argv.data(), envp.data());
     posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0 && !gpu.empty()) free_gpus.push_back(gpu);
+    if (rc == 0 && !gpu.empty()) gpu_of[pid] = gpu;
     if (rc != 0) {
       record(u, RunStatus::Failed, fmt::format(": cannot start {}: {}", exe, std::strerror(rc)));
       continue;

@@ -1,5 +1,7 @@
 #include "tiebreak/train/task.h"
 
+#include "tiebreak/data/sampler.h"
+
 #include <ATen/CPUGeneratorImpl.h>
 #include <fmt/format.h>
 #include <torch/torch.h>
@@ -16,7 +18,7 @@ uint64_t shuffle_seed(uint64_t seed, int64_t epoch) {
 TensorBatchSource::TensorBatchSource(torch::Tensor train_inputs, torch::Tensor train_targets,
                                      torch::Tensor test_inputs, torch::Tensor test_targets,
                                      int64_t num_classes, std::string name, uint64_t seed, int64_t batch_size,
-                                     int64_t test_batch_size)
+                                     int64_t test_batch_size, data::Shard shard)
     : train_inputs_(std::move(train_inputs)),
       train_targets_(std::move(train_targets)),
       test_inputs_(std::move(test_inputs)),
@@ -25,7 +27,8 @@ TensorBatchSource::TensorBatchSource(torch::Tensor train_inputs, torch::Tensor t
       name_(std::move(name)),
       seed_(seed),
       batch_size_(batch_size),
-      test_batch_size_(test_batch_size) {
+      test_batch_size_(test_batch_size),
+      shard_(shard) {
   TORCH_CHECK(batch_size_ > 0 && test_batch_size_ > 0,
               "TensorBatchSource: expected positive batch sizes, got ", batch_size_, " and ",
               test_batch_size_);
@@ -40,6 +43,14 @@ TensorBatchSource::TensorBatchSource(torch::Tensor train_inputs, torch::Tensor t
   test_targets_ = test_targets_.to(torch::kLong);
 }
 
+int64_t TensorBatchSource::train_size() const {
+  return data::shard_size(train_inputs_.size(0), shard_, /*equal_shards=*/true);
+}
+
+int64_t TensorBatchSource::test_size() const {
+  return data::shard_size(test_inputs_.size(0), shard_, /*equal_shards=*/false);
+}
+
 std::vector<int64_t> TensorBatchSource::input_shape() const {
   auto sizes = train_inputs_.sizes().vec();
   sizes.erase(sizes.begin());
@@ -49,15 +60,26 @@ std::vector<int64_t> TensorBatchSource::input_shape() const {
 void TensorBatchSource::for_each_train_batch(int64_t epoch, const std::function<void(const Batch&)>& fn) {
   const int64_t batch_size = batch_size_;
   auto generator = at::make_generator<at::CPUGeneratorImpl>(shuffle_seed(seed_, epoch));
-  auto order = torch::randperm(train_size(), generator, torch::TensorOptions().dtype(torch::kLong));
-  for (int64_t start = 0; start < train_size(); start += batch_size) {
-    auto index = order.slice(0, start, std::min(start + batch_size, train_size()));
+  auto order = torch::randperm(train_inputs_.size(0), generator, torch::TensorOptions().dtype(torch::kLong));
+  if (shard_.world_size > 1)
+    order = order.index_select(0, data::shard_positions(order.size(0), shard_, /*equal_shards=*/true));
+  const int64_t n = order.size(0);
+  for (int64_t start = 0; start < n; start += batch_size) {
+    auto index = order.slice(0, start, std::min(start + batch_size, n));
     fn(Batch{train_inputs_.index_select(0, index), train_targets_.index_select(0, index)});
   }
 }
 
 void TensorBatchSource::for_each_test_batch(const std::function<void(const Batch&)>& fn) {
   const int64_t batch_size = test_batch_size_;
+  if (shard_.world_size > 1) {
+    auto positions = data::shard_positions(test_inputs_.size(0), shard_, /*equal_shards=*/false);
+    for (int64_t start = 0; start < positions.size(0); start += batch_size) {
+      auto index = positions.slice(0, start, std::min(start + batch_size, positions.size(0)));
+      fn(Batch{test_inputs_.index_select(0, index), test_targets_.index_select(0, index)});
+    }
+    return;
+  }
   for (int64_t start = 0; start < test_size(); start += batch_size) {
     const int64_t end = std::min(start + batch_size, test_size());
     fn(Batch{test_inputs_.slice(0, start, end), test_targets_.slice(0, start, end)});

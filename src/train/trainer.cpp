@@ -1,6 +1,7 @@
 #include "tiebreak/train/trainer.h"
 
 #include "tiebreak/core/build_info.h"
+#include "tiebreak/distributed/gradient_reducer.h"
 #include "tiebreak/train/atomic_file.h"
 #include "tiebreak/train/checkpoint.h"
 #include "tiebreak/train/optimizer.h"
@@ -104,21 +105,44 @@ class Progress {
   std::shared_ptr<spdlog::logger> logger_;
 };
 
+/// The run's log: train.log (rank 0 only) and, with `console`, stderr. The
+/// other ranks of a data-parallel run log warnings and errors to stderr only.
 std::shared_ptr<spdlog::logger> make_logger(const fs::path& log_file, const config::ExpConfig& exp,
-                                            bool console, int64_t run_id) {
+                                            bool console, int64_t run_id,
+                                            const distributed::DistributedContext* ctx) {
   std::vector<spdlog::sink_ptr> sinks;
-  auto file = std::make_shared<spdlog::sinks::basic_file_sink_mt>(log_file.string(), false);
-  file->set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%l] %v");
-  sinks.push_back(file);
-  if (console) {
+  const bool main_rank = !ctx || ctx->is_main();
+  if (main_rank) {
+    auto file = std::make_shared<spdlog::sinks::basic_file_sink_mt>(log_file.string(), false);
+    file->set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%l] %v");
+    sinks.push_back(file);
+  }
+  if (console || !main_rank) {
     auto err = std::make_shared<spdlog::sinks::stderr_sink_mt>();
-    err->set_pattern(fmt::format("[run {}] %v", run_id));
+    err->set_pattern(ctx ? fmt::format("[run {} rank {}] %v", run_id, ctx->rank())
+                         : fmt::format("[run {}] %v", run_id));
     sinks.push_back(err);
   }
   auto logger = std::make_shared<spdlog::logger>("tiebreak.run", sinks.begin(), sinks.end());
-  logger->set_level(spdlog::level::from_str(exp.log_level));
+  auto level = spdlog::level::from_str(exp.log_level);
+  logger->set_level(main_rank ? level : std::max(level, spdlog::level::warn));
   logger->flush_on(spdlog::level::info);
   return logger;
+}
+
+/// `values` (scalars on one device) summed over the ranks of `ctx`, or as they are without one.
+std::vector<double> sum_over_ranks(distributed::DistributedContext* ctx,
+                                   const std::vector<torch::Tensor>& values) {
+  std::vector<double> result;
+  if (values.empty()) return result;
+  std::vector<torch::Tensor> as_double;
+  for (const auto& v : values) as_double.push_back(v.to(torch::kDouble).reshape({}));
+  auto packed = torch::stack(as_double);
+  if (ctx) ctx->all_reduce_sum({packed});
+  packed = packed.cpu();
+  const double* p = packed.data_ptr<double>();
+  result.assign(p, p + packed.numel());
+  return result;
 }
 
 struct EpochResult {
@@ -209,7 +233,9 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
                      const Components& components) {
   const auto& cfg = loaded.config;
   const fs::path& dir = options.run_dir;
-  fs::create_directories(dir);
+  distributed::DistributedContext* ctx = options.distributed.get();
+  const bool main_rank = !ctx || ctx->is_main();
+  if (main_rank) fs::create_directories(dir);
 
   const auto previous = read_run_status(dir);
   if (previous && !options.resume) {
@@ -238,13 +264,17 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
     }
     return done;
   }
+  // Every rank has read the run's previous state before rank 0 starts writing it.
+  if (ctx) ctx->barrier();
 
   // A process killed in the middle of an atomic write leaves its temporary file behind.
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    if (entry.path().filename().string().rfind(".tmp.", 0) == 0) fs::remove(entry.path());
+  if (main_rank) {
+    for (const auto& entry : fs::directory_iterator(dir)) {
+      if (entry.path().filename().string().rfind(".tmp.", 0) == 0) fs::remove(entry.path());
+    }
   }
-  auto logger = make_logger(dir / "train.log", cfg.exp, options.progress, options.run_id);
-  Progress progress(options.progress, logger);
+  auto logger = make_logger(dir / "train.log", cfg.exp, options.progress, options.run_id, ctx);
+  Progress progress(options.progress && main_rank, logger);
   const uint64_t run_seed = cfg.train.seed + static_cast<uint64_t>(options.run_id);
   const auto started = std::chrono::steady_clock::now();
   json run = {{"run_id", options.run_id},
@@ -270,7 +300,15 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
     run["first_started_at"] = run["started_at"];
     run["sessions"] = 1;
   }
+  // Which GPUs the process was given (sweep --gpus, Slurm's gres): part of where the run executed.
+  if (const char* visible = std::getenv("CUDA_VISIBLE_DEVICES")) run["cuda_visible_devices"] = visible;
+  if (ctx) {
+    run["distributed"] = {{"world_size", ctx->world_size()},
+                          {"backend", ctx->backend()},
+                          {"launcher", distributed::to_string(ctx->launch().launcher)}};
+  }
   auto write_run_json = [&] {
+    if (!main_rank) return;
     run["updated_at"] = now_iso8601();
     write_text_atomically(dir / "run.json", run.dump(2) + "\n");
   };
@@ -278,10 +316,10 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
   RunOutcome outcome;
   try {
     apply_execution_settings(cfg.exp);
-    const c10::Device device = resolve_device(cfg.exp.device);
+    const c10::Device device = ctx ? ctx->device() : resolve_device(cfg.exp.device);
     run["device"] = device.str();
     if (device.is_cuda()) run["device_name"] = "cuda";
-    write_text_atomically(dir / "config.json", loaded.json.dump(2) + "\n");
+    if (main_rank) write_text_atomically(dir / "config.json", loaded.json.dump(2) + "\n");
     write_run_json();
     logger->info("tiebreak {} (git {}), LibTorch {}; device {}; run {} seed {}", build_info().version,
                  build_info().git_revision, build_info().libtorch_version, device.str(), options.run_id,
@@ -303,8 +341,21 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
     request.seed = run_seed;
     request.device = device;
     request.dtype = plan.parameter_dtype;
+    const int64_t world_size = ctx ? ctx->world_size() : 1;
+    TORCH_CHECK(cfg.data.batch_size % world_size == 0, "data.batch_size: ", cfg.data.batch_size,
+                " does not split over ", world_size,
+                " ranks: expected a multiple of the world size (it is the global batch, all ranks together)");
+    request.shard = data::Shard{ctx ? ctx->rank() : 0, world_size};
+    request.train_batch_size = cfg.data.batch_size / world_size;
     auto data = components.make_data(cfg, request);
-    logger->info("data: {}", data->describe());
+    TORCH_CHECK(data->shard().rank == request.shard.rank && data->shard().world_size == world_size, "data '",
+                cfg.data.dataset, "': the data source delivers shard ", data->shard().rank, " of ",
+                data->shard().world_size, ", not the requested ", request.shard.rank, " of ", world_size,
+                " (a data-parallel run needs a source that honours DataRequest::shard)");
+    logger->info("data: {}{}", data->describe(),
+                 ctx ? fmt::format(" on each of {} ranks, {} examples per rank and step", world_size,
+                                   request.train_batch_size)
+                     : "");
     Model model = components.make_model(cfg, *data, run_seed);
     TORCH_CHECK(model.module && model.forward, "model '", cfg.model.name,
                 "': the factory returned no module");
@@ -328,6 +379,31 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
       TORCH_CHECK(static_cast<int64_t>(outcome.rows.size()) == start_epoch, checkpoint.string(),
                   ": corrupt checkpoint: ", outcome.rows.size(), " metric rows for ", start_epoch, " epochs");
       logger->info("resumed from {} after epoch {}", checkpoint.string(), start_epoch);
+    }
+    std::unique_ptr<distributed::GradientAllReducer> reducer;
+    if (ctx) {
+      // Every rank must continue from the same epoch: a rank that cannot see rank 0's
+      // checkpoint (run directory not on a shared filesystem) would otherwise train other batches.
+      auto epoch_of_rank0 =
+          torch::full({1}, start_epoch, torch::TensorOptions().dtype(torch::kLong).device(device));
+      ctx->broadcast({epoch_of_rank0});
+      auto mismatches = (epoch_of_rank0 != start_epoch).to(torch::kLong);
+      ctx->all_reduce_sum({mismatches});
+      TORCH_CHECK(mismatches.item<int64_t>() == 0, (dir / "checkpoint.pt").string(),
+                  ": the ranks would resume from different epochs (this rank: ", start_epoch,
+                  ", rank 0: ", epoch_of_rank0.item<int64_t>(),
+                  "); --resume needs the run directory on a filesystem every rank shares");
+      {
+        // Rank 0's weights (initial or resumed) on every rank.
+        torch::NoGradGuard no_grad;
+        std::vector<torch::Tensor> state = model.module->parameters();
+        for (const auto& b : model.module->buffers()) state.push_back(b);
+        ctx->broadcast(state);
+      }
+      reducer = std::make_unique<distributed::GradientAllReducer>(
+          model.module->parameters(), *ctx, static_cast<int64_t>(cfg.exp.distributed.bucket_mb * (1 << 20)));
+      logger->info("data-parallel: {} via {}, gradients all-reduced in {} buckets", ctx->describe(),
+                   distributed::to_string(ctx->launch().launcher), reducer->num_buckets());
     }
     {
       json seeds = {{"model_init", run_seed}, {"shuffle", "shuffle_seed(run_seed, epoch)"}};
@@ -367,6 +443,7 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
                    {"run_seed", run_seed},
                    {"optimizer", config::to_string(cfg.train.optimizer.name)},
                    {"precision", config::to_string(cfg.train.precision)}};
+      if (!main_rank) return;
       if (cfg.exp.checkpoint) save_checkpoint(checkpoint, parts, meta);
       write_text_atomically(dir / "metrics.csv", format_metrics_csv(outcome.rows));
       run["epochs_done"] = epochs_done;
@@ -400,6 +477,7 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
           logits = model.forward(x);
           loss = torch::nn::functional::cross_entropy(logits, y);
         }
+        if (reducer) reducer->prepare_for_backward();
         if (scaler) {
           scaler->scale(loss).backward();
           scaler->step(*optimizer);
@@ -420,21 +498,39 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
                                     seen / std::max(elapsed, 1e-9)));
         }
       });
-      TORCH_CHECK(seen > 0, "data '", cfg.data.dataset, "': the training set produced no batches");
+      const auto train_totals = sum_over_ranks(ctx, {loss_sum, correct, torch::full({}, seen, dopts)});
+      const double seen_total = train_totals[2];
+      TORCH_CHECK(seen_total > 0, "data '", cfg.data.dataset, "': the training set produced no batches");
       const double train_seconds =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       EpochMetrics row = make_row(epoch, lr);
-      row.train_loss = loss_sum.item<double>() / seen;
-      row.train_accuracy = static_cast<double>(correct.item<int64_t>()) / seen;
-      for (auto& t : model.tie_counters) {
-        if (tie_stats) row.ties.emplace_back(t.name, t.counter->stats().tie_fraction());
-        t.counter->set_enabled(false);
+      row.train_loss = train_totals[0] / seen_total;
+      row.train_accuracy = train_totals[1] / seen_total;
+      if (tie_stats) {
+        std::vector<torch::Tensor> counts;
+        for (auto& t : model.tie_counters) {
+          const auto stats = t.counter->stats();
+          counts.push_back(torch::full({}, static_cast<double>(stats.ties), dopts));
+          counts.push_back(torch::full({}, static_cast<double>(stats.points), dopts));
+        }
+        const auto totals = sum_over_ranks(ctx, counts);
+        for (size_t i = 0; i < model.tie_counters.size(); ++i) {
+          const double points = totals[2 * i + 1];
+          row.ties.emplace_back(model.tie_counters[i].name, points == 0 ? 0.0 : totals[2 * i] / points);
+        }
       }
+      for (auto& t : model.tie_counters) t.counter->set_enabled(false);
 
       // Evaluation pass.
       model.module->eval();
       {
         torch::NoGradGuard no_grad;
+        if (ctx) {
+          // Per-rank BatchNorm statistics differ: every rank evaluates with rank 0's, the ones its checkpoint
+          // keeps.
+          auto buffers = model.module->buffers();
+          if (!buffers.empty()) ctx->broadcast(buffers);
+        }
         auto test_loss = torch::zeros({}, dopts);
         auto test_correct = torch::zeros({}, dopts.dtype(torch::kLong));
         int64_t tested = 0;
@@ -448,9 +544,11 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
           test_correct += logits.argmax(1).eq(y).sum();
           tested += y.size(0);
         });
-        TORCH_CHECK(tested > 0, "data '", cfg.data.dataset, "': the test set produced no batches");
-        row.test_loss = test_loss.item<double>() / tested;
-        row.test_accuracy = static_cast<double>(test_correct.item<int64_t>()) / tested;
+        const auto test_totals =
+            sum_over_ranks(ctx, {test_loss, test_correct, torch::full({}, tested, dopts)});
+        TORCH_CHECK(test_totals[2] > 0, "data '", cfg.data.dataset, "': the test set produced no batches");
+        row.test_loss = test_totals[0] / test_totals[2];
+        row.test_accuracy = test_totals[1] / test_totals[2];
       }
       row.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       epoch_seconds_sum += row.seconds;
@@ -520,6 +618,19 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
     std::string what = e.what();
     if (auto* c10 = dynamic_cast<const c10::Error*>(&e)) what = c10->what_without_backtrace();
     what = what.substr(0, what.find('\n'));
+    if (ctx && !dynamic_cast<const distributed::DistributedError*>(&e)) {
+      // A collective that failed inside backward (the gradient all-reduce) arrives as the backend's error.
+      const bool communication = dynamic_cast<const c10::DistError*>(&e) != nullptr ||
+                                 what.find("gloo") != std::string::npos ||
+                                 what.find("NCCL") != std::string::npos;
+      what =
+          ctx->describe() + ": " +
+          (communication ? fmt::format("gradient all-reduce failed (a peer rank died, or waited longer than "
+                                       "exp.distributed.timeout_seconds = {}): ",
+                                       cfg.exp.distributed.timeout_seconds)
+                         : "") +
+          what;
+    }
     run["status"] = to_string(RunStatus::Failed);
     run["error"] = what;
     try {
@@ -528,15 +639,19 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
     } catch (...) {
       // The original error matters more than a failure to record it.
     }
+    if (ctx) throw std::runtime_error(what);
     throw;
   }
 }
 
 std::vector<RunOutcome> train_experiment(const config::LoadedConfig& config, const fs::path& experiment_dir,
                                          bool resume, const Components& components,
-                                         std::optional<int64_t> only_run, const std::string& command_line) {
-  fs::create_directories(experiment_dir);
-  write_text_atomically(experiment_dir / "config.json", config.json.dump(2) + "\n");
+                                         std::optional<int64_t> only_run, const std::string& command_line,
+                                         std::shared_ptr<distributed::DistributedContext> distributed) {
+  if (!distributed || distributed->is_main()) {
+    fs::create_directories(experiment_dir);
+    write_text_atomically(experiment_dir / "config.json", config.json.dump(2) + "\n");
+  }
   std::vector<RunOutcome> outcomes;
   for (int64_t id = 0; id < config.config.train.runs; ++id) {
     if (only_run && *only_run != id) continue;
@@ -545,9 +660,31 @@ std::vector<RunOutcome> train_experiment(const config::LoadedConfig& config, con
     options.run_id = id;
     options.resume = resume;
     options.command_line = command_line;
+    options.distributed = distributed;
     outcomes.push_back(train_run(config, options, components));
   }
   return outcomes;
+}
+
+std::shared_ptr<distributed::DistributedContext> join_distributed_run(const config::ExperimentConfig& config,
+                                                                      const distributed::LaunchInfo& launch) {
+  TORCH_CHECK(launch.distributed(), "join_distributed_run: expected a torchrun or srun launch, got none");
+  c10::Device device = resolve_device(config.exp.device);
+  if (device.is_cuda() && (config.exp.device == "auto" || config.exp.device == "cuda")) {
+    // One visible GPU: the launcher already gave this process its own (srun --gpus-per-task=1).
+    const int64_t visible = static_cast<int64_t>(torch::cuda::device_count());
+    TORCH_CHECK(visible == 1 || launch.local_rank < visible, "LOCAL_RANK=", launch.local_rank,
+                ": expected a CUDA device per process on this node, but only ", visible, " are visible");
+    device = c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(visible == 1 ? 0 : launch.local_rank));
+  }
+  const auto timeout = std::chrono::milliseconds(
+      static_cast<int64_t>(std::llround(config.exp.distributed.timeout_seconds * 1000.0)));
+  auto ctx = std::make_shared<distributed::DistributedContext>(
+      launch, device,
+      distributed::ProcessGroupOptions().backend(config.exp.distributed.backend).timeout(timeout));
+  // Rank-aware logging: the library's own messages (dataset loading, ...) once, from rank 0.
+  if (!ctx->is_main()) spdlog::set_level(std::max(spdlog::get_level(), spdlog::level::warn));
+  return ctx;
 }
 
 }  // namespace tiebreak::train

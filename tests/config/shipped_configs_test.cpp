@@ -47,6 +47,22 @@ TEST(ShippedConfigs, PaperConfigsCarryTheStudysSettings) {
   EXPECT_EQ(imagenet.data.batch_size, 512);
   EXPECT_EQ(imagenet.train.epochs, 80);
 
+  // The data-parallel launch config (docs/distributed.md): the study's recipe, 512 being the global batch.
+  auto multi_gpu = load_config(dir / "imagenet_resnet50_amp.json").config;
+  EXPECT_EQ(multi_gpu.model.name, "resnet50");
+  EXPECT_TRUE(multi_gpu.model.batch_norm);
+  EXPECT_EQ(multi_gpu.train.precision, Precision::AmpFp16);
+  EXPECT_DOUBLE_EQ(multi_gpu.train.optimizer.lr, 0.1);
+  EXPECT_DOUBLE_EQ(multi_gpu.train.optimizer.momentum, 0.9);
+  EXPECT_DOUBLE_EQ(multi_gpu.train.optimizer.weight_decay, 1e-4);
+  EXPECT_EQ(multi_gpu.train.schedule.name, ScheduleKind::Step);
+  EXPECT_EQ(multi_gpu.train.schedule.step_size, 30);
+  EXPECT_DOUBLE_EQ(multi_gpu.train.schedule.gamma, 0.1);
+  EXPECT_EQ(multi_gpu.train.epochs, 80);
+  EXPECT_EQ(multi_gpu.data.batch_size, 512);
+  EXPECT_EQ(multi_gpu.exp.distributed.backend, "auto");
+  EXPECT_DOUBLE_EQ(multi_gpu.exp.distributed.timeout_seconds, 1800);
+
   auto adam = load_config(dir / "mnist_lenet5_adam_nobn_fp32.json").config;
   EXPECT_EQ(adam.train.optimizer.name, OptimizerKind::Adam);
   EXPECT_EQ(adam.train.epochs, 80);

@@ -159,4 +159,29 @@ inline std::vector<uint8_t> encode_jpeg(const torch::Tensor& image) {
   return out;
 }
 
+/// A solid-colour image per class, so JPEG keeps the colour.
+inline torch::Tensor class_image(int64_t cls, int64_t h, int64_t w) {
+  static const int colours[3][3] = {{220, 30, 30}, {30, 200, 40}, {20, 40, 210}};
+  auto img = torch::empty({3, h, w}, torch::kByte);
+  for (int c = 0; c < 3; ++c) img[c].fill_(colours[cls % 3][c]);
+  return img;
+}
+
+/// An ImageNet-layout folder: train/<wnid>/*.JPEG and val/<wnid>/*.JPEG with three classes of
+/// varied image sizes.
+inline void write_tiny_imagenet(const std::filesystem::path& root, int per_class_train, int per_class_val) {
+  const char* wnids[3] = {"n01440764", "n01443537", "n01484850"};
+  for (int cls = 0; cls < 3; ++cls) {
+    for (int i = 0; i < per_class_train; ++i) {
+      auto img = class_image(cls, 40 + 7 * i, 60 - 3 * i);
+      write_bytes(root / "train" / wnids[cls] / (std::string(wnids[cls]) + "_" + std::to_string(i) + ".JPEG"),
+                  encode_jpeg(img));
+    }
+    for (int i = 0; i < per_class_val; ++i) {
+      write_bytes(root / "val" / wnids[cls] / ("ILSVRC2012_val_" + std::to_string(cls * 10 + i) + ".JPEG"),
+                  encode_jpeg(class_image(cls, 50, 45)));
+    }
+  }
+}
+
 }  // namespace tiebreak::testing

@@ -55,6 +55,10 @@ struct DataConfig {
   int64_t test_limit = 0;
   /// ImageNet JPEG decoding threads.
   int64_t num_workers = 4;
+  /// ImageNet: the side of the training RandomResizedCrop and of the test
+  /// CenterCrop, and the shorter side the test images are resized to first.
+  int64_t crop_size = 224;
+  int64_t resize_size = 256;
   /// Override the files of a split (relative to the dataset folder or absolute).
   std::vector<std::string> train_files;
   std::vector<std::string> test_files;
@@ -133,6 +137,22 @@ struct TrainConfig {
   int64_t stop_after_epoch = 0;
 };
 
+/// `exp.distributed` section: how a run launched by torchrun or srun (one
+/// process per GPU or CPU worker) talks to its peer ranks. Ignored by a
+/// single-process run.
+struct DistributedConfig {
+  /// "auto" (nccl on CUDA devices, gloo on the CPU), "gloo" or "nccl".
+  std::string backend = "auto";
+  /// Seconds the rendezvous or one collective may wait for the other ranks
+  /// before the run fails (a dead or stuck rank ends the others this way).
+  double timeout_seconds = 600;
+  /// Size of one gradient all-reduce bucket in MiB (PyTorch DDP's default).
+  double bucket_mb = 25;
+  /// With model.batch_norm: BatchNorm statistics over the global batch (all
+  /// ranks; distributed::SyncBatchNorm) instead of each rank's part of it.
+  bool sync_batch_norm = false;
+};
+
 /// `exp` section: where and how a run executes.
 struct ExpConfig {
   /// Directory the run directory is created in (`--out` overrides).
@@ -150,6 +170,7 @@ struct ExpConfig {
   std::string log_level = "info";
   /// Record per-layer tied-window fractions each epoch (costs one extra pass over the counters).
   bool tie_stats = true;
+  DistributedConfig distributed;
 };
 
 /// A complete, validated experiment description.

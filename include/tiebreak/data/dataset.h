@@ -34,10 +34,14 @@ struct Batch {
 };
 
 /// This process's part of an epoch in data-parallel training: rank `rank` of
-/// `world_size` gets a disjoint slice of the epoch's permutation. The training
-/// split gives every rank floor(N / world_size) examples (the permutation's
-/// last N mod world_size examples are skipped that epoch, so all ranks take
-/// the same number of steps); the test split is partitioned without loss.
+/// `world_size` takes positions rank, rank + world_size, rank + 2 world_size, ...
+/// of the epoch's permutation, as torch.utils.data.DistributedSampler does. So
+/// batch k of every rank together are exactly batch k of a single process whose
+/// batch is world_size times larger: the global batch does not depend on how
+/// many ranks share it. The training split gives every rank floor(N / world_size)
+/// examples (the permutation's last N mod world_size positions are skipped that
+/// epoch, so all ranks take the same number of steps); the test split is
+/// partitioned without loss.
 struct Shard {
   int64_t rank = 0;
   int64_t world_size = 1;

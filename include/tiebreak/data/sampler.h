@@ -21,9 +21,13 @@ at::Generator epoch_generator(uint64_t seed, int64_t epoch, uint64_t stream = 0)
 torch::Tensor epoch_indices(int64_t n, bool shuffle, uint64_t seed, int64_t epoch, Shard shard,
                             bool equal_shards);
 
-/// Validates `shard` (0 <= rank < world_size) and returns the [begin, end)
-/// positions of the epoch's permutation it owns. With `equal_shards` every
-/// rank gets floor(n / world_size); otherwise the n positions are split without loss.
-std::pair<int64_t, int64_t> shard_range(int64_t n, Shard shard, bool equal_shards);
+/// Validates `shard` (0 <= rank < world_size) and returns how many positions of
+/// an n-example epoch it owns. With `equal_shards` every rank gets
+/// floor(n / world_size); otherwise the n positions are split without loss.
+int64_t shard_size(int64_t n, Shard shard, bool equal_shards);
+
+/// The positions (int64, CPU, ascending) of an n-example epoch's permutation
+/// that `shard` owns: rank, rank + world_size, ... (shard_size of them).
+torch::Tensor shard_positions(int64_t n, Shard shard, bool equal_shards);
 
 }  // namespace tiebreak::data

@@ -60,6 +60,11 @@ struct SweepOptions {
   /// Concurrent runs: 1 trains in this process, more start child processes of
   /// this program (`tiebreak train ... --run-id K --resume`), one per run.
   int64_t jobs = 1;
+  /// GPUs of this machine for the child processes, e.g. {"0", "1", "2", "3"}:
+  /// each child sees one (CUDA_VISIBLE_DEVICES) and no two running children
+  /// share one, so at most gpus.size() runs go at a time. Empty: children
+  /// inherit this process's devices.
+  std::vector<std::string> gpus;
   std::filesystem::path out_dir;
   /// Print a line per started/finished run.
   bool verbose = true;
@@ -79,6 +84,32 @@ struct SweepSummary {
 /// from its checkpoint). A diverged or failed run does not stop the others.
 /// `components` is used when jobs == 1.
 SweepSummary run_sweep(const SweepOptions& options, const Components& components);
+
+/// How `tiebreak sweep --emit-slurm` lays a sweep out as a Slurm job array.
+struct SlurmArrayOptions {
+  /// Array tasks; task k trains shard k of `tasks` (see shard_units). 0 = one
+  /// task per (point, run).
+  int64_t tasks = 0;
+  /// Extra `#SBATCH` options, e.g. "--gres=gpu:1" or "--time=12:00:00" (a
+  /// leading "--" is added when missing).
+  std::vector<std::string> sbatch;
+  /// The tiebreak program the tasks run; empty = this one.
+  std::filesystem::path executable;
+};
+
+/// An sbatch script running the sweep `options` describes as a job array:
+/// task k runs `tiebreak sweep ... --shard k/N --out <out_dir>` with absolute
+/// paths, so it can be submitted from anywhere; its output goes to
+/// out_dir/slurm/<job>_<task>.out. Resubmitting it resumes the sweep (finished
+/// runs are skipped, interrupted ones continue from their checkpoints). Every
+/// point's config is validated first; options.shard_* must be 0/1.
+///
+/// Example:
+/// ```
+/// auto script = format_slurm_array_script(options, SlurmArrayOptions{.sbatch = {"--gres=gpu:1"}});
+/// write_text_atomically("sweep.sbatch", script);  // then: sbatch sweep.sbatch
+/// ```
+std::string format_slurm_array_script(const SweepOptions& options, const SlurmArrayOptions& slurm);
 
 /// The path of the running executable (for child processes).
 std::filesystem::path current_executable();

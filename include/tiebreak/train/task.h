@@ -1,6 +1,7 @@
 #pragma once
 
 #include "tiebreak/config/config.h"
+#include "tiebreak/data/dataset.h"
 #include "tiebreak/nn/tie_counter.h"
 
 #include <torch/nn/module.h>
@@ -39,10 +40,15 @@ class BatchSource {
   virtual void for_each_test_batch(const std::function<void(const Batch&)>& fn) = 0;
   /// e.g. "mnist (60000 train / 10000 test)".
   virtual std::string describe() const = 0;
+  /// The part of every epoch this source delivers (data::Shard); a
+  /// data-parallel run checks that its source honours the requested shard.
+  virtual data::Shard shard() const { return {}; }
 };
 
 /// A dataset held as four tensors in memory, for tests and embedders. Shuffling
 /// uses a CPU generator seeded with `shuffle_seed(seed, epoch)`; no augmentation.
+/// With a `shard`, it delivers that rank's positions of every epoch (see
+/// data::Shard); `batch_size` is then the per-rank batch.
 ///
 /// Example:
 /// ```
@@ -54,15 +60,17 @@ class TensorBatchSource : public BatchSource {
  public:
   TensorBatchSource(torch::Tensor train_inputs, torch::Tensor train_targets, torch::Tensor test_inputs,
                     torch::Tensor test_targets, int64_t num_classes, std::string name, uint64_t seed,
-                    int64_t batch_size, int64_t test_batch_size);
+                    int64_t batch_size, int64_t test_batch_size, data::Shard shard = {});
 
   int64_t num_classes() const override { return num_classes_; }
   std::vector<int64_t> input_shape() const override;
-  int64_t train_size() const override { return train_inputs_.size(0); }
-  int64_t test_size() const override { return test_inputs_.size(0); }
+  /// Examples of this shard per epoch.
+  int64_t train_size() const override;
+  int64_t test_size() const override;
   void for_each_train_batch(int64_t epoch, const std::function<void(const Batch&)>& fn) override;
   void for_each_test_batch(const std::function<void(const Batch&)>& fn) override;
   std::string describe() const override;
+  data::Shard shard() const override { return shard_; }
 
  private:
   torch::Tensor train_inputs_, train_targets_, test_inputs_, test_targets_;
@@ -70,6 +78,7 @@ class TensorBatchSource : public BatchSource {
   std::string name_;
   uint64_t seed_;
   int64_t batch_size_, test_batch_size_;
+  data::Shard shard_;
 };
 
 /// The generator seed of epoch `epoch` of a run seeded `seed` (a SplitMix64 mix,
@@ -92,11 +101,17 @@ struct Model {
 };
 
 /// What the trainer asks of a dataset besides its config: the run's seed (batch
-/// order and augmentation), and where and in which dtype batches are wanted.
+/// order and augmentation), where and in which dtype batches are wanted, and
+/// which shard of every epoch this rank reads.
 struct DataRequest {
   uint64_t seed = 0;
   c10::Device device = c10::kCPU;
   at::ScalarType dtype = at::kFloat;
+  /// In a data-parallel run, this rank's part of each epoch; each of its
+  /// training batches holds data.batch_size / shard.world_size examples.
+  data::Shard shard;
+  /// data.batch_size / shard.world_size.
+  int64_t train_batch_size = 0;
 };
 
 /// How the trainer builds what a config names. The default builds the

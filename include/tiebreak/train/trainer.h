@@ -1,6 +1,8 @@
 #pragma once
 
 #include "tiebreak/config/config.h"
+#include "tiebreak/distributed/launch.h"
+#include "tiebreak/distributed/process_group.h"
 #include "tiebreak/train/metrics.h"
 #include "tiebreak/train/task.h"
 
@@ -36,6 +38,9 @@ struct RunOptions {
   /// Called after each epoch's row is persisted; returning false stops the run
   /// there (status stopped, resumable), e.g. to prune a learning-rate trial.
   std::function<bool(const EpochMetrics&)> on_epoch;
+  /// Data-parallel training with the peers of this context (see
+  /// join_distributed_run); null trains in this process alone.
+  std::shared_ptr<distributed::DistributedContext> distributed;
 };
 
 struct RunOutcome {
@@ -50,6 +55,18 @@ struct RunOutcome {
 /// diverged model's test accuracy, and diverged = 1, and the run ends normally.
 /// Errors (bad model name, unusable device, incompatible checkpoint...) mark
 /// run.json failed and are rethrown.
+///
+/// With `options.distributed`, every rank calls this with the same arguments:
+/// rank 0's initial weights are broadcast, each rank trains on its shard of
+/// every epoch with data.batch_size / world_size examples per step (so the
+/// global batch is data.batch_size whatever the world size), gradients are
+/// averaged over the ranks during backward (GradientAllReducer), BatchNorm
+/// keeps per-rank batch statistics (global ones with
+/// exp.distributed.sync_batch_norm) and evaluates with rank 0's running ones,
+/// and the metrics are summed over the ranks. Only rank 0 writes the run
+/// directory; with `resume` every rank reads the checkpoint from it, so it
+/// must be on a filesystem all ranks share. Errors are rethrown as one line
+/// prefixed with the rank.
 ///
 /// Example:
 /// ```
@@ -68,11 +85,25 @@ std::filesystem::path default_experiment_dir(const config::LoadedConfig& config)
 
 /// Trains runs 0..train.runs-1 (or only `only_run`) into `experiment_dir`/run-<id>,
 /// writing the resolved config.json beside them. Returns the outcomes in run order.
-std::vector<RunOutcome> train_experiment(const config::LoadedConfig& config,
-                                         const std::filesystem::path& experiment_dir, bool resume,
-                                         const Components& components,
-                                         std::optional<int64_t> only_run = std::nullopt,
-                                         const std::string& command_line = "");
+std::vector<RunOutcome> train_experiment(
+    const config::LoadedConfig& config, const std::filesystem::path& experiment_dir, bool resume,
+    const Components& components, std::optional<int64_t> only_run = std::nullopt,
+    const std::string& command_line = "",
+    std::shared_ptr<distributed::DistributedContext> distributed = nullptr);
+
+/// Joins the data-parallel job `launch` describes (see
+/// distributed::launch_from_environment) with the process group and timeout of
+/// config.exp.distributed, on exp.device — "auto" or "cuda" meaning
+/// cuda:LOCAL_RANK under a launcher. Blocks until every rank has joined.
+///
+/// Example:
+/// ```
+/// auto launch = distributed::launch_from_environment();
+/// auto ctx = launch.distributed() ? join_distributed_run(loaded.config, launch) : nullptr;
+/// train_experiment(loaded, dir, false, default_components(), std::nullopt, "", ctx);
+/// ```
+std::shared_ptr<distributed::DistributedContext> join_distributed_run(const config::ExperimentConfig& config,
+                                                                      const distributed::LaunchInfo& launch);
 
 /// Applies exp.deterministic (deterministic algorithms, cuDNN deterministic and
 /// no benchmarking, CUBLAS_WORKSPACE_CONFIG) and exp.threads to this process.
