@@ -285,9 +285,14 @@ TEST(ZonesRun, RealMnistLeNetVolumes) {
     EXPECT_LE(s.volume(), 1.0);
     EXPECT_EQ(s.bifurcation + s.compensation + s.unresolved, s.nonzero);
   }
-  // The brief expected an fp64 volume of 0 here; measured: D > 0 in all 3 fp64 mini-batches (MNIST's constant
-  // background makes positive tied pooling windows in every precision). Unresolved; see docs/zones.md.
-  EXPECT_EQ(result.summaries[2].unresolved, result.summaries[2].nonzero);
+  // fp64: the volume above the threshold is 0, as in the study. D itself is not 0: MNIST's constant
+  // background ties pooling windows at a positive value in every precision, but the tied positions see
+  // identical input patches, so the weight gradient is the same over the reals and D is rounding (about
+  // 1e-17, far below fp64's 1e-15 threshold). fp64 has no higher precision to classify with.
+  const auto& fp64 = result.summaries[2];
+  EXPECT_EQ(fp64.above_threshold, 0);
+  EXPECT_EQ(fp64.volume_above_threshold(), 0.0);
+  EXPECT_EQ(fp64.unresolved, fp64.nonzero);
 }
 
 }  // namespace
