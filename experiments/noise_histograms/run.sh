@@ -1,14 +1,6 @@
 #!/usr/bin/env bash
 # noise_histograms: beta 0 vs 1 against the nondeterministic noise floor
-set -euo pipefail
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/../.." && pwd)"
-source "$root/scripts/env.sh"
-tiebreak="${TIEBREAK:-$TIEBREAK_BUILD_DIR/bin/tiebreak}"
-python="$(tiebreak_python)"
-out="${1:-$here/results}"
-mkdir -p "$out"
-# Data: $TIEBREAK_DATA (or data.root) must hold the dataset folders, e.g. export TIEBREAK_DATA=../shared/data
+source "$(dirname "${BASH_SOURCE[0]}")/../experiment_env.sh"
 
 "$tiebreak" zones "$here/vgg11_cifar10.json" --pair nonsmooth.beta=0,1 --precision fp16,fp32 --out "$out/beta_0_1" ${EXTRA_ARGS:-}
 "$tiebreak" zones "$here/vgg11_cifar10.json" --pair nonsmooth.beta=0,0 --precision fp16,fp32 --nondeterministic \

@@ -1,14 +1,6 @@
 #!/usr/bin/env bash
 # normpool: LeNet5/MNIST fp16, NormPool grad_at_zero 0 vs 1
-set -euo pipefail
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/../.." && pwd)"
-source "$root/scripts/env.sh"
-tiebreak="${TIEBREAK:-$TIEBREAK_BUILD_DIR/bin/tiebreak}"
-python="$(tiebreak_python)"
-out="${1:-$here/results}"
-mkdir -p "$out"
-# Data: $TIEBREAK_DATA (or data.root) must hold the dataset folders, e.g. export TIEBREAK_DATA=../shared/data
+source "$(dirname "${BASH_SOURCE[0]}")/../experiment_env.sh"
 
 "$tiebreak" zones "$here/lenet5_mnist_normpool_fp16.json" --pair nonsmooth.grad_at_zero=0,1 --precision fp16,fp32 \
   --out "$out/volume" ${EXTRA_ARGS:-}

@@ -1,14 +1,6 @@
 #!/usr/bin/env bash
 # training_curves: beta sweeps of the paper configs, plotted
-set -euo pipefail
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/../.." && pwd)"
-source "$root/scripts/env.sh"
-tiebreak="${TIEBREAK:-$TIEBREAK_BUILD_DIR/bin/tiebreak}"
-python="$(tiebreak_python)"
-out="${1:-$here/results}"
-mkdir -p "$out"
-# Data: $TIEBREAK_DATA (or data.root) must hold the dataset folders, e.g. export TIEBREAK_DATA=../shared/data
+source "$(dirname "${BASH_SOURCE[0]}")/../experiment_env.sh"
 
 shift $(( $# > 0 ? 1 : 0 ))
 configs=("$@")

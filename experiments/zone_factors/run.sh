@@ -1,14 +1,6 @@
 #!/usr/bin/env bash
 # zone_factors: fp32 zone volume vs architecture, batch size, batch norm
-set -euo pipefail
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/../.." && pwd)"
-source "$root/scripts/env.sh"
-tiebreak="${TIEBREAK:-$TIEBREAK_BUILD_DIR/bin/tiebreak}"
-python="$(tiebreak_python)"
-out="${1:-$here/results}"
-mkdir -p "$out"
-# Data: $TIEBREAK_DATA (or data.root) must hold the dataset folders, e.g. export TIEBREAK_DATA=../shared/data
+source "$(dirname "${BASH_SOURCE[0]}")/../experiment_env.sh"
 
 common=(--pair nonsmooth.beta=0,1 --precision fp32)
 for model in vgg11 vgg13 vgg16 vgg19; do
