@@ -1,5 +1,7 @@
 #include "tiebreak/core/build_info.h"
 
+#include "ops/cpu/cpu_capability.h"
+
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
@@ -25,6 +27,7 @@ BuildInfo build_info() {
   info.cudnn_available = info.cuda_available && torch::cuda::cudnn_is_available();
   info.cudnn_version = info.cudnn_available ? at::globalContext().versionCuDNN() : 0;
   info.cpu_threads = at::get_num_threads();
+  info.cpu_kernels = ops::to_string(ops::cpu_capability());
   return info;
 }
 
@@ -38,8 +41,9 @@ std::string format_build_info(const BuildInfo& info) {
   } else {
     out += "CUDA available: no (no driver or no device; training runs on the CPU)\n";
   }
-  out += fmt::format("cuDNN: {}\n", info.cudnn_available ? fmt::format("yes, version {}", info.cudnn_version) : "no");
-  out += fmt::format("CPU threads: {}\n", info.cpu_threads);
+  out += fmt::format("cuDNN: {}\n",
+                     info.cudnn_available ? fmt::format("yes, version {}", info.cudnn_version) : "no");
+  out += fmt::format("CPU threads: {}, CPU kernels: {}\n", info.cpu_threads, info.cpu_kernels);
   return out;
 }
 
@@ -53,7 +57,8 @@ nlohmann::json to_json(const BuildInfo& info) {
           {"cuda_device_count", info.cuda_device_count},
           {"cudnn_available", info.cudnn_available},
           {"cudnn_version", info.cudnn_version},
-          {"cpu_threads", info.cpu_threads}};
+          {"cpu_threads", info.cpu_threads},
+          {"cpu_kernels", info.cpu_kernels}};
 }
 
-} // namespace tiebreak
+}  // namespace tiebreak

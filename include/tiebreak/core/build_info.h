@@ -26,10 +26,13 @@ struct BuildInfo {
   bool cudnn_available = false;
   long cudnn_version = 0;
   int cpu_threads = 0;
+  /// The build of the CPU kernels in use: "default" or "f16c" (hardware Half
+  /// conversion); $TIEBREAK_CPU_CAPABILITY overrides the detection.
+  std::string cpu_kernels;
 };
 
 BuildInfo build_info();
 std::string format_build_info(const BuildInfo& info);
 nlohmann::json to_json(const BuildInfo& info);
 
-} // namespace tiebreak
+}  // namespace tiebreak
