@@ -10,6 +10,8 @@ namespace {
 
 bool cpu_has_f16c() {
 #if defined(TIEBREAK_CPU_F16C_KERNELS) && (defined(__x86_64__) || defined(__i386__))
+  // Safe even when first asked from another library's static initializer.
+  __builtin_cpu_init();
   return __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
 #else
   return false;
