@@ -119,6 +119,9 @@ struct BadCase {
   std::string message;
 };
 
+// gtest (and ctest's test names) print the parameter with this instead of its raw bytes.
+void PrintTo(const BadCase& c, std::ostream* os) { *os << c.message; }
+
 class BadConfig : public ::testing::TestWithParam<BadCase> {};
 
 TEST_P(BadConfig, IsRejectedWithFileAndPath) {

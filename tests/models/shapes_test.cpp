@@ -14,10 +14,15 @@ struct ShapeCase {
   bool batch_norm;
 };
 
-std::string case_name(const ::testing::TestParamInfo<ShapeCase>& info) {
-  return info.param.name + "_" + to_string(info.param.stem) + "_" + std::to_string(info.param.image_size) +
-         (info.param.batch_norm ? "_bn" : "_nobn");
+std::string label(const ShapeCase& c) {
+  return c.name + "_" + to_string(c.stem) + "_" + std::to_string(c.image_size) +
+         (c.batch_norm ? "_bn" : "_nobn");
 }
+
+std::string case_name(const ::testing::TestParamInfo<ShapeCase>& info) { return label(info.param); }
+
+// gtest (and ctest's test names) print the parameter with this instead of its raw bytes.
+void PrintTo(const ShapeCase& c, std::ostream* os) { *os << label(c); }
 
 class ModelShapes : public ::testing::TestWithParam<ShapeCase> {};
 
