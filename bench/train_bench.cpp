@@ -22,12 +22,12 @@
 #include "tiebreak/config/config.h"
 #include "tiebreak/train/optimizer.h"
 #include "tiebreak/train/precision.h"
+#include "tiebreak/train/step.h"
 #include "tiebreak/train/task.h"
 #include "tiebreak/zones/zones.h"
 
 #include <ATen/ATen.h>
 #include <benchmark/benchmark.h>
-#include <torch/nn/functional/loss.h>
 
 #include <cmath>
 #include <map>
@@ -139,24 +139,9 @@ void train_steps(benchmark::State& state, TrainCase c, TrainImpl impl, config::P
   int64_t images = 0;
   const auto epoch = [&](int64_t index) {
     data->for_each_train_batch(index, [&](const train::Batch& batch) {
-      auto x = batch.inputs.to(device, plan.parameter_dtype, /*non_blocking=*/true);
-      auto y = batch.targets.to(device, /*non_blocking=*/true);
-      optimizer->zero_grad();
-      at::Tensor loss;
-      {
-        train::AutocastGuard autocast(device.type(), plan.autocast_dtype);
-        loss = torch::nn::functional::cross_entropy(model.forward(x), y);
-      }
-      if (scaler) {
-        scaler->scale(loss).backward();
-        scaler->step(*optimizer);
-        scaler->update();
-      } else {
-        loss.backward();
-        optimizer->step();
-      }
-      loss_sum += loss.detach().to(at::kDouble);
-      images += y.size(0);
+      loss_sum +=
+          train::train_step(model, *optimizer, plan, device, batch, scaler.get()).loss.to(at::kDouble);
+      images += batch.targets.size(0);
     });
     synchronize(device);
   };

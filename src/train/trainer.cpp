@@ -6,6 +6,7 @@
 #include "tiebreak/train/checkpoint.h"
 #include "tiebreak/train/optimizer.h"
 #include "tiebreak/train/precision.h"
+#include "tiebreak/train/step.h"
 
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
@@ -468,27 +469,10 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
       int64_t seen = 0;
       const int64_t train_size = data->train_size();
       data->for_each_train_batch(epoch, [&](const Batch& batch) {
-        auto x = batch.inputs.to(device, plan.parameter_dtype, /*non_blocking=*/true);
-        auto y = batch.targets.to(device, /*non_blocking=*/true);
-        optimizer->zero_grad();
-        torch::Tensor logits, loss;
-        {
-          AutocastGuard autocast(device.type(), plan.autocast_dtype);
-          logits = model.forward(x);
-          loss = torch::nn::functional::cross_entropy(logits, y);
-        }
-        if (reducer) reducer->prepare_for_backward();
-        if (scaler) {
-          scaler->scale(loss).backward();
-          scaler->step(*optimizer);
-          scaler->update();
-        } else {
-          loss.backward();
-          optimizer->step();
-        }
-        const int64_t n = y.size(0);
-        loss_sum += loss.detach().to(torch::kDouble) * static_cast<double>(n);
-        correct += logits.detach().argmax(1).eq(y).sum();
+        const auto step = train_step(model, *optimizer, plan, device, batch, scaler.get(), reducer.get());
+        const int64_t n = step.targets.size(0);
+        loss_sum += step.loss.to(torch::kDouble) * static_cast<double>(n);
+        correct += step.logits.argmax(1).eq(step.targets).sum();
         seen += n;
         if (progress.wants_ticks()) {
           double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
