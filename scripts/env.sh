@@ -3,9 +3,11 @@ TORCH_VERSION="2.11.0"
 TIEBREAK_HOME="${TIEBREAK_HOME:-$HOME/.cache/tiebreak}"
 TIEBREAK_VENV="${TIEBREAK_VENV:-$TIEBREAK_HOME/venv}"
 TIEBREAK_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
-# One build tree per checkout: CMake refuses a cache made from another source
-# directory, and a fresh clone elsewhere must not inherit it.
-TIEBREAK_BUILD_DIR="${TIEBREAK_BUILD_DIR:-$TIEBREAK_HOME/build/$(basename "$TIEBREAK_ROOT")-$(printf %s "$TIEBREAK_ROOT" | sha256sum | cut -c1-12)}"
+# The build tree lives inside the checkout (ignored by git): CMake refuses a
+# cache made from another source directory, and with the tree at the same place
+# relative to CCACHE_BASEDIR every checkout of a commit compiles the same
+# command lines, so a second clone builds from the compiler cache.
+TIEBREAK_BUILD_DIR="${TIEBREAK_BUILD_DIR:-$TIEBREAK_ROOT/build}"
 export CCACHE_DIR="${CCACHE_DIR:-$TIEBREAK_HOME/ccache}"
 export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-5G}"
 # Checkouts at different paths share cache hits: paths under the root are
