@@ -167,11 +167,6 @@ void synchronize(const c10::Device& device) {
   if (device.is_cuda()) torch::cuda::synchronize(device.index() < 0 ? -1 : device.index());
 }
 
-std::filesystem::path shared_data_root() {
-  if (const char* env = std::getenv("TIEBREAK_SHARED_DATA")) return env;
-  return std::filesystem::path(TIEBREAK_BENCH_SOURCE_DIR).parent_path() / "shared" / "data";
-}
-
 int run_benchmark_program(int argc, char** argv, const std::function<void(const RunOptions&)>& register_all) {
   const auto options = parse_run_options(&argc, argv);
   add_run_context(options);

@@ -1,3 +1,5 @@
+#include "support/test_support.h"
+
 #include "tiebreak/config/config.h"
 
 #include <gtest/gtest.h>
@@ -11,7 +13,7 @@ namespace fs = std::filesystem;
 
 std::vector<fs::path> shipped_configs() {
   std::vector<fs::path> out;
-  for (const auto& e : fs::recursive_directory_iterator(fs::path(TIEBREAK_SOURCE_DIR) / "configs")) {
+  for (const auto& e : fs::recursive_directory_iterator(tiebreak::testing::source_dir() / "configs")) {
     if (e.path().extension() == ".json") out.push_back(e.path());
   }
   std::sort(out.begin(), out.end());
@@ -27,7 +29,7 @@ TEST(ShippedConfigs, EveryConfigValidates) {
 }
 
 TEST(ShippedConfigs, PaperConfigsCarryTheStudysSettings) {
-  const fs::path dir = fs::path(TIEBREAK_SOURCE_DIR) / "configs" / "paper";
+  const fs::path dir = tiebreak::testing::source_dir() / "configs" / "paper";
   auto vgg = load_config(dir / "cifar10_vgg11_sgd_bn_fp32.json").config;
   EXPECT_EQ(vgg.model.name, "vgg11");
   EXPECT_TRUE(vgg.model.batch_norm);

@@ -22,8 +22,9 @@ struct ScriptResult {
 // Runs scripts/fetch_data.sh with `args`, TIEBREAK_MIRROR set to `mirror` (a file:// URL).
 ScriptResult fetch(const std::string& mirror, const std::string& args, const TempDir& scratch) {
   const fs::path log = scratch / "fetch.log";
-  const std::string cmd = "TIEBREAK_MIRROR='" + mirror + "' bash '" + std::string(TIEBREAK_SOURCE_DIR) +
-                          "/scripts/fetch_data.sh' " + args + " >'" + log.string() + "' 2>&1 </dev/null";
+  const std::string cmd = "TIEBREAK_MIRROR='" + mirror + "' bash '" +
+                          tiebreak::testing::source_dir().string() + "/scripts/fetch_data.sh' " + args +
+                          " >'" + log.string() + "' 2>&1 </dev/null";
   const int status = std::system(cmd.c_str());
   ScriptResult r;
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;

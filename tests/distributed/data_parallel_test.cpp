@@ -50,7 +50,7 @@ std::vector<std::string> train_args(const fs::path& config, const fs::path& out,
 
 /// Runs `args` as a plain single process.
 testing::Process run_single(const std::vector<std::string>& args, const fs::path& log) {
-  std::vector<std::string> command{TIEBREAK_BINARY};
+  std::vector<std::string> command{tiebreak::testing::tiebreak_binary()};
   command.insert(command.end(), args.begin(), args.end());
   std::vector<testing::Process> p{testing::spawn(command, testing::clean_environment({}), log)};
   testing::wait_all(p, std::chrono::seconds(300));
@@ -209,7 +209,7 @@ TEST(DataParallel, TorchrunLaunchesTheRanks) {
                                    "--master-addr=127.0.0.1",
                                    "--master-port=" + std::to_string(testing::free_port()),
                                    "--no-python",
-                                   TIEBREAK_BINARY};
+                                   tiebreak::testing::tiebreak_binary()};
   for (const auto& a : train_args(config, dir / "dp")) command.push_back(a);
   std::vector<testing::Process> p{testing::spawn(command, testing::clean_environment({}), dir / "torchrun")};
   testing::wait_all(p, std::chrono::seconds(300));

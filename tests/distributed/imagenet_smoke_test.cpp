@@ -20,7 +20,8 @@ using tiebreak::testing::TempDir;
 TEST(DataParallelImageNet, PaperConfigTrainsAFewStepsOnTwoRanks) {
   TempDir dir;
   tiebreak::testing::write_tiny_imagenet(dir / "imagenet", 4, 2);
-  const fs::path config = fs::path(TIEBREAK_SOURCE_DIR) / "configs" / "paper" / "imagenet_resnet50_amp.json";
+  const fs::path config =
+      tiebreak::testing::source_dir() / "configs" / "paper" / "imagenet_resnet50_amp.json";
   std::vector<std::string> args{"train", config.string(), "--out", (dir / "out").string(), "--no-progress"};
   for (const std::string& set : std::vector<std::string>{
            "data.root=" + dir.path().string(), "data.crop_size=32", "data.resize_size=36",

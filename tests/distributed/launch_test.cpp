@@ -105,9 +105,9 @@ TEST(DistributedLaunch, CliReportsBadLauncherVariablesBeforeTraining) {
   std::ofstream(dir / "x.json") << "{}";
   auto env = testing::clean_environment(
       {{"RANK", "2"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", "29500"}});
-  std::vector<testing::Process> p{
-      testing::spawn({TIEBREAK_BINARY, "train", (dir / "x.json").string(), "--out", (dir / "out").string()},
-                     env, dir / "cli")};
+  std::vector<testing::Process> p{testing::spawn({tiebreak::testing::tiebreak_binary(), "train",
+                                                  (dir / "x.json").string(), "--out", (dir / "out").string()},
+                                                 env, dir / "cli")};
   testing::wait_all(p, std::chrono::seconds(120));
   EXPECT_EQ(p[0].exit_code, 1);
   EXPECT_EQ(testing::read_file(p[0].err),
@@ -120,9 +120,9 @@ TEST(DistributedLaunch, SweepRefusesADistributedLaunch) {
   std::ofstream(dir / "x.json") << "{}";
   auto env = testing::clean_environment(
       {{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", "29500"}});
-  std::vector<testing::Process> p{
-      testing::spawn({TIEBREAK_BINARY, "sweep", (dir / "x.json").string(), "--out", (dir / "out").string()},
-                     env, dir / "cli")};
+  std::vector<testing::Process> p{testing::spawn({tiebreak::testing::tiebreak_binary(), "sweep",
+                                                  (dir / "x.json").string(), "--out", (dir / "out").string()},
+                                                 env, dir / "cli")};
   testing::wait_all(p, std::chrono::seconds(120));
   EXPECT_EQ(p[0].exit_code, 1);
   EXPECT_THAT(testing::read_file(p[0].err), HasSubstr("only `tiebreak train` runs data-parallel"));

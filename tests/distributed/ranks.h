@@ -143,7 +143,7 @@ inline std::vector<Process> spawn_ranks(int world_size, const std::vector<std::s
                                         const std::filesystem::path& log_dir, int port) {
   std::vector<Process> ranks;
   for (int r = 0; r < world_size; ++r) {
-    std::vector<std::string> command{TIEBREAK_BINARY};
+    std::vector<std::string> command{tiebreak::testing::tiebreak_binary()};
     command.insert(command.end(), args.begin(), args.end());
     auto env = clean_environment({{"RANK", std::to_string(r)},
                                   {"WORLD_SIZE", std::to_string(world_size)},

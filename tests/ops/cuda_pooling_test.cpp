@@ -22,6 +22,9 @@
 
 namespace {
 
+// NAN is a float: mixed with double literals it makes torch::tensor reject the list.
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
 using tiebreak::ops::PoolFormulation;
 using tiebreak::ops::PoolGeometry;
 
@@ -402,8 +405,10 @@ TEST_F(CudaPoolingTest, MaxPoolForwardFollowsNativeOnNaNsLastNaNWinsWithOneTie) 
   for (at::ScalarType dtype : kDtypes) {
     SCOPED_TRACE(c10::toString(dtype));
     // One window holding two NaNs: native max_pool2d selects the later one.
-    const at::Tensor two_nans =
-        torch::tensor({NAN, 1.0, NAN, 2.0}, torch::kDouble).reshape({1, 1, 2, 2}).to(dtype).to(torch::kCUDA);
+    const at::Tensor two_nans = torch::tensor({kNaN, 1.0, kNaN, 2.0}, torch::kDouble)
+                                    .reshape({1, 1, 2, 2})
+                                    .to(dtype)
+                                    .to(torch::kCUDA);
     const PoolGeometry g2 = geometry_for(two_nans, {2, 2, 0, 1, false});
     const auto [out, indices, ties] =
         tiebreak::ops::max_pool2d_forward_cuda(two_nans, g2, 0.5, PoolFormulation::Pure);
@@ -595,8 +600,10 @@ TEST_F(CudaPoolingTest, MaxPoolMixtureBackwardMatchesTheDtypeEmulationBitForBit)
 TEST_F(CudaPoolingTest, MaxPoolBackwardGivesANaNWindowsGradientToItsSelectedNaN) {
   for (at::ScalarType dtype : kDtypes) {
     SCOPED_TRACE(c10::toString(dtype));
-    const at::Tensor x =
-        torch::tensor({NAN, 1.0, NAN, 1.0}, torch::kDouble).reshape({1, 1, 2, 2}).to(dtype).to(torch::kCUDA);
+    const at::Tensor x = torch::tensor({kNaN, 1.0, kNaN, 1.0}, torch::kDouble)
+                             .reshape({1, 1, 2, 2})
+                             .to(dtype)
+                             .to(torch::kCUDA);
     const PoolGeometry g = geometry_for(x, {2, 2, 0, 1, false});
     const at::Tensor grad = torch::full({1, 1, 1, 1}, 3.0, x.options());
     for (PoolFormulation formulation : {PoolFormulation::Pure, PoolFormulation::Mixture}) {
@@ -706,8 +713,8 @@ TEST_F(CudaPoolingTest, NormPoolGivesAllZeroWindowsTheChosenGradient) {
               .cuda();
       const PoolGeometry g = geometry_for(x, {2, 2, 0, 1, false});
       const at::Tensor out = tiebreak::ops::norm_pool2d_forward_cuda(x, g);
-      EXPECT_TRUE(
-          same_values(out, torch::tensor({0., 5., 3., std::sqrt(5.)}).reshape({1, 1, 2, 2}).to(dtype)));
+      EXPECT_TRUE(same_values(
+          out, torch::tensor({0., 5., 3., std::sqrt(5.)}, torch::kDouble).reshape({1, 1, 2, 2}).to(dtype)));
       const at::Tensor grad =
           torch::tensor({2., 1., 1., 1.}, torch::kDouble).reshape({1, 1, 2, 2}).to(x.options());
       const at::Tensor grad_input = tiebreak::ops::norm_pool2d_backward_cuda(grad, x, out, g, grad_at_zero);

@@ -21,7 +21,7 @@ std::optional<fs::path> shared_data_dir() {
     if (fs::is_directory(env)) return fs::path(env);
     return std::nullopt;
   }
-  fs::path candidate = fs::path(TIEBREAK_SOURCE_DIR) / ".." / "shared" / "data";
+  fs::path candidate = source_dir() / ".." / "shared" / "data";
   if (fs::is_directory(candidate)) return fs::weakly_canonical(candidate);
   return std::nullopt;
 }
@@ -54,7 +54,7 @@ std::string read_all(const fs::path& p) {
 
 CommandResult run_tiebreak(const std::string& args) {
   TempDir tmp;
-  const std::string cmd = std::string(TIEBREAK_BINARY) + " " + args + " >" + (tmp / "out").string() + " 2>" +
+  const std::string cmd = tiebreak_binary() + " " + args + " >" + (tmp / "out").string() + " 2>" +
                           (tmp / "err").string() + " </dev/null";
   int status = std::system(cmd.c_str());
   CommandResult result;

@@ -7,6 +7,12 @@
 
 namespace tiebreak::testing {
 
+/// The checkout the tests were built from (its configs/, scripts/, ...).
+const std::filesystem::path& source_dir();
+
+/// The built `tiebreak` program of this build tree.
+const std::string& tiebreak_binary();
+
 /// The read-only real datasets beside the project (`../shared/data`), or
 /// `$TIEBREAK_SHARED_DATA`; nullopt when neither exists, so a test can skip
 /// with a clear message.

@@ -84,8 +84,8 @@ TEST(TrainCliRun, ResumeAfterSigkillEqualsAnUninterruptedRun) {
       int devnull = ::open("/dev/null", O_WRONLY);
       ::dup2(devnull, 1);
       ::dup2(devnull, 2);
-      ::execl(TIEBREAK_BINARY, TIEBREAK_BINARY, "train", config.c_str(), "--no-progress", "--out",
-              out.c_str(), static_cast<char*>(nullptr));
+      ::execl(tiebreak::testing::tiebreak_binary().c_str(), tiebreak::testing::tiebreak_binary().c_str(),
+              "train", config.c_str(), "--no-progress", "--out", out.c_str(), static_cast<char*>(nullptr));
       _exit(127);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
