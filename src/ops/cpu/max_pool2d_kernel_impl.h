@@ -233,28 +233,56 @@ struct WindowBackward {
   }
 };
 
+/// The accumulators of one plane (NCHW) or one sample (NHWC) of `size`
+/// elements: none where windows are disjoint (grad_input is written directly);
+/// a pure_acc_t buffer for the pure formulation, rounded once at the end; for
+/// the mixture, grad_input holds the min-norm branch and `native` the native
+/// one, summed at the end.
+template <typename scalar_t>
+struct BackwardBuffers {
+  using acc_t = pure_acc_t<scalar_t>;
+  std::vector<acc_t> acc;
+  std::vector<scalar_t> native;
+
+  BackwardBuffers(int64_t size, bool disjoint, bool mixture)
+      : acc(!disjoint && !mixture ? size : 0), native(!disjoint && mixture ? size : 0) {}
+
+  void begin(scalar_t* gin, int64_t size) {
+    if (acc.empty()) std::fill(gin, gin + size, scalar_t(0));
+    std::fill(acc.begin(), acc.end(), acc_t(0));
+    std::fill(native.begin(), native.end(), scalar_t(0));
+  }
+
+  scalar_t* native_branch(int64_t offset) { return native.empty() ? nullptr : native.data() + offset; }
+
+  void finish(scalar_t* gin, int64_t size) const {
+    if (!acc.empty()) {
+      for (int64_t i = 0; i < size; ++i) gin[i] = static_cast<scalar_t>(acc[i]);
+    }
+    if (!native.empty()) {
+      for (int64_t i = 0; i < size; ++i) gin[i] = Jacobian<scalar_t>::add_in_dtype(gin[i], native[i]);
+    }
+  }
+};
+
 template <typename scalar_t>
 void backward_nchw(const scalar_t* gout_data, const scalar_t* in_data, const int64_t* ind_data,
                    const int32_t* tie_data, scalar_t* gin_data, int64_t planes, const PoolGeometry& g,
                    const Jacobian<scalar_t>& jac, bool mixture) {
-  using acc_t = pure_acc_t<scalar_t>;
   const int64_t in_plane = g.input_h * g.input_w;
   const int64_t out_plane = g.output_h * g.output_w;
   const bool disjoint = g.windows_disjoint();
   const WindowBackward<scalar_t> window{jac, g};
 
   at::parallel_for(0, planes, 0, [&](int64_t begin, int64_t end) {
-    std::vector<acc_t> acc(!disjoint && !mixture ? in_plane : 0);
-    std::vector<scalar_t> native(!disjoint && mixture ? in_plane : 0);
+    BackwardBuffers<scalar_t> buffers(in_plane, disjoint, mixture);
     for (int64_t p = begin; p < end; ++p) {
       const scalar_t* in = in_data + p * in_plane;
       const scalar_t* gout = gout_data + p * out_plane;
       const int64_t* ind = ind_data + p * out_plane;
       const int32_t* tie = tie_data + p * out_plane;
       scalar_t* gin = gin_data + p * in_plane;
-      if (acc.empty()) std::fill(gin, gin + in_plane, scalar_t(0));
-      if (!acc.empty()) std::fill(acc.begin(), acc.end(), acc_t(0));
-      if (!native.empty()) std::fill(native.begin(), native.end(), scalar_t(0));
+      buffers.begin(gin, in_plane);
       for (int64_t oh = 0; oh < g.output_h; ++oh) {
         for (int64_t ow = 0; ow < g.output_w; ++ow) {
           const int64_t o = oh * g.output_w + ow;
@@ -263,21 +291,15 @@ void backward_nchw(const scalar_t* gout_data, const scalar_t* in_data, const int
           const int64_t selected = ind[o];
           TORCH_CHECK(selected >= 0 && selected < in_plane, kIndexError, selected);
           if (mixture) {
-            window.mixture(in, 1, gin, native.empty() ? nullptr : native.data(), oh, ow, selected, t,
-                           gout[o]);
+            window.mixture(in, 1, gin, buffers.native_branch(0), oh, ow, selected, t, gout[o]);
           } else if (disjoint) {
             window.pure(in, 1, gin, oh, ow, selected, t, gout[o]);
           } else {
-            window.pure(in, 1, acc.data(), oh, ow, selected, t, gout[o]);
+            window.pure(in, 1, buffers.acc.data(), oh, ow, selected, t, gout[o]);
           }
         }
       }
-      if (!acc.empty()) {
-        for (int64_t i = 0; i < in_plane; ++i) gin[i] = static_cast<scalar_t>(acc[i]);
-      }
-      if (!native.empty()) {
-        for (int64_t i = 0; i < in_plane; ++i) gin[i] = Jacobian<scalar_t>::add_in_dtype(gin[i], native[i]);
-      }
+      buffers.finish(gin, in_plane);
     }
   });
 }
@@ -299,14 +321,11 @@ void backward_nhwc(const scalar_t* gout_data, const scalar_t* in_data, const int
   const WindowBackward<scalar_t> window{jac, g};
 
   at::parallel_for(0, batch, 0, [&](int64_t begin, int64_t end) {
-    std::vector<acc_t> acc(!disjoint && !mixture ? in_sample : 0);
-    std::vector<scalar_t> native(!disjoint && mixture ? in_sample : 0);
+    BackwardBuffers<scalar_t> buffers(in_sample, disjoint, mixture);
     for (int64_t n = begin; n < end; ++n) {
       const scalar_t* in = in_data + n * in_sample;
       scalar_t* gin = gin_data + n * in_sample;
-      if (acc.empty()) std::fill(gin, gin + in_sample, scalar_t(0));
-      if (!acc.empty()) std::fill(acc.begin(), acc.end(), acc_t(0));
-      if (!native.empty()) std::fill(native.begin(), native.end(), scalar_t(0));
+      buffers.begin(gin, in_sample);
       for (int64_t oh = 0; oh < g.output_h; ++oh) {
         for (int64_t ow = 0; ow < g.output_w; ++ow) {
           const int64_t o = n * out_sample + (oh * g.output_w + ow) * channels;
@@ -319,8 +338,8 @@ void backward_nhwc(const scalar_t* gout_data, const scalar_t* in_data, const int
             const int64_t selected = ind[c];
             TORCH_CHECK(selected >= 0 && selected < in_plane, kIndexError, selected);
             if (mixture) {
-              window.mixture(in + c, channels, gin + c, native.empty() ? nullptr : native.data() + c, oh, ow,
-                             selected, t, gout[c]);
+              window.mixture(in + c, channels, gin + c, buffers.native_branch(c), oh, ow, selected, t,
+                             gout[c]);
             } else if (t == 1 && disjoint) {
               scalar_t& x = gin[selected * channels + c];
               x = static_cast<scalar_t>(static_cast<acc_t>(x) +
@@ -328,17 +347,12 @@ void backward_nhwc(const scalar_t* gout_data, const scalar_t* in_data, const int
             } else if (disjoint) {
               window.pure(in + c, channels, gin + c, oh, ow, selected, t, gout[c]);
             } else {
-              window.pure(in + c, channels, acc.data() + c, oh, ow, selected, t, gout[c]);
+              window.pure(in + c, channels, buffers.acc.data() + c, oh, ow, selected, t, gout[c]);
             }
           }
         }
       }
-      if (!acc.empty()) {
-        for (int64_t i = 0; i < in_sample; ++i) gin[i] = static_cast<scalar_t>(acc[i]);
-      }
-      if (!native.empty()) {
-        for (int64_t i = 0; i < in_sample; ++i) gin[i] = Jacobian<scalar_t>::add_in_dtype(gin[i], native[i]);
-      }
+      buffers.finish(gin, in_sample);
     }
   });
 }

@@ -95,37 +95,30 @@ __global__ void max_pool2d_backward_kernel(const scalar_t* __restrict__ grad_out
     opmath_t acc_ties = 0;
     opmath_t acc_native = 0;
 
-    const int64_t oh_end = end_window(p.h, s.rows);
-    const int64_t ow_begin = first_window(p.w, s.cols);
-    const int64_t ow_end = end_window(p.w, s.cols);
-    for (int64_t oh = first_window(p.h, s.rows); oh < oh_end; ++oh) {
-      if (!window_contains(oh, p.h, s.rows)) continue;
-      for (int64_t ow = ow_begin; ow < ow_end; ++ow) {
-        if (!window_contains(ow, p.w, s.cols)) continue;
-        const index_t o = out_plane.at(static_cast<index_t>(oh * s.out_w + ow));
-        const int64_t argmax = indices[o];
-        const int32_t t = ties[o];
-        const bool is_argmax = argmax == flat;
-        // t == 1 (NaN windows included): the tie set is {i*}. Otherwise the ties
-        // are the positions equal to the window maximum m_w = input[i*_w].
-        const bool is_tie = t == 1
-                                ? is_argmax
-                                : static_cast<opmath_t>(x) ==
-                                      static_cast<opmath_t>(input[in_plane.at(static_cast<index_t>(argmax))]);
-        if (!is_tie && !is_argmax) continue;
-        const opmath_t g = static_cast<opmath_t>(grad_output[o]);
-        if constexpr (!kMixture) {
-          if (t == 1) {
-            acc = add_rn(acc, static_cast<acc_t>(g));
-          } else {
-            acc = add_rn(acc, jac.pure_contribution(jac.pure_entry(t, is_argmax), g));
-          }
+    for_each_covering_window(p.h, p.w, s.rows, s.cols, [&](int64_t oh, int64_t ow) {
+      const index_t o = out_plane.at(static_cast<index_t>(oh * s.out_w + ow));
+      const int64_t argmax = indices[o];
+      const int32_t t = ties[o];
+      const bool is_argmax = argmax == flat;
+      // t == 1 (NaN windows included): the tie set is {i*}. Otherwise the ties
+      // are the positions equal to the window maximum m_w = input[i*_w].
+      const bool is_tie = t == 1
+                              ? is_argmax
+                              : static_cast<opmath_t>(x) ==
+                                    static_cast<opmath_t>(input[in_plane.at(static_cast<index_t>(argmax))]);
+      if (!is_tie && !is_argmax) return;
+      const opmath_t g = static_cast<opmath_t>(grad_output[o]);
+      if constexpr (!kMixture) {
+        if (t == 1) {
+          acc = add_rn(acc, static_cast<acc_t>(g));
         } else {
-          if (is_tie) acc_ties = add_rn(acc_ties, static_cast<opmath_t>(jac.mixture_min_share(g, t)));
-          if (is_argmax) acc_native = add_rn(acc_native, static_cast<opmath_t>(jac.mixture_native_share(g)));
+          acc = add_rn(acc, jac.pure_contribution(jac.pure_entry(t, is_argmax), g));
         }
+      } else {
+        if (is_tie) acc_ties = add_rn(acc_ties, static_cast<opmath_t>(jac.mixture_min_share(g, t)));
+        if (is_argmax) acc_native = add_rn(acc_native, static_cast<opmath_t>(jac.mixture_native_share(g)));
       }
-    }
+    });
     if constexpr (!kMixture) {
       grad_input[id] = static_cast<scalar_t>(acc);
     } else {

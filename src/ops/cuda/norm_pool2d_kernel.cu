@@ -58,18 +58,10 @@ __global__ void norm_pool2d_backward_kernel(const scalar_t* __restrict__ grad_ou
     const auto out_plane = plane_address<index_t, kChannelsLast>(p.n, p.c, s.channels, s.out_h, s.out_w);
     const scalar_t x = input[id];
     opmath_t acc = 0;
-    const int64_t oh_end = end_window(p.h, s.rows);
-    const int64_t ow_begin = first_window(p.w, s.cols);
-    const int64_t ow_end = end_window(p.w, s.cols);
-    for (int64_t oh = first_window(p.h, s.rows); oh < oh_end; ++oh) {
-      if (!window_contains(oh, p.h, s.rows)) continue;
-      for (int64_t ow = ow_begin; ow < ow_end; ++ow) {
-        if (!window_contains(ow, p.w, s.cols)) continue;
-        const index_t o = out_plane.at(static_cast<index_t>(oh * s.out_w + ow));
-        acc =
-            add_rn(acc, NormPoolMath<scalar_t>::window_gradient(x, output[o], grad_output[o], grad_at_zero));
-      }
-    }
+    for_each_covering_window(p.h, p.w, s.rows, s.cols, [&](int64_t oh, int64_t ow) {
+      const index_t o = out_plane.at(static_cast<index_t>(oh * s.out_w + ow));
+      acc = add_rn(acc, NormPoolMath<scalar_t>::window_gradient(x, output[o], grad_output[o], grad_at_zero));
+    });
     grad_input[id] = static_cast<scalar_t>(acc);
   }
 }

@@ -108,6 +108,23 @@ __device__ __forceinline__ bool window_contains(int64_t o, int64_t i, const Axis
   return i >= r.start && i < r.end && (a.dilation == 1 || (i - r.start) % a.dilation == 0);
 }
 
+/// Calls fn(oh, ow), in output order (rows, then columns, the order the CPU
+/// kernels accumulate in), for every window that has input element (h, w) as
+/// one of its taps: the gather every backward kernel does.
+template <typename Fn>
+__device__ __forceinline__ void for_each_covering_window(int64_t h, int64_t w, const AxisGeometry& rows,
+                                                         const AxisGeometry& cols, const Fn& fn) {
+  const int64_t oh_end = end_window(h, rows);
+  const int64_t ow_begin = first_window(w, cols);
+  const int64_t ow_end = end_window(w, cols);
+  for (int64_t oh = first_window(h, rows); oh < oh_end; ++oh) {
+    if (!window_contains(oh, h, rows)) continue;
+    for (int64_t ow = ow_begin; ow < ow_end; ++ow) {
+      if (window_contains(ow, w, cols)) fn(oh, ow);
+    }
+  }
+}
+
 inline AxisGeometry rows_of(const PoolGeometry& g) {
   return {g.stride_h, g.pad_h, g.kernel_h, g.dilation_h, g.input_h, g.output_h};
 }
