@@ -186,7 +186,7 @@ def test_load_checkpoint_of_a_cpp_run_into_the_matching_python_model(tmp_path):
     config = {
         "data": {"dataset": "synthetic", "batch_size": 32, "test_batch_size": 64,
                  "synthetic": {"train_size": 64, "test_size": 32, "classes": 4, "shape": [1, 28, 28]}},
-        "model": {"name": "lenet5", "num_classes": 4},
+        "model": {"name": "lenet5"},
         "nonsmooth": {"beta": 1000, "formulation": "mixture", "relu_alpha": 0.5},
         "train": {"epochs": 1, "optimizer": {"name": "sgd", "lr": 0.05}},
         "exp": {"device": "cpu", "deterministic": True, "threads": 1, "output_dir": str(tmp_path), "name": "run"},
