@@ -63,6 +63,23 @@ else
   say "installing matplotlib"
   "$py" -m pip install -q matplotlib
 fi
+for module in pytest scikit_build_core; do
+  if "$py" -c "import $module" 2>/dev/null; then
+    say "$module present"
+  else
+    say "installing ${module//_/-}"
+    "$py" -m pip install -q "${module//_/-}"
+  fi
+done
+# The Python package (pyproject.toml): the operators for `import tiebreak`. It
+# builds libtiebreak_ops against this environment's torch (no second torch in
+# a build environment); reinstall after changing src/ops with the same command.
+if "$py" -m pip show -q tiebreak >/dev/null 2>&1; then
+  say "python package tiebreak present"
+else
+  say "installing the python package tiebreak (builds the operators, a few minutes)"
+  "$py" -m pip install -q --no-build-isolation "$TIEBREAK_ROOT"
+fi
 mkdir -p "$TIEBREAK_HOME"
 printf '%s\n' "$py" > "$TIEBREAK_HOME/python"
 say "python: $py ($("$py" -c 'import torch; print("torch", torch.__version__)'))"

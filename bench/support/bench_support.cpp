@@ -43,20 +43,32 @@ torch::autograd::variable_list TwoPoolMinNormPool::backward(torch::autograd::Aut
                                      /*divisor_override=*/1);
     grad = at::upsample_nearest2d(g / ties, {h, w}) * mask;
   } else {
-    // Overlapping or padded windows: one column per window (im2col), the mask
-    // per column, and col2im adds the shares of overlapping windows.
-    const int64_t n = x.size(0);
-    const int64_t c = x.size(1);
+    // Overlapping or padded windows: one column per window (im2col of the
+    // input padded with −inf), the mask per column, and the shares added into
+    // the dtype one by one in window order (a flat index_add), as native
+    // max_pool2d's CPU backward adds overlapping windows.
+    const int64_t planes = x.size(0) * x.size(1);
+    const int64_t hp = h + 2 * p, wp = w + 2 * p;
     const auto padded =
         p > 0 ? at::constant_pad_nd(x, {p, p, p, p}, -std::numeric_limits<double>::infinity()) : x;
     const auto columns = at::im2col(padded, {k, k}, {1, 1}, {0, 0}, {s, s});
     const int64_t windows = columns.size(-1);
-    const auto mask = columns.view({n, c, k * k, windows}) == y.reshape({n, c, 1, windows});
-    const auto ties = mask.sum(2, /*keepdim=*/true, x.scalar_type());
-    const auto share = g.reshape({n, c, 1, windows}) / ties;
-    const auto contributions = (share * mask).view({n, c * k * k, windows});
-    grad = at::col2im(contributions, {h + 2 * p, w + 2 * p}, {k, k}, {1, 1}, {0, 0}, {s, s});
-    if (p > 0) grad = grad.narrow(2, p, h).narrow(3, p, w);
+    const auto taps = columns.view({planes, k * k, windows}).transpose(1, 2);  // window-major
+    const auto positions =
+        at::im2col(at::arange(hp * wp, x.options().dtype(at::kDouble)).view({1, 1, hp, wp}), {k, k}, {1, 1},
+                   {0, 0}, {s, s})
+            .view({k * k, windows})
+            .t()
+            .reshape({1, -1})
+            .to(at::kLong);
+    const auto flat_positions =
+        (positions + at::arange(planes, positions.options()).unsqueeze(1) * (hp * wp)).reshape({-1});
+    const auto mask = taps == y.reshape({planes, windows, 1});
+    const auto ties = mask.sum(-1, /*keepdim=*/true, x.scalar_type());
+    const auto share = g.reshape({planes, windows, 1}) / ties;
+    const auto contributions = at::where(mask, share, at::zeros({}, share.options())).reshape({-1});
+    grad = at::zeros({planes * hp * wp}, x.options()).index_add_(0, flat_positions, contributions);
+    grad = grad.view({x.size(0), x.size(1), hp, wp}).narrow(2, p, h).narrow(3, p, w);
   }
   return {grad, at::Tensor(), at::Tensor(), at::Tensor()};
 }

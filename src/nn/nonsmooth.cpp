@@ -10,11 +10,7 @@
 namespace tiebreak::nn {
 
 torch::nn::AnyModule Nonsmooth::make_pool(int64_t kernel_size, int64_t stride, int64_t padding) const {
-  TORCH_CHECK(kernel_size > 0, "Nonsmooth::make_pool: expected kernel_size > 0, got ", kernel_size);
-  TORCH_CHECK(stride > 0, "Nonsmooth::make_pool: expected stride > 0, got ", stride);
-  TORCH_CHECK(padding >= 0 && 2 * padding <= kernel_size,
-              "Nonsmooth::make_pool: expected 0 <= padding <= kernel_size / 2, got padding ", padding,
-              " for kernel_size ", kernel_size);
+  // The modules check their arguments with the operators' own messages.
   if (pool_ == PoolKind::NormPool) {
     return torch::nn::AnyModule(NormPool2d(
         NormPool2dOptions(kernel_size).stride(stride).padding(padding).grad_at_zero(grad_at_zero_)));

@@ -2,16 +2,11 @@
 
 #include <c10/util/Exception.h>
 
+#include <utility>
+
 namespace tiebreak::ops {
 
 namespace {
-
-int64_t div_round_down(int64_t x, int64_t y) {
-  int64_t q = x / y;
-  int64_t r = x % y;
-  if (r != 0 && ((r < 0) != (y < 0))) --q;
-  return q;
-}
 
 std::pair<int64_t, int64_t> pair_arg(const char* op, const char* name, c10::IntArrayRef values,
                                      c10::IntArrayRef fallback) {
@@ -23,56 +18,83 @@ std::pair<int64_t, int64_t> pair_arg(const char* op, const char* name, c10::IntA
 
 }  // namespace
 
-int64_t pooling_output_size(int64_t input, int64_t kernel, int64_t pad, int64_t stride, int64_t dilation,
-                            bool ceil_mode) {
-  int64_t out =
-      div_round_down(input + 2 * pad - dilation * (kernel - 1) - 1 + (ceil_mode ? stride - 1 : 0), stride) +
-      1;
-  if (ceil_mode && (out - 1) * stride >= input + pad) --out;
-  return out;
+PoolArgs parse_pool_args(const char* op, c10::IntArrayRef kernel_size, c10::IntArrayRef stride,
+                         c10::IntArrayRef padding, c10::IntArrayRef dilation, bool ceil_mode) {
+  PoolArgs a;
+  std::tie(a.kernel_h, a.kernel_w) = pair_arg(op, "kernel_size", kernel_size, {});
+  std::tie(a.stride_h, a.stride_w) = pair_arg(op, "stride", stride, kernel_size);
+  std::tie(a.pad_h, a.pad_w) = pair_arg(op, "padding", padding, {});
+  std::tie(a.dilation_h, a.dilation_w) = pair_arg(op, "dilation", dilation, {});
+  a.ceil_mode = ceil_mode;
+  TORCH_CHECK(a.kernel_h > 0 && a.kernel_w > 0, op, ": kernel_size must be greater than zero, got (",
+              a.kernel_h, ", ", a.kernel_w, ")");
+  TORCH_CHECK(a.stride_h > 0 && a.stride_w > 0, op, ": stride must be greater than zero, got (", a.stride_h,
+              ", ", a.stride_w, ")");
+  TORCH_CHECK(a.dilation_h > 0 && a.dilation_w > 0, op, ": dilation must be greater than zero, got (",
+              a.dilation_h, ", ", a.dilation_w, ")");
+  TORCH_CHECK(a.pad_h >= 0 && a.pad_w >= 0, op, ": padding must be non-negative, got (", a.pad_h, ", ",
+              a.pad_w, ")");
+  TORCH_CHECK(a.kernel_h / 2 >= a.pad_h && a.kernel_w / 2 >= a.pad_w, op,
+              ": pad should be at most half of effective kernel size, but got pad=(", a.pad_h, ", ", a.pad_w,
+              "), kernel_size=(", a.kernel_h, ", ", a.kernel_w, ") and dilation=(", a.dilation_h, ", ",
+              a.dilation_w, ")");
+  return a;
 }
 
-PoolGeometry make_pool_geometry(const char* op, const at::Tensor& input, c10::IntArrayRef kernel_size,
-                                c10::IntArrayRef stride, c10::IntArrayRef padding, c10::IntArrayRef dilation,
-                                bool ceil_mode) {
+void check_pool_input(const char* op, const at::Tensor& input) {
   TORCH_CHECK(input.defined(), op, ": input is an undefined tensor");
-  TORCH_CHECK(input.dim() == 3 || input.dim() == 4, op,
-              ": expected a 3D (C, H, W) or 4D (N, C, H, W) input, got ", input.dim(), "D input of shape ",
-              input.sizes());
+  const int64_t dim = input.dim();
+  // ATen's message for both wrong ranks and zero-size dimensions (C = 0 included).
+  bool sizes_ok = dim == 3 || dim == 4;
+  for (int64_t d = dim == 4 ? 1 : 0; sizes_ok && d < dim; ++d) sizes_ok = input.sym_size(d) != 0;
+  TORCH_CHECK(sizes_ok, op,
+              ": Expected 3D or 4D (batch mode) tensor with optional 0 dim batch size for input, i.e. a 3D "
+              "(C, H, W) or 4D (N, C, H, W) input with non-zero C, H and W, but got: ",
+              input.sym_sizes());
   TORCH_CHECK(at::isFloatingType(input.scalar_type()), op,
               ": expected a floating point input (Half, BFloat16, Float or Double), got ",
               input.scalar_type());
-  for (int64_t d = input.dim() - 3; d < input.dim(); ++d) {
-    if (d == input.dim() - 3 && input.dim() == 4) continue;  // batch may be empty
-    TORCH_CHECK(input.size(d) > 0, op, ": expected input with non-zero channel and spatial sizes, got shape ",
-                input.sizes());
-  }
+}
+
+std::vector<c10::SymInt> pooled_sym_sizes(const char* op, const at::Tensor& input, const PoolArgs& a) {
+  const c10::SymInt in_h = input.sym_size(-2);
+  const c10::SymInt in_w = input.sym_size(-1);
+  const c10::SymInt out_h =
+      pooling_output_size<c10::SymInt>(in_h, a.kernel_h, a.pad_h, a.stride_h, a.dilation_h, a.ceil_mode);
+  const c10::SymInt out_w =
+      pooling_output_size<c10::SymInt>(in_w, a.kernel_w, a.pad_w, a.stride_w, a.dilation_w, a.ceil_mode);
+  TORCH_CHECK(out_h >= 1 && out_w >= 1, op, ": given input size (", input.sym_size(-3), "x", in_h, "x", in_w,
+              "), calculated output size (", input.sym_size(-3), "x", out_h, "x", out_w, ") is too small");
+  std::vector<c10::SymInt> sizes(input.sym_sizes().begin(), input.sym_sizes().end());
+  sizes[sizes.size() - 2] = out_h;
+  sizes[sizes.size() - 1] = out_w;
+  return sizes;
+}
+
+PoolGeometry make_pool_geometry(const PoolArgs& args, const at::Tensor& input) {
   PoolGeometry g;
-  std::tie(g.kernel_h, g.kernel_w) = pair_arg(op, "kernel_size", kernel_size, {});
-  std::tie(g.stride_h, g.stride_w) = pair_arg(op, "stride", stride, kernel_size);
-  std::tie(g.pad_h, g.pad_w) = pair_arg(op, "padding", padding, {});
-  std::tie(g.dilation_h, g.dilation_w) = pair_arg(op, "dilation", dilation, {});
-  g.ceil_mode = ceil_mode;
-  TORCH_CHECK(g.kernel_h > 0 && g.kernel_w > 0, op, ": kernel_size must be greater than zero, got (",
-              g.kernel_h, ", ", g.kernel_w, ")");
-  TORCH_CHECK(g.stride_h > 0 && g.stride_w > 0, op, ": stride must be greater than zero, got (", g.stride_h,
-              ", ", g.stride_w, ")");
-  TORCH_CHECK(g.dilation_h > 0 && g.dilation_w > 0, op, ": dilation must be greater than zero, got (",
-              g.dilation_h, ", ", g.dilation_w, ")");
-  TORCH_CHECK(g.pad_h >= 0 && g.pad_w >= 0, op, ": padding must be non-negative, got (", g.pad_h, ", ",
-              g.pad_w, ")");
-  TORCH_CHECK(g.kernel_h / 2 >= g.pad_h && g.kernel_w / 2 >= g.pad_w, op,
-              ": pad should be at most half of effective kernel size, but got pad=(", g.pad_h, ", ", g.pad_w,
-              "), kernel_size=(", g.kernel_h, ", ", g.kernel_w, ") and dilation=(", g.dilation_h, ", ",
-              g.dilation_w, ")");
+  static_cast<PoolArgs&>(g) = args;
   g.input_h = input.size(-2);
   g.input_w = input.size(-1);
-  g.output_h = pooling_output_size(g.input_h, g.kernel_h, g.pad_h, g.stride_h, g.dilation_h, ceil_mode);
-  g.output_w = pooling_output_size(g.input_w, g.kernel_w, g.pad_w, g.stride_w, g.dilation_w, ceil_mode);
-  TORCH_CHECK(g.output_h >= 1 && g.output_w >= 1, op, ": given input size (", input.size(-3), "x", g.input_h,
-              "x", g.input_w, "), calculated output size (", input.size(-3), "x", g.output_h, "x", g.output_w,
-              ") is too small");
+  g.output_h =
+      pooling_output_size<int64_t>(g.input_h, g.kernel_h, g.pad_h, g.stride_h, g.dilation_h, g.ceil_mode);
+  g.output_w =
+      pooling_output_size<int64_t>(g.input_w, g.kernel_w, g.pad_w, g.stride_w, g.dilation_w, g.ceil_mode);
   return g;
+}
+
+c10::MemoryFormat pool_memory_format(const at::Tensor& input) {
+  return input.dim() == 4 ? input.suggest_memory_format() : c10::MemoryFormat::Contiguous;
+}
+
+void check_like(const char* op, const char* name, const at::Tensor& t, c10::SymIntArrayRef sizes,
+                at::ScalarType dtype, const at::Tensor& input) {
+  TORCH_CHECK(t.defined(), op, ": ", name, " is an undefined tensor");
+  TORCH_CHECK(t.sym_sizes() == sizes, op, ": expected ", name, " of shape ", sizes, ", got ", t.sym_sizes());
+  TORCH_CHECK(t.scalar_type() == dtype, op, ": expected ", name, " of dtype ", dtype, ", got ",
+              t.scalar_type());
+  TORCH_CHECK(t.device() == input.device(), op, ": expected ", name, " on ", input.device(),
+              " like the input, got ", t.device());
 }
 
 }  // namespace tiebreak::ops

@@ -1,5 +1,6 @@
 // The Nonsmooth policy: its description, pool kind names and the layers its factories make.
 #include "tiebreak/nn/nonsmooth.h"
+#include "support/test_support.h"
 
 #include "tiebreak/nn/modules/activation.h"
 #include "tiebreak/nn/modules/norm_pool.h"
@@ -7,7 +8,9 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
 #include <torch/torch.h>
+#include <cmath>
 
 namespace tiebreak::nn {
 namespace {
@@ -34,11 +37,24 @@ TEST(Nonsmooth, PoolKindNamesRoundTrip) {
   }
 }
 
-TEST(Nonsmooth, MakePoolRejectsBadGeometry) {
-  EXPECT_THROW(Nonsmooth().make_pool(0, 1), c10::Error);
-  EXPECT_THROW(Nonsmooth().make_pool(2, 0), c10::Error);
-  EXPECT_THROW(Nonsmooth().make_pool(2, 2, 2), c10::Error);
-  EXPECT_THROW(Nonsmooth().make_pool(2, 2, -1), c10::Error);
+TEST(Nonsmooth, MakePoolRejectsBadGeometryWithTheOperatorsMessages) {
+  using testing::error_message;
+  EXPECT_THAT(error_message([] { Nonsmooth().make_pool(0, 1); }),
+              HasSubstr("max_pool2d: kernel_size must be greater than zero, got (0, 0)"));
+  EXPECT_THAT(error_message([] { Nonsmooth().make_pool(2, 0); }),
+              HasSubstr("max_pool2d: stride must be greater than zero, got (0, 0)"));
+  EXPECT_THAT(
+      error_message([] { Nonsmooth().make_pool(2, 2, 2); }),
+      HasSubstr("max_pool2d: pad should be at most half of effective kernel size, but got pad=(2, 2)"));
+  EXPECT_THAT(error_message([] { Nonsmooth().make_pool(2, 2, -1); }),
+              HasSubstr("max_pool2d: padding must be non-negative, got (-1, -1)"));
+  EXPECT_THAT(error_message([] { Nonsmooth().beta(std::nan("")).make_pool(2, 2); }),
+              HasSubstr("max_pool2d: beta must be finite, got nan"));
+  EXPECT_THAT(error_message([] { Nonsmooth().pool(PoolKind::NormPool).make_pool(2, 0); }),
+              HasSubstr("norm_pool2d: stride must be greater than zero, got (0, 0)"));
+  EXPECT_THAT(
+      error_message([] { Nonsmooth().pool(PoolKind::NormPool).grad_at_zero(INFINITY).make_pool(2, 2); }),
+      HasSubstr("norm_pool2d: grad_at_zero must be finite, got inf"));
 }
 
 TEST(Nonsmooth, MakePoolBuildsAMaxPool2dWithTheJacobianChoice) {

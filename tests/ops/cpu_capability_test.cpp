@@ -1,8 +1,10 @@
-// The builds of the MaxPool CPU kernels (baseline x86-64 and F16C) compute the
-// same bits: forward values, indices, tie counts and gradients, for every dtype,
-// both formulations, several β, NCHW and NHWC, tiled and overlapping windows.
+// The builds of the CPU pooling kernels (baseline x86-64 and F16C) compute the
+// same bits: MaxPool forward values, indices, tie counts and gradients for
+// every dtype, both formulations, several β, NCHW and NHWC, tiled and
+// overlapping windows; NormPool forward and backward likewise. Automatic
+// detection picks F16C where the CPU has it.
 #include "ops/cpu/cpu_capability.h"
-#include "ops/cpu/max_pool2d_kernel_builds.h"
+#include "ops/cpu/kernel_builds.h"
 #include "ops/pool_geometry.h"
 #include "support/test_support.h"
 
@@ -15,9 +17,19 @@
 namespace tiebreak::ops {
 namespace {
 
-TEST(CpuCapability, ReportsAKnownCapability) {
-  const auto name = to_string(cpu_capability());
-  EXPECT_TRUE(name == "default" || name == "f16c") << name;
+/// What automatic detection must pick on this CPU.
+std::string expected_capability() {
+#if defined(TIEBREAK_CPU_F16C_KERNELS) && (defined(__x86_64__) || defined(__i386__))
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx") ? "f16c" : "default";
+#else
+  return "default";
+#endif
+}
+
+TEST(CpuCapability, DetectionPicksF16cWhereTheCpuHasIt) {
+  if (std::getenv("TIEBREAK_CPU_CAPABILITY") != nullptr) GTEST_SKIP() << "TIEBREAK_CPU_CAPABILITY is set";
+  EXPECT_EQ(to_string(cpu_capability()), expected_capability());
 }
 
 /// Runs `tiebreak --version` with TIEBREAK_CPU_CAPABILITY set to `value`.
@@ -32,6 +44,16 @@ TEST(CpuCapability, TheEnvironmentChoosesTheBuildAndVersionReportsIt) {
   auto r = version_with_capability("default");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, ::testing::HasSubstr("CPU kernels: default"));
+  // Unset: what detection picks.
+  ::unsetenv("TIEBREAK_CPU_CAPABILITY");
+  auto detected = testing::run_tiebreak("--version");
+  ASSERT_EQ(detected.exit_code, 0) << detected.err;
+  EXPECT_THAT(detected.out, ::testing::HasSubstr("CPU kernels: " + expected_capability()));
+  if (expected_capability() == "f16c") {
+    auto forced = version_with_capability("f16c");
+    ASSERT_EQ(forced.exit_code, 0) << forced.err;
+    EXPECT_THAT(forced.out, ::testing::HasSubstr("CPU kernels: f16c"));
+  }
   auto bad = version_with_capability("avx9000");
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_THAT(bad.err,
@@ -69,21 +91,39 @@ TEST(CpuCapability, F16cAndBaselineBuildsAgreeBitForBit) {
         for (auto formulation : {PoolFormulation::Pure, PoolFormulation::Mixture}) {
           for (double beta : {0.0, 1.0, -1.0, 1000.0}) {
             const auto x = tied_input(dtype, channels_last);
-            const auto g =
-                make_pool_geometry("cpu_capability_test", x, {c.kernel}, {c.stride}, {c.pad}, {1}, false);
+            const PoolGeometry g = make_pool_geometry(
+                parse_pool_args("cpu_capability_test", {c.kernel}, {c.stride}, {c.pad}, {1}, false), x);
             const std::string what = std::string(c10::toString(dtype)) + (channels_last ? " NHWC" : " NCHW") +
                                      " k" + std::to_string(c.kernel) + " " + to_string(formulation) +
                                      " beta=" + std::to_string(beta);
-            auto [y0, i0, t0] = default_isa::max_pool2d_forward_cpu(x, g, beta, formulation);
-            auto [y1, i1, t1] = f16c::max_pool2d_forward_cpu(x, g, beta, formulation);
-            expect_bitwise_equal(y0, y1, what + " output");
-            expect_bitwise_equal(i0, i1, what + " indices");
-            expect_bitwise_equal(t0, t1, what + " ties");
-            const auto gout =
-                torch::randn(y0.sizes(), torch::kFloat).to(dtype).contiguous(y0.suggest_memory_format());
-            expect_bitwise_equal(default_isa::max_pool2d_backward_cpu(gout, x, i0, t0, g, beta, formulation),
-                                 f16c::max_pool2d_backward_cpu(gout, x, i1, t1, g, beta, formulation),
-                                 what + " grad_input");
+            const auto format = x.suggest_memory_format();
+            const auto out_options = x.options().memory_format(format);
+            const std::vector<int64_t> out_sizes{x.size(0), x.size(1), g.output_h, g.output_w};
+            std::vector<at::Tensor> y, i, t, gin;
+            for (int build = 0; build < 2; ++build) {
+              y.push_back(at::empty(out_sizes, out_options));
+              i.push_back(at::empty(out_sizes, out_options.dtype(at::kLong)));
+              t.push_back(at::empty(out_sizes, out_options.dtype(at::kInt)));
+              gin.push_back(at::empty_like(x, out_options));
+            }
+            default_isa::max_pool2d_forward_kernel(x, y[0], i[0], t[0], g, beta, formulation);
+            f16c::max_pool2d_forward_kernel(x, y[1], i[1], t[1], g, beta, formulation);
+            expect_bitwise_equal(y[0], y[1], what + " output");
+            expect_bitwise_equal(i[0], i[1], what + " indices");
+            expect_bitwise_equal(t[0], t[1], what + " ties");
+            const auto gout = torch::randn(out_sizes, torch::kFloat).to(dtype).contiguous(format);
+            default_isa::max_pool2d_backward_kernel(gout, x, i[0], t[0], gin[0], g, beta, formulation);
+            f16c::max_pool2d_backward_kernel(gout, x, i[1], t[1], gin[1], g, beta, formulation);
+            expect_bitwise_equal(gin[0], gin[1], what + " grad_input");
+            if (formulation == PoolFormulation::Pure && beta == 0.0) {
+              // NormPool (stride and padding of the case, dilation 1), with the same dtypes and layouts.
+              default_isa::norm_pool2d_forward_kernel(x, y[0], g);
+              f16c::norm_pool2d_forward_kernel(x, y[1], g);
+              expect_bitwise_equal(y[0], y[1], what + " norm_pool2d output");
+              default_isa::norm_pool2d_backward_kernel(gout, x, y[0], gin[0], g, 1.0);
+              f16c::norm_pool2d_backward_kernel(gout, x, y[1], gin[1], g, 1.0);
+              expect_bitwise_equal(gin[0], gin[1], what + " norm_pool2d grad_input");
+            }
           }
         }
       }

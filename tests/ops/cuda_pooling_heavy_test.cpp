@@ -3,7 +3,7 @@
 // checked against native ATen and against the 32-bit path. Skips without a GPU or
 // without enough free GPU memory.
 
-#include "ops/kernels.h"
+#include "ops/cuda_test_support.h"
 #include "ops/pool_geometry.h"
 #include "tiebreak/core/build_info.h"
 
@@ -20,13 +20,7 @@ using tiebreak::ops::PoolFormulation;
 using tiebreak::ops::PoolGeometry;
 
 TEST(CudaPoolingHeavyTest, KernelsIndexTensorsBeyondTwoToThe31Elements) {
-  if (!tiebreak::build_info().cuda_kernels) {
-    GTEST_SKIP()
-        << "tiebreak was built without its CUDA kernels (TIEBREAK_CUDA=OFF or no nvcc) (skipped, not failed)";
-  }
-  if (!torch::cuda::is_available()) {
-    GTEST_SKIP() << "no CUDA device available: the 64-bit indexing test needs a GPU (skipped, not failed)";
-  }
+  TIEBREAK_REQUIRE_CUDA_OR_SKIP();
   size_t free_bytes = 0, total_bytes = 0;
   ASSERT_EQ(cudaMemGetInfo(&free_bytes, &total_bytes), cudaSuccess);
   if (free_bytes < (size_t{24} << 30)) {
@@ -40,17 +34,16 @@ TEST(CudaPoolingHeavyTest, KernelsIndexTensorsBeyondTwoToThe31Elements) {
   const int64_t channels = 32769;
   const at::Tensor x = torch::randint(0, 2, {1, channels, 256, 256}, options);
   ASSERT_GT(x.numel(), std::numeric_limits<int32_t>::max());
-  const PoolGeometry g =
-      tiebreak::ops::make_pool_geometry("cuda_pooling_heavy_test", x, {2}, {2}, {0}, {1}, false);
+  const auto g = tiebreak::ops::cuda_test::geometry(x, 2, 2, 0, 1, false);
 
   // Everything is compared on the last planes (past element 2^31): the 64-bit
   // path on the whole tensor against native ATen and against the 32-bit path on
   // those planes alone (ATen itself is not asked to index past 2^31).
   const int64_t last = 8;
   const at::Tensor tail = x.narrow(1, channels - last, last).contiguous();
-  const auto [out, indices, ties] = tiebreak::ops::max_pool2d_forward_cuda(x, g, 0.5, PoolFormulation::Pure);
+  const auto [out, indices, ties] = max_pool2d_forward_cuda(x, g, 0.5, PoolFormulation::Pure);
   const auto [tail_out, tail_indices, tail_ties] =
-      tiebreak::ops::max_pool2d_forward_cuda(tail, g, 0.5, PoolFormulation::Pure);
+      max_pool2d_forward_cuda(tail, g, 0.5, PoolFormulation::Pure);
   const auto [native_out, native_indices] = at::max_pool2d_with_indices(tail, {2}, {2}, {0}, {1}, false);
   EXPECT_TRUE(torch::equal(out.narrow(1, channels - last, last), native_out));
   EXPECT_TRUE(torch::equal(indices.narrow(1, channels - last, last), native_indices));
@@ -61,9 +54,9 @@ TEST(CudaPoolingHeavyTest, KernelsIndexTensorsBeyondTwoToThe31Elements) {
   for (double beta : {0.0, 0.5}) {
     SCOPED_TRACE(beta);
     const at::Tensor grad_input =
-        tiebreak::ops::max_pool2d_backward_cuda(grad, x, indices, ties, g, beta, PoolFormulation::Pure);
-    const at::Tensor tail_grad = tiebreak::ops::max_pool2d_backward_cuda(
-        tail_grad_output, tail, tail_indices, tail_ties, g, beta, PoolFormulation::Pure);
+        max_pool2d_backward_cuda(grad, x, indices, ties, g, beta, PoolFormulation::Pure);
+    const at::Tensor tail_grad = max_pool2d_backward_cuda(tail_grad_output, tail, tail_indices, tail_ties, g,
+                                                          beta, PoolFormulation::Pure);
     EXPECT_TRUE(torch::equal(grad_input.narrow(1, channels - last, last), tail_grad));
     if (beta == 0.0) {
       const at::Tensor native = at::max_pool2d_with_indices_backward(tail_grad_output, tail, {2}, {2}, {0},
@@ -72,8 +65,8 @@ TEST(CudaPoolingHeavyTest, KernelsIndexTensorsBeyondTwoToThe31Elements) {
     }
   }
 
-  const at::Tensor norm = tiebreak::ops::norm_pool2d_forward_cuda(x, g);
-  const at::Tensor tail_norm = tiebreak::ops::norm_pool2d_forward_cuda(tail, g);
+  const at::Tensor norm = norm_pool2d_forward_cuda(x, g);
+  const at::Tensor tail_norm = norm_pool2d_forward_cuda(tail, g);
   EXPECT_TRUE(torch::equal(norm.narrow(1, channels - last, last), tail_norm));
 }
 

@@ -1,13 +1,18 @@
-// The CUDA pooling kernels (src/ops/cuda/) called directly through ops/kernels.h,
-// checked on the GPU against native ATen (forward values and indices, the β = 0
+// The CUDA pooling kernels (src/ops/cuda/) reached through the dispatcher's
+// internal ops, checked on the GPU against native ATen (forward values and indices, the β = 0
 // backward) and against brute-force references written here: J_β in float64,
 // the mixture formulation emulated step by step in the dtype, NormPool in
-// float64. Without a CUDA device (or without the CUDA kernels compiled in) every
-// test skips with a message saying why.
+// float64, and against the CPU kernels (bit for bit where the two devices'
+// arithmetic is the same by contract, ops/max_pool2d_math.h). Without a CUDA
+// device (or without the CUDA kernels compiled in) every test skips with a
+// message saying why, or fails when TIEBREAK_REQUIRE_CUDA=1.
 
-#include "ops/kernels.h"
+#include "ops/cuda_test_support.h"
 #include "ops/pool_geometry.h"
 #include "tiebreak/core/build_info.h"
+#include "tiebreak/ops/max_pool2d.h"
+#include "tiebreak/ops/norm_pool2d.h"
+#include "tiebreak/ops/relu.h"
 
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
@@ -49,9 +54,8 @@ const std::vector<PoolArgs> kGeometries{
     {3, 2, 1, 2, false}, {2, 2, 0, 1, true},  {3, 3, 1, 1, true},
 };
 
-PoolGeometry geometry_for(const at::Tensor& input, const PoolArgs& a) {
-  return tiebreak::ops::make_pool_geometry("cuda_pooling_test", input, {a.kernel}, {a.stride}, {a.pad},
-                                           {a.dilation}, a.ceil_mode);
+tiebreak::ops::cuda_test::Geometry geometry_for(const at::Tensor& input, const PoolArgs& a) {
+  return tiebreak::ops::cuda_test::geometry(input, a.kernel, a.stride, a.pad, a.dilation, a.ceil_mode);
 }
 
 at::Tensor on_cuda(const at::Tensor& t, bool channels_last) {
@@ -331,7 +335,7 @@ TEST(CudaPoolingReferenceTest, ReferenceSelectionAndNativeGradientAgreeWithAtenO
       SCOPED_TRACE(std::string(c10::toString(dtype)) + " " + describe(args));
       at::Tensor x = tie_heavy({2, 3, 9, 11}, dtype);
       x.masked_fill_(torch::rand(x.sizes()) < 0.05, NAN);
-      const PoolGeometry g = geometry_for(x, args);
+      const auto g = geometry_for(x, args);
       const auto [native_out, native_indices] = at::max_pool2d_with_indices(
           x, {args.kernel}, {args.stride}, {args.pad}, {args.dilation}, args.ceil_mode);
       const auto windows = reference_windows(x, g);
@@ -355,16 +359,7 @@ TEST(CudaPoolingReferenceTest, ReferenceSelectionAndNativeGradientAgreeWithAtenO
 class CudaPoolingTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!tiebreak::build_info().cuda_kernels) {
-      GTEST_SKIP()
-          << "tiebreak was built without its CUDA kernels (TIEBREAK_CUDA=OFF or no nvcc): CUDA pooling "
-             "kernels not tested (skipped, not failed)";
-    }
-    if (!torch::cuda::is_available()) {
-      GTEST_SKIP()
-          << "no CUDA device available: the CUDA pooling kernels are compiled but can only be tested on "
-             "a GPU (skipped, not failed)";
-    }
+    TIEBREAK_REQUIRE_CUDA_OR_SKIP();
     torch::manual_seed(20240601);
   }
 };
@@ -379,9 +374,8 @@ TEST_F(CudaPoolingTest, MaxPoolPureForwardMatchesNativeValuesAndIndicesBitForBit
         SCOPED_TRACE(std::string(c10::toString(dtype)) + (channels_last ? " NHWC " : " NCHW ") +
                      describe(args));
         const at::Tensor x = on_cuda(tie_heavy({2, 5, 9, 11}, dtype), channels_last);
-        const PoolGeometry g = geometry_for(x, args);
-        const auto [out, indices, ties] =
-            tiebreak::ops::max_pool2d_forward_cuda(x, g, 0.5, PoolFormulation::Pure);
+        const auto g = geometry_for(x, args);
+        const auto [out, indices, ties] = max_pool2d_forward_cuda(x, g, 0.5, PoolFormulation::Pure);
         const auto [native_out, native_indices] = at::max_pool2d_with_indices(
             x, {args.kernel}, {args.stride}, {args.pad}, {args.dilation}, args.ceil_mode);
         EXPECT_TRUE(same_values(out, native_out));
@@ -409,9 +403,8 @@ TEST_F(CudaPoolingTest, MaxPoolForwardFollowsNativeOnNaNsLastNaNWinsWithOneTie) 
                                     .reshape({1, 1, 2, 2})
                                     .to(dtype)
                                     .to(torch::kCUDA);
-    const PoolGeometry g2 = geometry_for(two_nans, {2, 2, 0, 1, false});
-    const auto [out, indices, ties] =
-        tiebreak::ops::max_pool2d_forward_cuda(two_nans, g2, 0.5, PoolFormulation::Pure);
+    const auto g2 = geometry_for(two_nans, {2, 2, 0, 1, false});
+    const auto [out, indices, ties] = max_pool2d_forward_cuda(two_nans, g2, 0.5, PoolFormulation::Pure);
     EXPECT_TRUE(std::isnan(out.item<double>()));
     EXPECT_EQ(indices.item<int64_t>(), 2);
     EXPECT_EQ(ties.item<int32_t>(), 1);
@@ -425,8 +418,8 @@ TEST_F(CudaPoolingTest, MaxPoolForwardFollowsNativeOnNaNsLastNaNWinsWithOneTie) 
       x.masked_fill_(torch::rand(x.sizes()) < 0.08, NAN);
       x = on_cuda(x, channels_last);
       const PoolArgs args{3, 2, 1, 1, false};
-      const PoolGeometry g = geometry_for(x, args);
-      const auto [o, i, t] = tiebreak::ops::max_pool2d_forward_cuda(x, g, 2.0, PoolFormulation::Pure);
+      const auto g = geometry_for(x, args);
+      const auto [o, i, t] = max_pool2d_forward_cuda(x, g, 2.0, PoolFormulation::Pure);
       const auto [no, ni] = at::max_pool2d_with_indices(x, {3}, {2}, {1}, {1}, false);
       EXPECT_TRUE(same_values(o, no));
       EXPECT_TRUE(torch::equal(i.cpu(), ni.cpu()));
@@ -445,9 +438,8 @@ TEST_F(CudaPoolingTest, MaxPoolMixtureForwardRoundsEachTermInTheDtype) {
                      " beta=" + std::to_string(beta));
         const at::Tensor x =
             on_cuda(torch::randn({2, 4, 8, 9}, torch::kDouble).mul(3).to(dtype), channels_last);
-        const PoolGeometry g = geometry_for(x, {3, 2, 1, 1, false});
-        const auto [out, indices, ties] =
-            tiebreak::ops::max_pool2d_forward_cuda(x, g, beta, PoolFormulation::Mixture);
+        const auto g = geometry_for(x, {3, 2, 1, 1, false});
+        const auto [out, indices, ties] = max_pool2d_forward_cuda(x, g, beta, PoolFormulation::Mixture);
         EXPECT_TRUE(same_values(out, mixture_forward_reference(reference_windows(x, g), beta, out)));
         // The expression itself, evaluated tensor by tensor by ATen (MinNormPool's
         // forward is the max too). ATen's CUDA tensor-scalar kernels round the
@@ -467,10 +459,10 @@ TEST_F(CudaPoolingTest, MaxPoolMixtureForwardOverflowsToNaNInHalfLikePyTorch) {
   // β = 1000, m = 70: 1000·70 rounds to +inf in fp16 and −999·70 to −inf; their sum is NaN.
   const at::Tensor x =
       torch::full({1, 1, 2, 2}, 70.0, torch::TensorOptions().dtype(at::kHalf).device(torch::kCUDA));
-  const PoolGeometry g = geometry_for(x, {2, 2, 0, 1, false});
-  const auto mixture = tiebreak::ops::max_pool2d_forward_cuda(x, g, 1000.0, PoolFormulation::Mixture);
+  const auto g = geometry_for(x, {2, 2, 0, 1, false});
+  const auto mixture = max_pool2d_forward_cuda(x, g, 1000.0, PoolFormulation::Mixture);
   EXPECT_TRUE(std::isnan(std::get<0>(mixture).item<double>()));
-  const auto pure = tiebreak::ops::max_pool2d_forward_cuda(x, g, 1000.0, PoolFormulation::Pure);
+  const auto pure = max_pool2d_forward_cuda(x, g, 1000.0, PoolFormulation::Pure);
   EXPECT_EQ(std::get<0>(pure).item<double>(), 70.0);
   EXPECT_EQ(std::get<2>(pure).item<int32_t>(), 4);
 }
@@ -487,11 +479,10 @@ TEST_F(CudaPoolingTest, MaxPoolBackwardOnATwoWayTieMatchesTheBetaJacobianForEver
       const at::Tensor x =
           torch::tensor({1.0, 1.0, 0.0, 0.0}, torch::kDouble).reshape({1, 1, 2, 2}).to(options);
       const at::Tensor grad = torch::ones({1, 1, 1, 1}, options);
-      const PoolGeometry g = geometry_for(x, {2, 2, 0, 1, false});
+      const auto g = geometry_for(x, {2, 2, 0, 1, false});
       for (PoolFormulation formulation : {PoolFormulation::Pure, PoolFormulation::Mixture}) {
-        const auto [out, indices, ties] = tiebreak::ops::max_pool2d_forward_cuda(x, g, beta, formulation);
-        const at::Tensor grad_input =
-            tiebreak::ops::max_pool2d_backward_cuda(grad, x, indices, ties, g, beta, formulation);
+        const auto [out, indices, ties] = max_pool2d_forward_cuda(x, g, beta, formulation);
+        const at::Tensor grad_input = max_pool2d_backward_cuda(grad, x, indices, ties, g, beta, formulation);
         // Every term is exact in float: both formulations give J_β rounded once.
         const at::Tensor expected =
             torch::tensor({beta / 2 + (1 - beta), beta / 2, 0.0, 0.0}, torch::kDouble).reshape({1, 1, 2, 2});
@@ -501,11 +492,10 @@ TEST_F(CudaPoolingTest, MaxPoolBackwardOnATwoWayTieMatchesTheBetaJacobianForEver
   }
   // The paper's β = 1000 example, spelled out.
   const at::Tensor x = torch::tensor({1.0f, 1.0f, 0.0f, 0.0f}).reshape({1, 1, 2, 2}).to(torch::kCUDA);
-  const PoolGeometry g = geometry_for(x, {2, 2, 0, 1, false});
-  const auto [out, indices, ties] =
-      tiebreak::ops::max_pool2d_forward_cuda(x, g, 1000.0, PoolFormulation::Pure);
-  const at::Tensor grad_input = tiebreak::ops::max_pool2d_backward_cuda(
-      torch::ones({1, 1, 1, 1}, x.options()), x, indices, ties, g, 1000.0, PoolFormulation::Pure);
+  const auto g = geometry_for(x, {2, 2, 0, 1, false});
+  const auto [out, indices, ties] = max_pool2d_forward_cuda(x, g, 1000.0, PoolFormulation::Pure);
+  const at::Tensor grad_input = max_pool2d_backward_cuda(torch::ones({1, 1, 1, 1}, x.options()), x, indices,
+                                                         ties, g, 1000.0, PoolFormulation::Pure);
   EXPECT_TRUE(torch::equal(grad_input.cpu().flatten(), torch::tensor({-499.0f, 500.0f, 0.0f, 0.0f})));
 }
 
@@ -517,12 +507,11 @@ TEST_F(CudaPoolingTest, MaxPoolPureBackwardMatchesFloat64BetaJacobianOnOverlappi
           SCOPED_TRACE(std::string(c10::toString(dtype)) + (channels_last ? " NHWC " : " NCHW ") +
                        describe(args) + " beta=" + std::to_string(beta));
           const at::Tensor x = on_cuda(tie_heavy({2, 4, 9, 11}, dtype, 2), channels_last);
-          const PoolGeometry g = geometry_for(x, args);
-          const auto [out, indices, ties] =
-              tiebreak::ops::max_pool2d_forward_cuda(x, g, beta, PoolFormulation::Pure);
+          const auto g = geometry_for(x, args);
+          const auto [out, indices, ties] = max_pool2d_forward_cuda(x, g, beta, PoolFormulation::Pure);
           const at::Tensor grad = on_cuda(random_grad(out.sizes(), dtype), channels_last);
           const at::Tensor grad_input =
-              tiebreak::ops::max_pool2d_backward_cuda(grad, x, indices, ties, g, beta, PoolFormulation::Pure);
+              max_pool2d_backward_cuda(grad, x, indices, ties, g, beta, PoolFormulation::Pure);
           const at::Tensor expected = pure_backward_reference(reference_windows(x, g), grad, x, beta);
           EXPECT_TRUE(close_values(grad_input, expected));
           EXPECT_EQ(grad_input.scalar_type(), dtype);
@@ -541,12 +530,11 @@ TEST_F(CudaPoolingTest, MaxPoolPureBackwardAtBetaZeroIsNativeBackwardBitForBit) 
         SCOPED_TRACE(std::string(c10::toString(dtype)) + (channels_last ? " NHWC " : " NCHW ") +
                      describe(args));
         const at::Tensor x = on_cuda(tie_heavy({2, 4, 9, 11}, dtype, 2), channels_last);
-        const PoolGeometry g = geometry_for(x, args);
-        const auto [out, indices, ties] =
-            tiebreak::ops::max_pool2d_forward_cuda(x, g, 0.0, PoolFormulation::Pure);
+        const auto g = geometry_for(x, args);
+        const auto [out, indices, ties] = max_pool2d_forward_cuda(x, g, 0.0, PoolFormulation::Pure);
         const at::Tensor grad = on_cuda(random_grad(out.sizes(), dtype), channels_last);
         const at::Tensor grad_input =
-            tiebreak::ops::max_pool2d_backward_cuda(grad, x, indices, ties, g, 0.0, PoolFormulation::Pure);
+            max_pool2d_backward_cuda(grad, x, indices, ties, g, 0.0, PoolFormulation::Pure);
         const at::Tensor native = at::max_pool2d_with_indices_backward(
             grad, x, {args.kernel}, {args.stride}, {args.pad}, {args.dilation}, args.ceil_mode, indices);
         EXPECT_TRUE(same_values(grad_input, native));
@@ -562,13 +550,12 @@ TEST_F(CudaPoolingTest, MaxPoolPureBackwardGivesUntiedWindowsExactlyTheirGradien
     SCOPED_TRACE(c10::toString(dtype));
     // 128 distinct integers: exact even in bfloat16.
     const at::Tensor x = torch::randperm(128, torch::kDouble).reshape({1, 2, 8, 8}).to(dtype).cuda();
-    const PoolGeometry g = geometry_for(x, {3, 2, 1, 1, false});
-    const auto [out, indices, ties] =
-        tiebreak::ops::max_pool2d_forward_cuda(x, g, 0.3, PoolFormulation::Pure);
+    const auto g = geometry_for(x, {3, 2, 1, 1, false});
+    const auto [out, indices, ties] = max_pool2d_forward_cuda(x, g, 0.3, PoolFormulation::Pure);
     ASSERT_TRUE(torch::equal(ties, torch::ones_like(ties)));
     const at::Tensor grad = random_grad(out.sizes(), dtype).cuda();
     const at::Tensor grad_input =
-        tiebreak::ops::max_pool2d_backward_cuda(grad, x, indices, ties, g, 0.3, PoolFormulation::Pure);
+        max_pool2d_backward_cuda(grad, x, indices, ties, g, 0.3, PoolFormulation::Pure);
     const at::Tensor native =
         at::max_pool2d_with_indices_backward(grad, x, {3}, {2}, {1}, {1}, false, indices);
     EXPECT_TRUE(same_values(grad_input, native));
@@ -583,12 +570,11 @@ TEST_F(CudaPoolingTest, MaxPoolMixtureBackwardMatchesTheDtypeEmulationBitForBit)
           SCOPED_TRACE(std::string(c10::toString(dtype)) + (channels_last ? " NHWC " : " NCHW ") +
                        describe(args) + " beta=" + std::to_string(beta));
           const at::Tensor x = on_cuda(tie_heavy({2, 4, 9, 11}, dtype, 2), channels_last);
-          const PoolGeometry g = geometry_for(x, args);
-          const auto [out, indices, ties] =
-              tiebreak::ops::max_pool2d_forward_cuda(x, g, beta, PoolFormulation::Mixture);
+          const auto g = geometry_for(x, args);
+          const auto [out, indices, ties] = max_pool2d_forward_cuda(x, g, beta, PoolFormulation::Mixture);
           const at::Tensor grad = on_cuda(random_grad(out.sizes(), dtype), channels_last);
-          const at::Tensor grad_input = tiebreak::ops::max_pool2d_backward_cuda(
-              grad, x, indices, ties, g, beta, PoolFormulation::Mixture);
+          const at::Tensor grad_input =
+              max_pool2d_backward_cuda(grad, x, indices, ties, g, beta, PoolFormulation::Mixture);
           EXPECT_TRUE(
               same_values(grad_input, mixture_backward_reference(reference_windows(x, g), grad, x, beta)));
         }
@@ -604,12 +590,11 @@ TEST_F(CudaPoolingTest, MaxPoolBackwardGivesANaNWindowsGradientToItsSelectedNaN)
                              .reshape({1, 1, 2, 2})
                              .to(dtype)
                              .to(torch::kCUDA);
-    const PoolGeometry g = geometry_for(x, {2, 2, 0, 1, false});
+    const auto g = geometry_for(x, {2, 2, 0, 1, false});
     const at::Tensor grad = torch::full({1, 1, 1, 1}, 3.0, x.options());
     for (PoolFormulation formulation : {PoolFormulation::Pure, PoolFormulation::Mixture}) {
-      const auto [out, indices, ties] = tiebreak::ops::max_pool2d_forward_cuda(x, g, 0.5, formulation);
-      const at::Tensor grad_input =
-          tiebreak::ops::max_pool2d_backward_cuda(grad, x, indices, ties, g, 0.5, formulation);
+      const auto [out, indices, ties] = max_pool2d_forward_cuda(x, g, 0.5, formulation);
+      const at::Tensor grad_input = max_pool2d_backward_cuda(grad, x, indices, ties, g, 0.5, formulation);
       EXPECT_TRUE(same_values(grad_input, torch::tensor({0.0, 0.0, 3.0, 0.0}).reshape({1, 1, 2, 2})))
           << tiebreak::ops::to_string(formulation);
     }
@@ -623,18 +608,18 @@ TEST_F(CudaPoolingTest, MaxPoolNHWCAndNCHWGiveTheSameResultsBitForBit) {
       const at::Tensor cpu_x = tie_heavy({3, 6, 13, 10}, dtype, 2);
       const at::Tensor x_nchw = on_cuda(cpu_x, false);
       const at::Tensor x_nhwc = on_cuda(cpu_x, true);
-      const PoolGeometry g = geometry_for(x_nchw, {3, 2, 1, 1, false});
-      const auto [o1, i1, t1] = tiebreak::ops::max_pool2d_forward_cuda(x_nchw, g, 0.7, formulation);
-      const auto [o2, i2, t2] = tiebreak::ops::max_pool2d_forward_cuda(x_nhwc, g, 0.7, formulation);
+      const auto g = geometry_for(x_nchw, {3, 2, 1, 1, false});
+      const auto [o1, i1, t1] = max_pool2d_forward_cuda(x_nchw, g, 0.7, formulation);
+      const auto [o2, i2, t2] = max_pool2d_forward_cuda(x_nhwc, g, 0.7, formulation);
       EXPECT_TRUE(same_values(o1, o2));
       EXPECT_TRUE(torch::equal(i1.cpu(), i2.cpu()));
       EXPECT_TRUE(torch::equal(t1.cpu(), t2.cpu()));
       const at::Tensor grad = random_grad(o1.sizes(), dtype);
       const at::Tensor gi1 =
-          tiebreak::ops::max_pool2d_backward_cuda(on_cuda(grad, false), x_nchw, i1, t1, g, 0.7, formulation);
+          max_pool2d_backward_cuda(on_cuda(grad, false), x_nchw, i1, t1, g, 0.7, formulation);
       // Mixed layouts on purpose: the NHWC input decides the layout of everything.
       const at::Tensor gi2 =
-          tiebreak::ops::max_pool2d_backward_cuda(on_cuda(grad, false), x_nhwc, i2, t2, g, 0.7, formulation);
+          max_pool2d_backward_cuda(on_cuda(grad, false), x_nhwc, i2, t2, g, 0.7, formulation);
       EXPECT_TRUE(same_values(gi1, gi2));
       EXPECT_TRUE(gi2.is_contiguous(at::MemoryFormat::ChannelsLast));
     }
@@ -643,15 +628,13 @@ TEST_F(CudaPoolingTest, MaxPoolNHWCAndNCHWGiveTheSameResultsBitForBit) {
 
 TEST_F(CudaPoolingTest, MaxPoolBackwardIsDeterministicAcrossRuns) {
   const at::Tensor x = tie_heavy({8, 32, 40, 40}, at::kFloat, 2).cuda();
-  const PoolGeometry g = geometry_for(x, {3, 1, 1, 1, false});
+  const auto g = geometry_for(x, {3, 1, 1, 1, false});
   for (PoolFormulation formulation : {PoolFormulation::Pure, PoolFormulation::Mixture}) {
-    const auto [out, indices, ties] = tiebreak::ops::max_pool2d_forward_cuda(x, g, 0.37, formulation);
+    const auto [out, indices, ties] = max_pool2d_forward_cuda(x, g, 0.37, formulation);
     const at::Tensor grad = torch::randn(out.sizes(), x.options());
-    const at::Tensor first =
-        tiebreak::ops::max_pool2d_backward_cuda(grad, x, indices, ties, g, 0.37, formulation);
+    const at::Tensor first = max_pool2d_backward_cuda(grad, x, indices, ties, g, 0.37, formulation);
     for (int run = 0; run < 3; ++run) {
-      const at::Tensor again =
-          tiebreak::ops::max_pool2d_backward_cuda(grad, x, indices, ties, g, 0.37, formulation);
+      const at::Tensor again = max_pool2d_backward_cuda(grad, x, indices, ties, g, 0.37, formulation);
       EXPECT_TRUE(torch::equal(first, again)) << tiebreak::ops::to_string(formulation) << " run " << run;
     }
   }
@@ -661,18 +644,17 @@ TEST_F(CudaPoolingTest, PoolingHandlesAnEmptyBatch) {
   for (bool channels_last : {false, true}) {
     SCOPED_TRACE(channels_last ? "NHWC" : "NCHW");
     const at::Tensor x = on_cuda(torch::zeros({0, 3, 8, 8}), channels_last);
-    const PoolGeometry g = geometry_for(x, {2, 2, 0, 1, false});
-    const auto [out, indices, ties] =
-        tiebreak::ops::max_pool2d_forward_cuda(x, g, 0.5, PoolFormulation::Pure);
+    const auto g = geometry_for(x, {2, 2, 0, 1, false});
+    const auto [out, indices, ties] = max_pool2d_forward_cuda(x, g, 0.5, PoolFormulation::Pure);
     EXPECT_EQ(out.sizes(), (at::IntArrayRef{0, 3, 4, 4}));
     EXPECT_EQ(indices.sizes(), (at::IntArrayRef{0, 3, 4, 4}));
     EXPECT_EQ(ties.sizes(), (at::IntArrayRef{0, 3, 4, 4}));
     const at::Tensor grad_input =
-        tiebreak::ops::max_pool2d_backward_cuda(out, x, indices, ties, g, 0.5, PoolFormulation::Mixture);
+        max_pool2d_backward_cuda(out, x, indices, ties, g, 0.5, PoolFormulation::Mixture);
     EXPECT_EQ(grad_input.sizes(), x.sizes());
-    const at::Tensor norm = tiebreak::ops::norm_pool2d_forward_cuda(x, g);
+    const at::Tensor norm = norm_pool2d_forward_cuda(x, g);
     EXPECT_EQ(norm.sizes(), (at::IntArrayRef{0, 3, 4, 4}));
-    EXPECT_EQ(tiebreak::ops::norm_pool2d_backward_cuda(norm, x, norm, g, 0.0).sizes(), x.sizes());
+    EXPECT_EQ(norm_pool2d_backward_cuda(norm, x, norm, g, 0.0).sizes(), x.sizes());
   }
 }
 
@@ -686,10 +668,10 @@ TEST_F(CudaPoolingTest, NormPoolMatchesFloat64ReferenceForwardAndBackward) {
         SCOPED_TRACE(std::string(c10::toString(dtype)) + (channels_last ? " NHWC " : " NCHW ") +
                      describe(args));
         const at::Tensor x = on_cuda(torch::randn({2, 4, 9, 11}, torch::kDouble).to(dtype), channels_last);
-        const PoolGeometry g = geometry_for(x, args);
-        const at::Tensor out = tiebreak::ops::norm_pool2d_forward_cuda(x, g);
+        const auto g = geometry_for(x, args);
+        const at::Tensor out = norm_pool2d_forward_cuda(x, g);
         const at::Tensor grad = on_cuda(random_grad(out.sizes(), dtype), channels_last);
-        const at::Tensor grad_input = tiebreak::ops::norm_pool2d_backward_cuda(grad, x, out, g, 0.0);
+        const at::Tensor grad_input = norm_pool2d_backward_cuda(grad, x, out, g, 0.0);
         const auto [ref_out, ref_grad] = norm_pool_reference(x, out, grad, g, 0.0);
         EXPECT_TRUE(close_values(out, ref_out));
         EXPECT_TRUE(close_values(grad_input, ref_grad));
@@ -711,13 +693,13 @@ TEST_F(CudaPoolingTest, NormPoolGivesAllZeroWindowsTheChosenGradient) {
               .reshape({1, 1, 4, 4})
               .to(dtype)
               .cuda();
-      const PoolGeometry g = geometry_for(x, {2, 2, 0, 1, false});
-      const at::Tensor out = tiebreak::ops::norm_pool2d_forward_cuda(x, g);
+      const auto g = geometry_for(x, {2, 2, 0, 1, false});
+      const at::Tensor out = norm_pool2d_forward_cuda(x, g);
       EXPECT_TRUE(same_values(
           out, torch::tensor({0., 5., 3., std::sqrt(5.)}, torch::kDouble).reshape({1, 1, 2, 2}).to(dtype)));
       const at::Tensor grad =
           torch::tensor({2., 1., 1., 1.}, torch::kDouble).reshape({1, 1, 2, 2}).to(x.options());
-      const at::Tensor grad_input = tiebreak::ops::norm_pool2d_backward_cuda(grad, x, out, g, grad_at_zero);
+      const at::Tensor grad_input = norm_pool2d_backward_cuda(grad, x, out, g, grad_at_zero);
       const at::Tensor top_left =
           grad_input.cpu()
               .to(torch::kDouble)
@@ -727,6 +709,93 @@ TEST_F(CudaPoolingTest, NormPoolGivesAllZeroWindowsTheChosenGradient) {
       EXPECT_TRUE(close_values(grad_input, ref_grad));
     }
   }
+}
+
+// ---------------------------------------------------------------------------
+// The CUDA kernels against the CPU kernels, through the public operators and
+// autograd. Bit for bit wherever ops/max_pool2d_math.h makes the two devices'
+// arithmetic the same: the pure formulation always (the same accumulator
+// types, the same window order); NormPool always; the mixture for Float and
+// Double, and for Half/BFloat16 on disjoint windows with a β exact in the
+// dtype (overlapping Half/BFloat16 windows accumulate in the dtype on the CPU
+// and in op-math on CUDA, as native max_pool2d does on each).
+
+TEST_F(CudaPoolingTest, CudaAndCpuOperatorsAgreeBitForBit) {
+  using tiebreak::ops::PoolFormulation;
+  for (at::ScalarType dtype : kDtypes) {
+    for (bool channels_last : {false, true}) {
+      for (const PoolArgs& args : kGeometries) {
+        at::Tensor x = tie_heavy({2, 3, 9, 11}, dtype);
+        x.masked_fill_(torch::rand(x.sizes()) < 0.03, NAN);
+        const auto format = channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
+        x = x.contiguous(format);
+        const bool disjoint = args.stride >= (args.kernel - 1) * args.dilation + 1;
+        const bool reduced = dtype == at::kHalf || dtype == at::kBFloat16;
+        for (auto formulation : {PoolFormulation::Pure, PoolFormulation::Mixture}) {
+          for (double beta : {0.0, 1.0, 0.5, -2.0, 1000.0, 0.3}) {
+            const bool exact_beta = beta != 0.3 && !(dtype == at::kBFloat16 && beta == 1000.0);
+            if (formulation == PoolFormulation::Mixture && reduced && (!disjoint || !exact_beta)) continue;
+            SCOPED_TRACE(std::string(c10::toString(dtype)) + (channels_last ? " NHWC " : " NCHW ") +
+                         describe(args) + " " + tiebreak::ops::to_string(formulation) +
+                         " beta=" + std::to_string(beta));
+            auto run = [&](const at::Tensor& input, const at::Tensor& grad) {
+              auto leaf = input.detach().clone().requires_grad_(true);
+              auto y = tiebreak::ops::max_pool2d(leaf, {args.kernel}, {args.stride}, {args.pad},
+                                                 {args.dilation}, args.ceil_mode, beta, formulation);
+              y.backward(grad);
+              return std::make_pair(y.detach(), leaf.grad());
+            };
+            const at::Tensor grad = random_grad(at::max_pool2d(x.to(at::kFloat), {args.kernel}, {args.stride},
+                                                               {args.pad}, {args.dilation}, args.ceil_mode)
+                                                    .sizes(),
+                                                dtype);
+            const auto [cpu_y, cpu_grad] = run(x, grad);
+            const auto [cuda_y, cuda_grad] = run(x.to(torch::kCUDA), grad.to(torch::kCUDA));
+            EXPECT_TRUE(same_values(cuda_y, cpu_y));
+            EXPECT_TRUE(same_values(cuda_grad, cpu_grad));
+            EXPECT_EQ(cuda_grad.is_contiguous(format), true);
+          }
+        }
+        if (args.dilation == 1 && !args.ceil_mode) {
+          SCOPED_TRACE(std::string("norm_pool2d ") + c10::toString(dtype) + " " + describe(args));
+          const at::Tensor v = torch::randn(x.sizes(), torch::kDouble).to(dtype).contiguous(format);
+          auto run = [&](const at::Tensor& input) {
+            auto leaf = input.detach().clone().requires_grad_(true);
+            auto y = tiebreak::ops::norm_pool2d(leaf, {args.kernel}, {args.stride}, {args.pad}, 1.0);
+            y.backward(torch::ones_like(y));
+            return std::make_pair(y.detach(), leaf.grad());
+          };
+          const auto [cpu_y, cpu_grad] = run(v);
+          const auto [cuda_y, cuda_grad] = run(v.to(torch::kCUDA));
+          EXPECT_TRUE(same_values(cuda_y, cpu_y));
+          EXPECT_TRUE(same_values(cuda_grad, cpu_grad));
+        }
+      }
+    }
+  }
+}
+
+TEST_F(CudaPoolingTest, CudaAndCpuReluAgreeBitForBitAndDoubleBackwardRuns) {
+  for (at::ScalarType dtype : kDtypes) {
+    const at::Tensor x = torch::randint(-2, 3, {4, 5, 6}, torch::kDouble).to(dtype);
+    const at::Tensor g = random_grad(x.sizes(), dtype);
+    for (double alpha : {0.0, 0.25, 1.0}) {
+      EXPECT_TRUE(same_values(tiebreak::ops::relu_backward(g.cuda(), x.cuda(), alpha),
+                              tiebreak::ops::relu_backward(g, x, alpha)));
+    }
+  }
+  // Second order through β-pool on the GPU: the example, J_β w at the chosen positions.
+  auto x =
+      torch::tensor({{0.0, 5.0, 1.0, 2.0}, {3.0, 1.0, 9.0, 4.0}, {7.0, 6.0, 0.0, 1.0}, {2.0, 3.0, 1.0, 8.0}},
+                    torch::TensorOptions().dtype(torch::kDouble).device(torch::kCUDA))
+          .view({1, 1, 4, 4})
+          .requires_grad_(true);
+  auto v = torch::ones({1, 1, 2, 2}, x.options()).requires_grad_(true);
+  const auto w = torch::arange(1, 17, x.options()).view({1, 1, 4, 4});
+  auto y = tiebreak::ops::max_pool2d(x, {2}, {}, {0}, {1}, false, 1.0, tiebreak::ops::PoolFormulation::Pure);
+  auto gx = torch::autograd::grad({y}, {x}, {v}, true, true)[0];
+  auto gv = torch::autograd::grad({(gx * w).sum()}, {v})[0];
+  EXPECT_TRUE(same_values(gv.view(-1), torch::tensor({2.0, 7.0, 9.0, 16.0}, torch::kDouble)));
 }
 
 }  // namespace

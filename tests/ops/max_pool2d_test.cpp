@@ -385,8 +385,18 @@ TEST(MaxPool2dOp, ThreeDimensionalInput) {
     EXPECT_EQ(ours.output.dim(), 3);
     EXPECT_TRUE(bits_equal(ours.output, n.output)) << dtype;
     EXPECT_TRUE(bits_equal(ours.grad, n.grad)) << dtype;
-    const auto [output, ties] = ops::max_pool2d_with_ties(x, {3, 3}, {2, 2}, {1, 1});
-    EXPECT_EQ(ties.sizes(), output.sizes());
+    for (auto f : kFormulations) {
+      // At β = 1 (ties matter): the 3-D path is the 4-D one on x.unsqueeze(0), bit for bit.
+      const auto three = run_tiebreak(x, a, 1.0, f, g);
+      const auto four = run_tiebreak(x.unsqueeze(0), a, 1.0, f, g.unsqueeze(0));
+      EXPECT_TRUE(bits_equal(three.output, four.output.squeeze(0))) << dtype;
+      EXPECT_TRUE(bits_equal(three.grad, four.grad.squeeze(0))) << dtype;
+    }
+    const auto [output, ties] = ops::max_pool2d_with_ties(x, {3, 3}, {2, 2}, {1, 1}, 1, false, 1.0);
+    const auto [output4, ties4] =
+        ops::max_pool2d_with_ties(x.unsqueeze(0), {3, 3}, {2, 2}, {1, 1}, 1, false, 1.0);
+    EXPECT_TRUE(ties.equal(ties4.squeeze(0)));
+    EXPECT_TRUE(ties.gt(1).any().item<bool>());
   }
 }
 
@@ -394,25 +404,59 @@ TEST(MaxPool2dOp, ThreeDimensionalInput) {
 // Backward: native equality, overlapping windows, finite differences, NaNs
 // ---------------------------------------------------------------------------
 
-TEST(MaxPool2dOp, PureBetaZeroBackwardMatchesNativeBitForBit) {
+TEST(MaxPool2dOp, PureBetaZeroBackwardIsNativeWhereNativeRoundsOnce) {
+  // Native CPU backward adds each window's gradient into grad_input in the
+  // dtype; pure rounds once (from float for Half/BFloat16, from double for
+  // Float). The two agree bit for bit wherever native's adds are exact: here
+  // with small-integer gradients on every geometry (random gradients on
+  // disjoint windows: NonOverlapping… below; where they differ: the next test).
   at::manual_seed(3);
   for (auto dtype : kDtypes) {
-    const bool reduced = dtype == at::kHalf || dtype == at::kBFloat16;
     for (bool channels_last : {false, true}) {
       for (const auto& a : configs()) {
         auto x = tie_heavy({2, 5, 9, 8}, dtype);
         if (channels_last) x = x.contiguous(at::MemoryFormat::ChannelsLast);
         SCOPED_TRACE(c10::str(dtype, " channels_last=", channels_last, " ", describe(a)));
         const auto y = at::max_pool2d(x, a.kernel, a.stride, a.padding, a.dilation, a.ceil_mode);
-        // Native backward rounds every add in Half/BFloat16; ours rounds once.
-        // Exactly summable gradients make the two comparable bit for bit.
-        const auto g = upstream_grad(y, reduced);
+        const auto g = upstream_grad(y, /*exact_sums=*/dtype != at::kDouble);
         const auto native = run_native(x, a, g);
         const auto ours = run_tiebreak(x, a, 0.0, PoolFormulation::Pure, g);
         EXPECT_TRUE(bits_equal(ours.grad, native.grad));
         EXPECT_EQ(ours.grad.is_contiguous(at::MemoryFormat::ChannelsLast),
                   native.grad.is_contiguous(at::MemoryFormat::ChannelsLast));
       }
+    }
+  }
+}
+
+TEST(MaxPool2dOp, OverlappingWindowsPureRoundsOnceMixtureAddsInTheDtypeLikeNative) {
+  // The centre of a 3×3 plane is the maximum of all four 2×2/stride-1 windows:
+  // it receives g = 1, ε, ε, 0 with ε half an ulp of 1 in the dtype. Native CPU
+  // backward adds in the dtype: 1 + ε rounds to 1 (ties to even), twice. Pure
+  // rounds the exact sum 1 + 2ε once; the mixture (the study's β·MinNormPool +
+  // (1−β)·MaxPool2d evaluated by PyTorch) follows native.
+  struct Case {
+    at::ScalarType dtype;
+    double epsilon, pure_centre;
+  };
+  for (const auto& c : {Case{at::kHalf, std::ldexp(1.0, -11), 1.0009765625},
+                        Case{at::kBFloat16, std::ldexp(1.0, -8), 1.0078125},
+                        Case{at::kFloat, std::ldexp(1.0, -24), 1.0 + std::ldexp(1.0, -23)}}) {
+    for (bool channels_last : {false, true}) {
+      SCOPED_TRACE(c10::str(c.dtype, " channels_last=", channels_last));
+      auto x = at::zeros({1, 1, 3, 3}, at::kDouble);
+      x[0][0][1][1] = 1.0;
+      x = x.to(c.dtype);
+      if (channels_last) x = x.contiguous(at::MemoryFormat::ChannelsLast);
+      const auto g = at::tensor({1.0, c.epsilon, c.epsilon, 0.0}, at::kDouble).view({1, 1, 2, 2}).to(c.dtype);
+      const PoolArgs a{{2, 2}, {1, 1}};
+      const auto native = run_native(x, a, g).grad;
+      EXPECT_EQ(native[0][0][1][1].item<double>(), 1.0);
+      EXPECT_EQ(run_tiebreak(x, a, 0.0, PoolFormulation::Pure, g).grad[0][0][1][1].item<double>(),
+                c.pure_centre);
+      const auto mixture = run_tiebreak(x, a, 0.0, PoolFormulation::Mixture, g).grad;
+      EXPECT_EQ(mixture[0][0][1][1].item<double>(), 1.0);
+      EXPECT_TRUE(bits_equal(mixture, native));
     }
   }
 }
@@ -597,6 +641,79 @@ TEST(MaxPool2dOp, MixtureIsBitExactAgainstAtenReference) {
   }
 }
 
+/// MinNormPool generalised to padded, overlapping windows and evaluated with
+/// PyTorch's own ops as the study's formulation would be: the shares
+/// fl(fl(β·g)/t) scattered onto each window's tied positions with index_add
+/// (one add into the dtype per contribution, in window order, as native
+/// max_pool2d's CPU backward adds), the windows as
+/// im2col columns of the input padded with −inf.
+struct OverlappingMinNormPool : public torch::autograd::Function<OverlappingMinNormPool> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, int64_t k, int64_t s,
+                            int64_t p) {
+    ctx->save_for_backward({x});
+    ctx->saved_data["k"] = k;
+    ctx->saved_data["s"] = s;
+    ctx->saved_data["p"] = p;
+    return at::max_pool2d(x, k, s, p);
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const auto x = ctx->get_saved_variables()[0].contiguous();
+    const int64_t k = ctx->saved_data["k"].toInt(), s = ctx->saved_data["s"].toInt(),
+                  p = ctx->saved_data["p"].toInt();
+    const int64_t planes = x.size(0) * x.size(1), h = x.size(2), w = x.size(3);
+    const int64_t hp = h + 2 * p, wp = w + 2 * p;
+    const auto padded = at::constant_pad_nd(x, {p, p, p, p}, -std::numeric_limits<double>::infinity());
+    // (planes, windows, k·k): window-major, taps in row-major order.
+    const auto columns = at::im2col(padded, {k, k}, {1, 1}, {0, 0}, {s, s});
+    const int64_t windows = columns.size(-1);
+    const auto taps = columns.view({planes, k * k, windows}).transpose(1, 2);
+    const auto positions =
+        at::im2col(at::arange(hp * wp, at::kDouble).view({1, 1, hp, wp}), {k, k}, {1, 1}, {0, 0}, {s, s})
+            .view({k * k, windows})
+            .t()
+            .reshape({-1})
+            .to(at::kLong);
+    const auto maxima = at::max_pool2d(x, k, s, p).reshape({planes, windows, 1});
+    const auto tied = taps == maxima;
+    const auto t = tied.sum(-1, /*keepdim=*/true, x.scalar_type());
+    const auto share = grads[0].reshape({planes, windows, 1}) / t;
+    const auto contributions = at::where(tied, share, at::zeros({}, share.options())).reshape({-1});
+    // One flat index_add (along dim 0 it adds each source element into the
+    // dtype in order; along other dims the CPU kernel sums Half in float).
+    const auto flat_positions =
+        (positions.unsqueeze(0) + at::arange(planes, at::kLong).unsqueeze(1) * (hp * wp)).reshape({-1});
+    const auto grad = at::zeros({planes * hp * wp}, x.options()).index_add_(0, flat_positions, contributions);
+    return {grad.view({x.size(0), x.size(1), hp, wp}).narrow(2, p, h).narrow(3, p, w), at::Tensor(),
+            at::Tensor(), at::Tensor()};
+  }
+};
+
+TEST(MaxPool2dOp, MixtureOnOverlappingPaddedWindowsIsTheStudysFormulationBitForBit) {
+  // The 3×3/stride-2/padding-1 stem pool of the ImageNet configs, in every dtype.
+  at::manual_seed(12);
+  for (auto dtype : kDtypes) {
+    for (bool channels_last : {false, true}) {
+      auto x = (tie_heavy({2, 3, 11, 9}, at::kDouble, 4) * 30.0 - 20.0).to(dtype);
+      if (channels_last) x = x.contiguous(at::MemoryFormat::ChannelsLast);
+      const PoolArgs a{{3, 3}, {2, 2}, {1, 1}};
+      const auto g = upstream_grad(at::max_pool2d(x, 3, 2, 1), false);
+      for (double beta : kBetas) {
+        SCOPED_TRACE(c10::str(dtype, " channels_last=", channels_last, " beta=", beta));
+        auto leaf = x.detach().clone().requires_grad_(true);
+        const auto reference =
+            beta * OverlappingMinNormPool::apply(leaf, 3, 2, 1) + (1 - beta) * at::max_pool2d(leaf, 3, 2, 1);
+        reference.backward(g);
+        const auto ours = run_tiebreak(x, a, beta, PoolFormulation::Mixture, g);
+        EXPECT_TRUE(equal_or_both_nan(ours.output, reference.detach()));
+        EXPECT_TRUE(equal_or_both_nan(ours.grad, leaf.grad()))
+            << (ours.grad.to(at::kDouble) - leaf.grad().to(at::kDouble)).abs().max();
+      }
+    }
+  }
+}
+
 TEST(MaxPool2dOp, MixtureOverflowsInHalfLikeTheStudy) {
   // m = 70 and β = 1000: fl16(70000) = inf, fl16(−69930) = −inf, inf + (−inf) = NaN.
   const auto x = at::tensor({70.0, 3.0, 70.0, 1.0}, at::kDouble).view({1, 1, 2, 2}).to(at::kHalf);
@@ -668,10 +785,51 @@ TEST(MaxPool2dOp, WithTiesReturnsCountsWithoutGradientAndWorksInInferenceMode) {
   }
 }
 
-TEST(MaxPool2dOp, EmptyBatch) {
-  const auto x = at::randn({0, 3, 4, 4});
-  const auto y = pool(x, {{2, 2}, {2, 2}}, 1.0, PoolFormulation::Pure);
-  EXPECT_EQ(y.sizes(), c10::IntArrayRef({0, 3, 2, 2}));
+TEST(MaxPool2dOp, EmptyBatchPoolsAndDifferentiatesAndZeroChannelsAreRejected) {
+  for (bool channels_last : {false, true}) {
+    for (auto f : kFormulations) {
+      auto x = at::randn({0, 3, 4, 4});
+      if (channels_last) x = x.contiguous(at::MemoryFormat::ChannelsLast);
+      const auto r = run_tiebreak(x, {{2, 2}, {2, 2}}, 1.0, f, at::ones({0, 3, 2, 2}));
+      EXPECT_EQ(r.output.sizes(), c10::IntArrayRef({0, 3, 2, 2}));
+      EXPECT_TRUE(r.grad.equal(at::zeros({0, 3, 4, 4})));
+    }
+  }
+  // As native max_pool2d: "Expected 3D or 4D (batch mode) tensor with optional 0 dim batch size".
+  const auto message = tiebreak::testing::error_message([] {
+    ops::max_pool2d(at::randn({2, 0, 8, 8}), {2, 2});
+  });
+  EXPECT_THAT(message,
+              HasSubstr("max_pool2d: Expected 3D or 4D (batch mode) tensor with optional 0 dim batch "
+                        "size for input"));
+  EXPECT_THAT(message, HasSubstr("[2, 0, 8, 8]"));
+  EXPECT_THAT(tiebreak::testing::error_message([] {
+                ops::max_pool2d_with_ties(at::randn({0, 8, 8}), {2, 2});
+              }),
+              HasSubstr("Expected 3D or 4D"));
+}
+
+TEST(MaxPool2dOp, DilatedWindowWithNoTapIsMinusInfinityAndGetsNoGradient) {
+  // x = randn(1,1,1,12), kernel 3, stride 6, padding 1, dilation 2, ceil_mode: every
+  // window's rows are −1, 1, 3 (none inside the one-row input). Native gives
+  // −inf; the backward must give zeros (it used to throw).
+  at::manual_seed(1);
+  const auto x = at::randn({1, 1, 1, 12});
+  const PoolArgs a{{3, 3}, {6, 6}, {1, 1}, {2, 2}, true};
+  const auto native = at::max_pool2d(x, a.kernel, a.stride, a.padding, a.dilation, a.ceil_mode);
+  EXPECT_TRUE(native.eq(-std::numeric_limits<float>::infinity()).all().item<bool>());
+  for (auto f : kFormulations) {
+    for (double beta : kBetas) {
+      SCOPED_TRACE(c10::str(ops::to_string(f), " beta=", beta));
+      const auto r = run_tiebreak(x, a, beta, f, at::ones_like(native));
+      // The mixture is the study's β·(−inf) + (1−β)·(−inf) as PyTorch evaluates it (NaN unless 0 < β < 1).
+      const auto expected = f == PoolFormulation::Pure ? native : beta * native + (1 - beta) * native;
+      EXPECT_TRUE(equal_or_both_nan(r.output, expected)) << r.output;
+      EXPECT_TRUE(r.grad.equal(at::zeros_like(x)));
+    }
+  }
+  const auto [output, ties] = ops::max_pool2d_with_ties(x, a.kernel, a.stride, a.padding, a.dilation, true);
+  EXPECT_TRUE(ties.eq(0).all().item<bool>()) << ties;
 }
 
 // ---------------------------------------------------------------------------

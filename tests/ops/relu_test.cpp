@@ -1,7 +1,10 @@
 #include "tiebreak/ops/relu.h"
-#include "ops/relu_backward.h"
+#include "ops/relu_dispatch.h"
+#include "support/test_support.h"
 #include "tiebreak/nn/functional/activation.h"
 #include "tiebreak/nn/modules/activation.h"
+
+#include <gmock/gmock.h>
 
 #include <ATen/OpMathType.h>
 #include <ATen/core/dispatch/Dispatcher.h>
@@ -137,6 +140,12 @@ TEST(ReLU, ChannelsLastInputKeepsLayoutAndValues) {
   auto grad = tiebreak::ops::relu_backward(g, x, 0.5);
   auto expected = torch::where(x > 0, g, torch::where(x == 0, g * 0.5, torch::zeros_like(g)));
   EXPECT_TRUE(torch::equal(grad, expected));
+  EXPECT_TRUE(grad.is_contiguous(at::MemoryFormat::ChannelsLast)) << grad.strides();
+  // Through autograd too.
+  auto leaf = x.clone().requires_grad_(true);
+  tiebreak::ops::relu(leaf, 0.5).backward(g.contiguous(at::MemoryFormat::ChannelsLast));
+  EXPECT_TRUE(leaf.grad().is_contiguous(at::MemoryFormat::ChannelsLast)) << leaf.grad().strides();
+  EXPECT_TRUE(torch::equal(leaf.grad(), expected));
 }
 
 TEST(ReLU, DispatcherOpWithAutogradAndDefaultAlpha) {
@@ -159,15 +168,23 @@ TEST(ReLU, RunsWithoutAutogradInInferenceMode) {
   EXPECT_TRUE(torch::equal(tiebreak::ops::relu(x, 1.0), torch::tensor({0.0, 0.0, 3.0})));
 }
 
-TEST(ReLU, RejectsIntegerInputAndNonFiniteAlpha) {
-  try {
-    tiebreak::ops::relu(torch::tensor({1, 2}), 0.0);
-    FAIL() << "integer input accepted";
-  } catch (const c10::Error& e) {
-    EXPECT_NE(std::string(e.what()).find("expected a floating point input"), std::string::npos) << e.what();
-  }
-  EXPECT_THROW(tiebreak::ops::relu(torch::ones({2}), std::numeric_limits<double>::infinity()), c10::Error);
-  EXPECT_THROW(ReLU(ReLUOptions().alpha(std::numeric_limits<double>::quiet_NaN())), c10::Error);
+TEST(ReLU, RejectsIntegerInputAndNonFiniteAlphaNamingThem) {
+  using ::testing::HasSubstr;
+  using tiebreak::testing::error_message;
+  EXPECT_THAT(error_message([] {
+                tiebreak::ops::relu(torch::tensor({1, 2}), 0.0);
+              }),
+              HasSubstr("relu: expected a floating point input (Half, BFloat16, Float or Double), got Long"));
+  const double inf = std::numeric_limits<double>::infinity();
+  EXPECT_THAT(error_message([&] { tiebreak::ops::relu(torch::ones({2}), inf); }),
+              HasSubstr("relu: alpha (ReLU'(0)) must be finite, got inf"));
+  EXPECT_THAT(error_message([] { ReLU(ReLUOptions().alpha(std::numeric_limits<double>::quiet_NaN())); }),
+              HasSubstr("relu: alpha (ReLU'(0)) must be finite, got nan"));
+  EXPECT_THAT(error_message([] { tiebreak::ops::relu_backward(torch::ones({3}), torch::ones({2}), 0.5); }),
+              HasSubstr("relu backward: expected grad_output of shape [2], got [3]"));
+  EXPECT_THAT(error_message(
+                  [] { tiebreak::ops::relu_backward(torch::ones({2}, at::kDouble), torch::ones({2}), 0.5); }),
+              HasSubstr("relu backward: expected grad_output of dtype Float, got Double"));
 }
 
 TEST(ReLUModule, PrettyPrintForwardAndBackward) {

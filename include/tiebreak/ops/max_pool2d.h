@@ -38,4 +38,12 @@ std::tuple<at::Tensor, at::Tensor> max_pool2d_with_ties(const at::Tensor& self, 
                                                         double beta = 0.0,
                                                         PoolFormulation formulation = PoolFormulation::Pure);
 
+/// Checks max_pool2d's arguments before any input is seen (what
+/// tiebreak::nn::MaxPool2d does when built): the operator's own checks and
+/// messages, e.g. "max_pool2d: stride must be greater than zero, got (0, 0)",
+/// "max_pool2d: pad should be at most half of effective kernel size, …",
+/// "max_pool2d: beta must be finite, got inf". Throws c10::Error.
+void check_max_pool2d_arguments(at::IntArrayRef kernel_size, at::IntArrayRef stride, at::IntArrayRef padding,
+                                at::IntArrayRef dilation, double beta);
+
 }  // namespace tiebreak::ops

@@ -25,4 +25,10 @@ namespace tiebreak::ops {
 at::Tensor norm_pool2d(const at::Tensor& input, c10::IntArrayRef kernel_size, c10::IntArrayRef stride = {},
                        c10::IntArrayRef padding = 0, double grad_at_zero = 0.0);
 
+/// Checks norm_pool2d's arguments before any input is seen (what
+/// tiebreak::nn::NormPool2d does when built), with the operator's messages,
+/// e.g. "norm_pool2d: grad_at_zero must be finite, got nan". Throws c10::Error.
+void check_norm_pool2d_arguments(c10::IntArrayRef kernel_size, c10::IntArrayRef stride,
+                                 c10::IntArrayRef padding, double grad_at_zero);
+
 }  // namespace tiebreak::ops

@@ -22,4 +22,8 @@ at::Tensor relu(const at::Tensor& input, double alpha = 0.0);
 /// tests; dispatched as `tiebreak::_relu_backward`.
 at::Tensor relu_backward(const at::Tensor& grad_output, const at::Tensor& input, double alpha);
 
+/// Checks relu's α before any input is seen (what tiebreak::nn::ReLU does when
+/// built): "relu: alpha (ReLU'(0)) must be finite, got inf". Throws c10::Error.
+void check_relu_alpha(double alpha);
+
 }  // namespace tiebreak::ops

@@ -1,18 +1,14 @@
 #include "tiebreak/nn/modules/activation.h"
 
 #include "tiebreak/nn/functional/activation.h"
-
-#include <c10/util/Exception.h>
-
-#include <cmath>
+#include "tiebreak/ops/relu.h"
 
 namespace tiebreak::nn {
 
 ReLUImpl::ReLUImpl(const ReLUOptions& options_) : options(options_) { reset(); }
 
 void ReLUImpl::reset() {
-  TORCH_CHECK(std::isfinite(options.alpha()), "tiebreak::nn::ReLU: expected a finite alpha (ReLU'(0)), got ",
-              options.alpha());
+  ops::check_relu_alpha(options.alpha());
   // Cloneable::clone() copies the object and then calls reset(): a fresh
   // counter here keeps clones from sharing (and racing on) one.
   counter_ = std::make_shared<TieCounter>();

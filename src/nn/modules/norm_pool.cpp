@@ -1,18 +1,15 @@
 #include "tiebreak/nn/modules/norm_pool.h"
 
 #include "tiebreak/nn/functional/norm_pool.h"
-
-#include <c10/util/Exception.h>
-
-#include <cmath>
+#include "tiebreak/ops/norm_pool2d.h"
 
 namespace tiebreak::nn {
 
 NormPool2dImpl::NormPool2dImpl(const NormPool2dOptions& options_) : options(options_) { reset(); }
 
 void NormPool2dImpl::reset() {
-  TORCH_CHECK(std::isfinite(options.grad_at_zero()),
-              "tiebreak::nn::NormPool2d: expected a finite grad_at_zero, got ", options.grad_at_zero());
+  ops::check_norm_pool2d_arguments(*options.kernel_size(), *options.stride(), *options.padding(),
+                                   options.grad_at_zero());
 }
 
 void NormPool2dImpl::pretty_print(std::ostream& stream) const {

@@ -1,6 +1,7 @@
 #include "tiebreak/nn/modules/pooling.h"
 
 #include "tiebreak/nn/functional/pooling.h"
+#include "tiebreak/ops/max_pool2d.h"
 
 #include <array>
 
@@ -9,6 +10,8 @@ namespace tiebreak::nn {
 MaxPool2dImpl::MaxPool2dImpl(const MaxPool2dOptions& options_) : options(options_) { reset(); }
 
 void MaxPool2dImpl::reset() {
+  ops::check_max_pool2d_arguments(*options.kernel_size(), *options.stride(), *options.padding(),
+                                  *options.dilation(), options.beta());
   const bool enabled = counter_ && counter_->enabled();
   counter_ = std::make_shared<TieCounter>();
   counter_->set_enabled(enabled);

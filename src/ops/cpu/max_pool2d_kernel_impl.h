@@ -1,18 +1,25 @@
 #pragma once
-// CPU kernels of the MaxPool β-Jacobian operator (see ops/kernels.h for the
-// contract shared with the CUDA kernels), compiled once per CPU capability:
-// max_pool2d_kernel_<capability>.cpp defines TIEBREAK_CPU_CAPABILITY and
-// includes this file, so each build lives in its own namespace (and its
-// templates in that file's anonymous namespace) and the builds cannot be mixed
-// up by the linker. max_pool2d_kernel.cpp picks one at run time.
+// CPU kernels of the MaxPool β-Jacobian operator, compiled once per CPU
+// capability: max_pool2d_kernel_<capability>.cpp defines
+// TIEBREAK_CPU_CAPABILITY and includes this file, so each build lives in its
+// own namespace and the builds cannot be mixed up by the linker.
+// max_pool2d_kernel.cpp picks one at run time and registers it.
 //
 // The forward scan reproduces ATen's cpu_max_pool exactly (rows then columns of
 // the clipped window, `val > maxval || isnan(val)`, maxval starting at -inf and
 // maxindex at the first in-window position) and counts the ties in the same
 // pass. The backward recovers each window's maximum as input[i*] and rescans
-// only the windows with t >= 2.
+// only the windows with t >= 2. Every number comes from ops/max_pool2d_math.h;
+// here is only the order in which windows are visited (output order, as
+// native's backward) and where their contributions accumulate:
+// - windows that cannot overlap (stride >= dilated kernel): each element gets
+//   one contribution, written straight into grad_input;
+// - overlapping windows, pure: in pure_acc_t (double for Float), rounded once;
+// - overlapping windows, mixture: each branch added into the dtype as native
+//   CPU backward adds (MixtureAccumulation::Dtype), the branches summed last.
 
-#include "ops/kernels.h"
+#include "ops/cpu/kernel_builds.h"
+#include "ops/max_pool2d_math.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
@@ -52,80 +59,22 @@ inline T select(bool take, T a, T b) {
   return out;
 }
 
-/// y = β·m + (1−β)·m evaluated as ATen evaluates `beta * a + (1 - beta) * b`
-/// with a Python-float β: each product in op-math and rounded to the dtype,
-/// then the sum in op-math rounded to the dtype. (1−β) is formed in double.
-template <typename scalar_t>
-struct MixtureForward {
-  using opmath_t = at::opmath_type<scalar_t>;
-  opmath_t beta;
-  opmath_t one_minus_beta;
-
-  explicit MixtureForward(double b)
-      : beta(static_cast<opmath_t>(b)), one_minus_beta(static_cast<opmath_t>(1.0 - b)) {}
-
-  scalar_t operator()(opmath_t m) const {
-    const auto p1 = static_cast<scalar_t>(beta * m);
-    const auto p2 = static_cast<scalar_t>(one_minus_beta * m);
-    return static_cast<scalar_t>(static_cast<opmath_t>(p1) + static_cast<opmath_t>(p2));
-  }
-};
-
-/// Per-window gradient shares of the two formulations for a window with t
-/// tied maxima and upstream gradient g.
-template <typename scalar_t>
-struct BackwardShares {
-  using opmath_t = at::opmath_type<scalar_t>;
-  double beta_;
-  PoolFormulation formulation;
-  opmath_t beta;            // mixture: β in op-math
-  opmath_t one_minus_beta;  // mixture: (1−β) formed in double, then op-math
-
-  BackwardShares(double b, PoolFormulation f)
-      : beta_(b),
-        formulation(f),
-        beta(static_cast<opmath_t>(b)),
-        one_minus_beta(static_cast<opmath_t>(1.0 - b)) {}
-
-  /// Pure formulation, tied window: the J_β entries β/t (every tied position)
-  /// and β/t + (1−β) (i*), formed in double and applied in op-math. A zero
-  /// entry contributes nothing (an inf upstream gradient stays out of
-  /// positions the Jacobian does not connect, as in native backward).
-  opmath_t pure_tied_share(int32_t t) const { return static_cast<opmath_t>(beta_ / t); }
-  opmath_t pure_selected_share(int32_t t) const { return static_cast<opmath_t>(beta_ / t + (1.0 - beta_)); }
-
-  /// Mixture: what autograd of β·MinNormPool + (1−β)·NativePool sends to the
-  /// min-norm branch (per tied position) and the native branch (i*).
-  opmath_t mixture_min_share(opmath_t g, int32_t t) const {
-    const auto gb = static_cast<scalar_t>(beta * g);
-    return static_cast<opmath_t>(static_cast<scalar_t>(static_cast<opmath_t>(gb) / static_cast<opmath_t>(t)));
-  }
-  opmath_t mixture_native_share(opmath_t g) const {
-    return static_cast<opmath_t>(static_cast<scalar_t>(one_minus_beta * g));
-  }
-};
-
 constexpr const char* kIndexError =
     "max_pool2d backward: indices hold a position outside the input plane, got ";
+
+template <typename scalar_t>
+using Jacobian = MaxPoolJacobian<scalar_t>;
 
 // ---------------------------------------------------------------------------
 // Forward
 // ---------------------------------------------------------------------------
 
 template <typename scalar_t>
-void forward_nchw(const at::Tensor& input, at::Tensor& output, at::Tensor& indices, at::Tensor& ties,
-                  const PoolGeometry& g, double beta, PoolFormulation formulation) {
+void forward_nchw(const scalar_t* in_data, scalar_t* out_data, int64_t* ind_data, int32_t* tie_data,
+                  int64_t planes, const PoolGeometry& g, const Jacobian<scalar_t>& jac, bool mixture) {
   using opmath_t = at::opmath_type<scalar_t>;
-  const int64_t planes = input.size(0) * input.size(1);
   const int64_t in_plane = g.input_h * g.input_w;
   const int64_t out_plane = g.output_h * g.output_w;
-  const scalar_t* in_data = input.const_data_ptr<scalar_t>();
-  scalar_t* out_data = output.data_ptr<scalar_t>();
-  int64_t* ind_data = indices.data_ptr<int64_t>();
-  int32_t* tie_data = ties.data_ptr<int32_t>();
-  const bool mixture = formulation == PoolFormulation::Mixture;
-  const MixtureForward<scalar_t> mix(beta);
-
   at::parallel_for(0, planes, 0, [&](int64_t begin, int64_t end) {
     for (int64_t p = begin; p < end; ++p) {
       const scalar_t* in = in_data + p * in_plane;
@@ -138,7 +87,7 @@ void forward_nchw(const at::Tensor& input, at::Tensor& output, at::Tensor& indic
           const auto rw = window_range(ow, g.stride_w, g.pad_w, g.kernel_w, g.dilation_w, g.input_w);
           int64_t maxindex = rh.start * g.input_w + rw.start;
           opmath_t maxval = -std::numeric_limits<opmath_t>::infinity();
-          int32_t count = 0;
+          int32_t count = 0;  // stays 0 for a window with no tap inside the input
           for (int64_t ih = rh.start; ih < rh.end; ih += g.dilation_h) {
             for (int64_t iw = rw.start; iw < rw.end; iw += g.dilation_w) {
               const int64_t index = ih * g.input_w + iw;
@@ -151,7 +100,7 @@ void forward_nchw(const at::Tensor& input, at::Tensor& output, at::Tensor& indic
             }
           }
           const int64_t o = oh * g.output_w + ow;
-          out[o] = mixture ? mix(maxval) : static_cast<scalar_t>(maxval);
+          out[o] = mixture ? jac.mixture_value(maxval) : static_cast<scalar_t>(maxval);
           ind[o] = maxindex;
           tie[o] = count;
         }
@@ -162,18 +111,10 @@ void forward_nchw(const at::Tensor& input, at::Tensor& output, at::Tensor& indic
 
 // Channels innermost: every window position is one contiguous run of C values.
 template <typename scalar_t>
-void forward_nhwc(const at::Tensor& input, at::Tensor& output, at::Tensor& indices, at::Tensor& ties,
-                  const PoolGeometry& g, double beta, PoolFormulation formulation) {
+void forward_nhwc(const scalar_t* in_data, scalar_t* out_data, int64_t* ind_data, int32_t* tie_data,
+                  int64_t batch, int64_t channels, const PoolGeometry& g, const Jacobian<scalar_t>& jac,
+                  bool mixture) {
   using opmath_t = at::opmath_type<scalar_t>;
-  const int64_t batch = input.size(0);
-  const int64_t channels = input.size(1);
-  const scalar_t* in_data = input.const_data_ptr<scalar_t>();
-  scalar_t* out_data = output.data_ptr<scalar_t>();
-  int64_t* ind_data = indices.data_ptr<int64_t>();
-  int32_t* tie_data = ties.data_ptr<int32_t>();
-  const bool mixture = formulation == PoolFormulation::Mixture;
-  const MixtureForward<scalar_t> mix(beta);
-
   at::parallel_for(0, batch * g.output_h, 0, [&](int64_t begin, int64_t end) {
     std::vector<opmath_t> maxval(channels);
     for (int64_t row = begin; row < end; ++row) {
@@ -210,7 +151,7 @@ void forward_nhwc(const at::Tensor& input, at::Tensor& output, at::Tensor& indic
           }
         }
         for (int64_t c = 0; c < channels; ++c) {
-          out[c] = mixture ? mix(maxval[c]) : static_cast<scalar_t>(maxval[c]);
+          out[c] = mixture ? jac.mixture_value(maxval[c]) : static_cast<scalar_t>(maxval[c]);
         }
       }
     }
@@ -221,244 +162,253 @@ void forward_nhwc(const at::Tensor& input, at::Tensor& output, at::Tensor& indic
 // Backward
 // ---------------------------------------------------------------------------
 
-// One plane (NCHW): contributions are added in output order, as native
-// backward adds them, into op-math accumulators `acc` (pure) or `acc`/`acc_b`
-// (mixture: the min-norm and native branches, each rounded once at the end).
+/// One window's contributions, for either layout: `step` is the distance
+/// between spatially adjacent elements of a plane (1 in NCHW, C in NHWC) and
+/// `in`/`a`/`b` point at the plane's element (0, 0).
+///
+/// Pure: `a` accumulates with one rounding to `Acc` per add: grad_input itself
+/// (Acc = scalar_t) where windows are disjoint, a pure_acc_t buffer otherwise.
+/// Mixture: `a` is the min-norm branch, `b` the native one (both scalar_t);
+/// `b` null means disjoint windows: the two branches are summed on the spot.
 template <typename scalar_t>
-void backward_plane(const scalar_t* in, const scalar_t* gout, const int64_t* ind, const int32_t* tie,
-                    at::opmath_type<scalar_t>* acc, at::opmath_type<scalar_t>* acc_b, const PoolGeometry& g,
-                    const BackwardShares<scalar_t>& shares) {
+struct WindowBackward {
   using opmath_t = at::opmath_type<scalar_t>;
-  const int64_t in_plane = g.input_h * g.input_w;
-  const bool mixture = shares.formulation == PoolFormulation::Mixture;
-  for (int64_t oh = 0; oh < g.output_h; ++oh) {
-    for (int64_t ow = 0; ow < g.output_w; ++ow) {
-      const int64_t o = oh * g.output_w + ow;
-      const int64_t selected = ind[o];
-      TORCH_CHECK(selected >= 0 && selected < in_plane, kIndexError, selected);
-      const int32_t t = tie[o];
-      const auto grad = static_cast<opmath_t>(gout[o]);
-      opmath_t tied_share = 0;
-      if (mixture) {
-        tied_share = shares.mixture_min_share(grad, t > 1 ? t : 1);
-        acc[selected] += tied_share;
-        acc_b[selected] += shares.mixture_native_share(grad);
-      } else if (t <= 1) {
-        acc[selected] += grad;
-      } else {
-        const opmath_t selected_share = shares.pure_selected_share(t);
-        if (selected_share != 0) acc[selected] += selected_share * grad;
-        const opmath_t share = shares.pure_tied_share(t);
-        if (share == 0) continue;
-        tied_share = share * grad;
-      }
-      if (t <= 1) continue;
-      const auto rh = window_range(oh, g.stride_h, g.pad_h, g.kernel_h, g.dilation_h, g.input_h);
-      const auto rw = window_range(ow, g.stride_w, g.pad_w, g.kernel_w, g.dilation_w, g.input_w);
-      const scalar_t m = in[selected];
-      for (int64_t ih = rh.start; ih < rh.end; ih += g.dilation_h) {
-        for (int64_t iw = rw.start; iw < rw.end; iw += g.dilation_w) {
-          const int64_t index = ih * g.input_w + iw;
-          if (index != selected && in[index] == m) acc[index] += tied_share;
-        }
+  using acc_t = pure_acc_t<scalar_t>;
+
+  const Jacobian<scalar_t>& jac;
+  const PoolGeometry& g;
+
+  /// The window's tied positions other than i* (the maximum m = in[i*]).
+  template <typename Fn>
+  void for_each_tie(const scalar_t* in, int64_t step, int64_t oh, int64_t ow, int64_t selected,
+                    const Fn& fn) const {
+    const scalar_t m = in[selected * step];
+    const auto rh = window_range(oh, g.stride_h, g.pad_h, g.kernel_h, g.dilation_h, g.input_h);
+    const auto rw = window_range(ow, g.stride_w, g.pad_w, g.kernel_w, g.dilation_w, g.input_w);
+    for (int64_t ih = rh.start; ih < rh.end; ih += g.dilation_h) {
+      for (int64_t iw = rw.start; iw < rw.end; iw += g.dilation_w) {
+        const int64_t index = ih * g.input_w + iw;
+        if (index != selected && in[index * step] == m) fn(index * step);
       }
     }
   }
-}
+
+  template <typename Acc>
+  void pure(const scalar_t* in, int64_t step, Acc* a, int64_t oh, int64_t ow, int64_t selected, int32_t t,
+            scalar_t grad) const {
+    auto add = [a](int64_t at, acc_t c) { a[at] = static_cast<Acc>(static_cast<acc_t>(a[at]) + c); };
+    const auto gv = static_cast<opmath_t>(grad);
+    if (t == 1) {
+      add(selected * step, static_cast<acc_t>(gv));
+      return;
+    }
+    add(selected * step, jac.pure_contribution(jac.pure_entry(t, true), gv));
+    const acc_t entry = jac.pure_entry(t, false);
+    if (entry == acc_t(0)) return;
+    const acc_t share = jac.pure_contribution(entry, gv);
+    for_each_tie(in, step, oh, ow, selected, [&](int64_t at) { add(at, share); });
+  }
+
+  void mixture(const scalar_t* in, int64_t step, scalar_t* a, scalar_t* b, int64_t oh, int64_t ow,
+               int64_t selected, int32_t t, scalar_t grad) const {
+    const auto gv = static_cast<opmath_t>(grad);
+    const scalar_t share = jac.mixture_min_share(gv, t);
+    const scalar_t native = jac.mixture_native_share(gv);
+    const int64_t at = selected * step;
+    if (b == nullptr) {
+      // The study's MinNormPool assigns its shares; native backward adds into zeros.
+      a[at] = Jacobian<scalar_t>::add_in_dtype(share, Jacobian<scalar_t>::add_in_dtype(scalar_t(0), native));
+      if (t > 1) {
+        const scalar_t tied = Jacobian<scalar_t>::add_in_dtype(share, scalar_t(0));
+        for_each_tie(in, step, oh, ow, selected, [&](int64_t p) { a[p] = tied; });
+      }
+      return;
+    }
+    a[at] = Jacobian<scalar_t>::add_in_dtype(a[at], share);
+    b[at] = Jacobian<scalar_t>::add_in_dtype(b[at], native);
+    if (t > 1) {
+      for_each_tie(in, step, oh, ow, selected,
+                   [&](int64_t p) { a[p] = Jacobian<scalar_t>::add_in_dtype(a[p], share); });
+    }
+  }
+};
+
+/// The accumulators of one plane (NCHW) or one sample (NHWC) of `size`
+/// elements: none where windows are disjoint (grad_input is written directly);
+/// a pure_acc_t buffer for the pure formulation, rounded once at the end; for
+/// the mixture, grad_input holds the min-norm branch and `native` the native
+/// one, summed at the end.
+template <typename scalar_t>
+struct BackwardBuffers {
+  using acc_t = pure_acc_t<scalar_t>;
+  std::vector<acc_t> acc;
+  std::vector<scalar_t> native;
+
+  BackwardBuffers(int64_t size, bool disjoint, bool mixture)
+      : acc(!disjoint && !mixture ? size : 0), native(!disjoint && mixture ? size : 0) {}
+
+  void begin(scalar_t* gin, int64_t size) {
+    if (acc.empty()) std::fill(gin, gin + size, scalar_t(0));
+    std::fill(acc.begin(), acc.end(), acc_t(0));
+    std::fill(native.begin(), native.end(), scalar_t(0));
+  }
+
+  scalar_t* native_branch(int64_t offset) { return native.empty() ? nullptr : native.data() + offset; }
+
+  void finish(scalar_t* gin, int64_t size) const {
+    if (!acc.empty()) {
+      for (int64_t i = 0; i < size; ++i) gin[i] = static_cast<scalar_t>(acc[i]);
+    }
+    if (!native.empty()) {
+      for (int64_t i = 0; i < size; ++i) gin[i] = Jacobian<scalar_t>::add_in_dtype(gin[i], native[i]);
+    }
+  }
+};
 
 template <typename scalar_t>
-void backward_nchw(const at::Tensor& grad_output, const at::Tensor& input, const at::Tensor& indices,
-                   const at::Tensor& ties, at::Tensor& grad_input, const PoolGeometry& g,
-                   const BackwardShares<scalar_t>& shares) {
-  using opmath_t = at::opmath_type<scalar_t>;
-  const int64_t planes = input.size(0) * input.size(1);
+void backward_nchw(const scalar_t* gout_data, const scalar_t* in_data, const int64_t* ind_data,
+                   const int32_t* tie_data, scalar_t* gin_data, int64_t planes, const PoolGeometry& g,
+                   const Jacobian<scalar_t>& jac, bool mixture) {
   const int64_t in_plane = g.input_h * g.input_w;
   const int64_t out_plane = g.output_h * g.output_w;
-  const scalar_t* in_data = input.const_data_ptr<scalar_t>();
-  const scalar_t* gout_data = grad_output.const_data_ptr<scalar_t>();
-  const int64_t* ind_data = indices.const_data_ptr<int64_t>();
-  const int32_t* tie_data = ties.const_data_ptr<int32_t>();
-  scalar_t* gin_data = grad_input.data_ptr<scalar_t>();
-  const bool mixture = shares.formulation == PoolFormulation::Mixture;
-  // Pure float/double accumulates straight into grad_input (already zero).
-  constexpr bool direct = std::is_same_v<scalar_t, opmath_t>;
+  const bool disjoint = g.windows_disjoint();
+  const WindowBackward<scalar_t> window{jac, g};
 
   at::parallel_for(0, planes, 0, [&](int64_t begin, int64_t end) {
-    std::vector<opmath_t> acc((mixture || !direct) ? in_plane : 0);
-    std::vector<opmath_t> acc_b(mixture ? in_plane : 0);
+    BackwardBuffers<scalar_t> buffers(in_plane, disjoint, mixture);
     for (int64_t p = begin; p < end; ++p) {
+      const scalar_t* in = in_data + p * in_plane;
+      const scalar_t* gout = gout_data + p * out_plane;
+      const int64_t* ind = ind_data + p * out_plane;
+      const int32_t* tie = tie_data + p * out_plane;
       scalar_t* gin = gin_data + p * in_plane;
-      opmath_t* a = nullptr;
-      if (mixture || !direct) {
-        std::fill(acc.begin(), acc.end(), opmath_t(0));
-        a = acc.data();
-      } else {
-        a = reinterpret_cast<opmath_t*>(gin);
-      }
-      if (mixture) std::fill(acc_b.begin(), acc_b.end(), opmath_t(0));
-      backward_plane<scalar_t>(in_data + p * in_plane, gout_data + p * out_plane, ind_data + p * out_plane,
-                               tie_data + p * out_plane, a, acc_b.data(), g, shares);
-      if (mixture) {
-        for (int64_t i = 0; i < in_plane; ++i) {
-          gin[i] = static_cast<scalar_t>(static_cast<opmath_t>(static_cast<scalar_t>(acc[i])) +
-                                         static_cast<opmath_t>(static_cast<scalar_t>(acc_b[i])));
+      buffers.begin(gin, in_plane);
+      for (int64_t oh = 0; oh < g.output_h; ++oh) {
+        for (int64_t ow = 0; ow < g.output_w; ++ow) {
+          const int64_t o = oh * g.output_w + ow;
+          const int32_t t = tie[o];
+          if (t == 0) continue;  // a window with no tap inside the input
+          const int64_t selected = ind[o];
+          TORCH_CHECK(selected >= 0 && selected < in_plane, kIndexError, selected);
+          if (mixture) {
+            window.mixture(in, 1, gin, buffers.native_branch(0), oh, ow, selected, t, gout[o]);
+          } else if (disjoint) {
+            window.pure(in, 1, gin, oh, ow, selected, t, gout[o]);
+          } else {
+            window.pure(in, 1, buffers.acc.data(), oh, ow, selected, t, gout[o]);
+          }
         }
-      } else if (!direct) {
-        for (int64_t i = 0; i < in_plane; ++i) gin[i] = static_cast<scalar_t>(acc[i]);
       }
+      buffers.finish(gin, in_plane);
     }
   });
 }
 
 // NHWC: parallel over samples (windows of neighbouring output rows overlap, so
-// rows cannot be split across threads), channels innermost.
+// rows cannot be split across threads), channels innermost. Untied windows, the
+// bulk of the work, are handled for all channels at once; tied windows go
+// through the same per-window code as NCHW with step C.
 template <typename scalar_t>
-void backward_nhwc(const at::Tensor& grad_output, const at::Tensor& input, const at::Tensor& indices,
-                   const at::Tensor& ties, at::Tensor& grad_input, const PoolGeometry& g,
-                   const BackwardShares<scalar_t>& shares) {
+void backward_nhwc(const scalar_t* gout_data, const scalar_t* in_data, const int64_t* ind_data,
+                   const int32_t* tie_data, scalar_t* gin_data, int64_t batch, int64_t channels,
+                   const PoolGeometry& g, const Jacobian<scalar_t>& jac, bool mixture) {
   using opmath_t = at::opmath_type<scalar_t>;
-  const int64_t batch = input.size(0);
-  const int64_t channels = input.size(1);
+  using acc_t = pure_acc_t<scalar_t>;
   const int64_t in_plane = g.input_h * g.input_w;
   const int64_t in_sample = in_plane * channels;
   const int64_t out_sample = g.output_h * g.output_w * channels;
-  const scalar_t* in_data = input.const_data_ptr<scalar_t>();
-  const scalar_t* gout_data = grad_output.const_data_ptr<scalar_t>();
-  const int64_t* ind_data = indices.const_data_ptr<int64_t>();
-  const int32_t* tie_data = ties.const_data_ptr<int32_t>();
-  scalar_t* gin_data = grad_input.data_ptr<scalar_t>();
-  const bool mixture = shares.formulation == PoolFormulation::Mixture;
-  constexpr bool direct = std::is_same_v<scalar_t, opmath_t>;
+  const bool disjoint = g.windows_disjoint();
+  const WindowBackward<scalar_t> window{jac, g};
 
   at::parallel_for(0, batch, 0, [&](int64_t begin, int64_t end) {
-    std::vector<opmath_t> acc((mixture || !direct) ? in_sample : 0);
-    std::vector<opmath_t> acc_b(mixture ? in_sample : 0);
-    std::vector<opmath_t> tied_share(channels);
-    // The window maximum of each channel to rescan for; NaN (equal to nothing)
-    // for channels that need no rescan, so the rescan loop has no branch.
-    std::vector<opmath_t> tied_max(channels);
+    BackwardBuffers<scalar_t> buffers(in_sample, disjoint, mixture);
     for (int64_t n = begin; n < end; ++n) {
       const scalar_t* in = in_data + n * in_sample;
       scalar_t* gin = gin_data + n * in_sample;
-      opmath_t* a = nullptr;
-      if (mixture || !direct) {
-        std::fill(acc.begin(), acc.end(), opmath_t(0));
-        a = acc.data();
-      } else {
-        a = reinterpret_cast<opmath_t*>(gin);
-      }
-      if (mixture) std::fill(acc_b.begin(), acc_b.end(), opmath_t(0));
+      buffers.begin(gin, in_sample);
       for (int64_t oh = 0; oh < g.output_h; ++oh) {
         for (int64_t ow = 0; ow < g.output_w; ++ow) {
           const int64_t o = n * out_sample + (oh * g.output_w + ow) * channels;
           const scalar_t* gout = gout_data + o;
           const int64_t* ind = ind_data + o;
           const int32_t* tie = tie_data + o;
-          bool any_rescan = false;
           for (int64_t c = 0; c < channels; ++c) {
+            const int32_t t = tie[c];
+            if (t == 0) continue;
             const int64_t selected = ind[c];
             TORCH_CHECK(selected >= 0 && selected < in_plane, kIndexError, selected);
-            const int64_t at = selected * channels + c;
-            const int32_t t = tie[c];
-            const auto grad = static_cast<opmath_t>(gout[c]);
-            bool rescan = false;
             if (mixture) {
-              const opmath_t share = shares.mixture_min_share(grad, t > 1 ? t : 1);
-              a[at] += share;
-              acc_b[at] += shares.mixture_native_share(grad);
-              if (t > 1) {
-                tied_share[c] = share;
-                rescan = true;
-              }
-            } else if (t <= 1) {
-              a[at] += grad;
+              window.mixture(in + c, channels, gin + c, buffers.native_branch(c), oh, ow, selected, t,
+                             gout[c]);
+            } else if (t == 1 && disjoint) {
+              scalar_t& x = gin[selected * channels + c];
+              x = static_cast<scalar_t>(static_cast<acc_t>(x) +
+                                        static_cast<acc_t>(static_cast<opmath_t>(gout[c])));
+            } else if (disjoint) {
+              window.pure(in + c, channels, gin + c, oh, ow, selected, t, gout[c]);
             } else {
-              const opmath_t selected_share = shares.pure_selected_share(t);
-              if (selected_share != 0) a[at] += selected_share * grad;
-              const opmath_t share = shares.pure_tied_share(t);
-              if (share != 0) {
-                tied_share[c] = share * grad;
-                rescan = true;
-              }
-            }
-            tied_max[c] = rescan ? static_cast<opmath_t>(in[at]) : std::numeric_limits<opmath_t>::quiet_NaN();
-            any_rescan |= rescan;
-          }
-          if (!any_rescan) continue;
-          const auto rh = window_range(oh, g.stride_h, g.pad_h, g.kernel_h, g.dilation_h, g.input_h);
-          const auto rw = window_range(ow, g.stride_w, g.pad_w, g.kernel_w, g.dilation_w, g.input_w);
-          for (int64_t ih = rh.start; ih < rh.end; ih += g.dilation_h) {
-            for (int64_t iw = rw.start; iw < rw.end; iw += g.dilation_w) {
-              const int64_t index = ih * g.input_w + iw;
-              const scalar_t* in_pos = in + index * channels;
-              opmath_t* a_pos = a + index * channels;
-              for (int64_t c = 0; c < channels; ++c) {
-                // Adding +0 is exact here: an accumulator that starts at +0 is never −0.
-                const bool tied = (static_cast<opmath_t>(in_pos[c]) == tied_max[c]) & (index != ind[c]);
-                a_pos[c] += tied ? tied_share[c] : opmath_t(0);
-              }
+              window.pure(in + c, channels, buffers.acc.data() + c, oh, ow, selected, t, gout[c]);
             }
           }
         }
       }
-      if (mixture) {
-        for (int64_t i = 0; i < in_sample; ++i) {
-          gin[i] = static_cast<scalar_t>(static_cast<opmath_t>(static_cast<scalar_t>(acc[i])) +
-                                         static_cast<opmath_t>(static_cast<scalar_t>(acc_b[i])));
-        }
-      } else if (!direct) {
-        for (int64_t i = 0; i < in_sample; ++i) gin[i] = static_cast<scalar_t>(acc[i]);
-      }
+      buffers.finish(gin, in_sample);
     }
   });
 }
 
 }  // namespace
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor> max_pool2d_forward_cpu(const at::Tensor& input_,
-                                                                      const PoolGeometry& geometry,
-                                                                      double beta,
-                                                                      PoolFormulation formulation) {
-  TORCH_INTERNAL_ASSERT(input_.dim() == 4, "max_pool2d_forward_cpu expects a 4-D input");
-  const auto memory_format = input_.suggest_memory_format();
-  const at::Tensor input = input_.contiguous(memory_format);
-  const std::vector<int64_t> out_sizes{input.size(0), input.size(1), geometry.output_h, geometry.output_w};
-  auto output = at::empty(out_sizes, input.options().memory_format(memory_format));
-  auto indices = at::empty(out_sizes, input.options().dtype(at::kLong).memory_format(memory_format));
-  auto ties = at::empty(out_sizes, input.options().dtype(at::kInt).memory_format(memory_format));
-  if (input.numel() == 0) return {output, indices, ties};
-  AT_DISPATCH_FLOATING_TYPES_AND2(
-      at::kHalf, at::kBFloat16, input.scalar_type(), "max_pool2d_forward_cpu", [&] {
-        if (memory_format == at::MemoryFormat::ChannelsLast) {
-          forward_nhwc<scalar_t>(input, output, indices, ties, geometry, beta, formulation);
-        } else {
-          forward_nchw<scalar_t>(input, output, indices, ties, geometry, beta, formulation);
-        }
-      });
-  return {output, indices, ties};
+void max_pool2d_forward_kernel(const at::Tensor& input, const at::Tensor& output, const at::Tensor& indices,
+                               const at::Tensor& ties, const PoolGeometry& geometry, double beta,
+                               PoolFormulation formulation) {
+  TORCH_INTERNAL_ASSERT(input.dim() == 4 && output.dim() == 4, "max_pool2d CPU kernel: 4-D tensors expected");
+  if (output.numel() == 0) return;
+  const auto format = input.suggest_memory_format();
+  const at::Tensor x = input.contiguous(format);
+  TORCH_INTERNAL_ASSERT(output.is_contiguous(format) && indices.is_contiguous(format) &&
+                        ties.is_contiguous(format));
+  const bool mixture = formulation == PoolFormulation::Mixture;
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "max_pool2d_forward_cpu", [&] {
+    const Jacobian<scalar_t> jac(beta, ScalarRounding::OpMath);
+    if (format == at::MemoryFormat::ChannelsLast) {
+      forward_nhwc<scalar_t>(x.const_data_ptr<scalar_t>(), output.data_ptr<scalar_t>(),
+                             indices.data_ptr<int64_t>(), ties.data_ptr<int32_t>(), x.size(0), x.size(1),
+                             geometry, jac, mixture);
+    } else {
+      forward_nchw<scalar_t>(x.const_data_ptr<scalar_t>(), output.data_ptr<scalar_t>(),
+                             indices.data_ptr<int64_t>(), ties.data_ptr<int32_t>(), x.size(0) * x.size(1),
+                             geometry, jac, mixture);
+    }
+  });
 }
 
-at::Tensor max_pool2d_backward_cpu(const at::Tensor& grad_output_, const at::Tensor& input_,
-                                   const at::Tensor& indices_, const at::Tensor& ties_,
-                                   const PoolGeometry& geometry, double beta, PoolFormulation formulation) {
-  TORCH_INTERNAL_ASSERT(input_.dim() == 4, "max_pool2d_backward_cpu expects a 4-D input");
-  const auto memory_format = input_.suggest_memory_format();
-  const at::Tensor input = input_.contiguous(memory_format);
-  const at::Tensor grad_output = grad_output_.contiguous(memory_format);
-  const at::Tensor indices = indices_.contiguous(memory_format);
-  const at::Tensor ties = ties_.contiguous(memory_format);
-  auto grad_input = at::zeros_like(input, input.options().memory_format(memory_format));
-  if (input.numel() == 0 || grad_output.numel() == 0) return grad_input;
-  AT_DISPATCH_FLOATING_TYPES_AND2(
-      at::kHalf, at::kBFloat16, input.scalar_type(), "max_pool2d_backward_cpu", [&] {
-        const BackwardShares<scalar_t> shares(beta, formulation);
-        if (memory_format == at::MemoryFormat::ChannelsLast) {
-          backward_nhwc<scalar_t>(grad_output, input, indices, ties, grad_input, geometry, shares);
-        } else {
-          backward_nchw<scalar_t>(grad_output, input, indices, ties, grad_input, geometry, shares);
-        }
-      });
-  return grad_input;
+void max_pool2d_backward_kernel(const at::Tensor& grad_output, const at::Tensor& input,
+                                const at::Tensor& indices, const at::Tensor& ties,
+                                const at::Tensor& grad_input, const PoolGeometry& geometry, double beta,
+                                PoolFormulation formulation) {
+  TORCH_INTERNAL_ASSERT(input.dim() == 4 && grad_input.dim() == 4,
+                        "max_pool2d CPU kernel: 4-D tensors expected");
+  if (grad_input.numel() == 0) return;
+  const auto format = input.suggest_memory_format();
+  TORCH_INTERNAL_ASSERT(grad_input.is_contiguous(format));
+  const at::Tensor x = input.contiguous(format);
+  const at::Tensor gout = grad_output.contiguous(format);
+  const at::Tensor ind = indices.contiguous(format);
+  const at::Tensor tie = ties.contiguous(format);
+  const bool mixture = formulation == PoolFormulation::Mixture;
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "max_pool2d_backward_cpu", [&] {
+    const Jacobian<scalar_t> jac(beta, ScalarRounding::OpMath);
+    if (format == at::MemoryFormat::ChannelsLast) {
+      backward_nhwc<scalar_t>(gout.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
+                              ind.const_data_ptr<int64_t>(), tie.const_data_ptr<int32_t>(),
+                              grad_input.data_ptr<scalar_t>(), x.size(0), x.size(1), geometry, jac, mixture);
+    } else {
+      backward_nchw<scalar_t>(gout.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
+                              ind.const_data_ptr<int64_t>(), tie.const_data_ptr<int32_t>(),
+                              grad_input.data_ptr<scalar_t>(), x.size(0) * x.size(1), geometry, jac, mixture);
+    }
+  });
 }
 
 }  // namespace tiebreak::ops::TIEBREAK_CPU_CAPABILITY

@@ -1,225 +1,35 @@
-// NormPool (L2 pooling) CPU kernels. The summation orders below are part of
-// the operator's definition (the CUDA kernels follow them too):
-// - forward: Σ x² over the window in row-major order (ih, then iw), in op-math,
-//   then sqrt in op-math, rounded once to the dtype;
-// - backward: each input element gathers the contributions of the windows that
-//   cover it in row-major window order (oh, then ow), in op-math, rounded once.
-//   A window with norm n = opmath(output) ≠ 0 contributes (x / n)·g; a window
-//   with n = 0 contributes opmath(grad_at_zero)·g.
+// The NormPool CPU kernels in the dispatcher: the meta step validates and
+// allocates, the build for this CPU's capability fills the results.
+#include "ops/cpu/cpu_capability.h"
+#include "ops/cpu/kernel_builds.h"
+#include "ops/norm_pool2d_dispatch.h"
 
-#include "ops/kernels.h"
-
-#include <ATen/ATen.h>
-#include <ATen/Dispatch.h>
-#include <ATen/OpMathType.h>
-#include <ATen/Parallel.h>
-
-#include <algorithm>
-#include <cmath>
-#include <vector>
+#include <torch/library.h>
 
 namespace tiebreak::ops {
-
 namespace {
 
-/// Windows o along one axis whose clipped range covers input index i
-/// (stride s, padding p, kernel k, dilation 1): o·s − p ≤ i < o·s − p + k.
-struct CoveringWindows {
-  int64_t first;
-  int64_t last;  // inclusive; first > last when none
-};
-
-inline CoveringWindows covering_windows(int64_t i, int64_t stride, int64_t pad, int64_t kernel,
-                                        int64_t outputs) {
-  const int64_t lo_num = i + pad - kernel + 1;  // o ≥ ceil(lo_num / s)
-  int64_t first = lo_num <= 0 ? 0 : (lo_num + stride - 1) / stride;
-  int64_t last = std::min((i + pad) / stride, outputs - 1);
-  return {first, last};
+at::Tensor forward_cpu(const at::Tensor& self, c10::IntArrayRef kernel_size, c10::IntArrayRef stride,
+                       c10::IntArrayRef padding, double grad_at_zero) {
+  auto m = norm_pool2d_forward_meta(self, kernel_size, stride, padding, grad_at_zero);
+  TIEBREAK_CPU_KERNEL(norm_pool2d_forward_kernel, as_4d(self), as_4d(m.result),
+                      make_pool_geometry(m.args, self));
+  return m.result;
 }
 
-/// Tasks of at least ATen's grain size in element visits.
-int64_t grain(int64_t work_per_item) {
-  return std::max<int64_t>(1, at::internal::GRAIN_SIZE / std::max<int64_t>(1, work_per_item));
-}
-
-bool is_channels_last(const at::Tensor& input) {
-  return input.dim() == 4 && input.suggest_memory_format() == at::MemoryFormat::ChannelsLast;
-}
-
-template <typename scalar_t>
-void forward_nchw(const scalar_t* in, scalar_t* out, int64_t planes, const PoolGeometry& g) {
-  using opmath_t = at::opmath_type<scalar_t>;
-  const int64_t in_plane = g.input_h * g.input_w;
-  const int64_t out_plane = g.output_h * g.output_w;
-  at::parallel_for(0, planes, grain(in_plane), [&](int64_t begin, int64_t end) {
-    for (int64_t p = begin; p < end; ++p) {
-      const scalar_t* x = in + p * in_plane;
-      scalar_t* y = out + p * out_plane;
-      for (int64_t oh = 0; oh < g.output_h; ++oh) {
-        const auto rh = window_range(oh, g.stride_h, g.pad_h, g.kernel_h, 1, g.input_h);
-        for (int64_t ow = 0; ow < g.output_w; ++ow) {
-          const auto rw = window_range(ow, g.stride_w, g.pad_w, g.kernel_w, 1, g.input_w);
-          opmath_t acc = 0;
-          for (int64_t ih = rh.start; ih < rh.end; ++ih) {
-            for (int64_t iw = rw.start; iw < rw.end; ++iw) {
-              const opmath_t v = static_cast<opmath_t>(x[ih * g.input_w + iw]);
-              acc += v * v;
-            }
-          }
-          y[oh * g.output_w + ow] = static_cast<scalar_t>(std::sqrt(acc));
-        }
-      }
-    }
-  });
-}
-
-template <typename scalar_t>
-void forward_nhwc(const scalar_t* in, scalar_t* out, int64_t batch, int64_t channels, const PoolGeometry& g) {
-  using opmath_t = at::opmath_type<scalar_t>;
-  const int64_t rows = batch * g.output_h * g.output_w;
-  at::parallel_for(0, rows, grain(channels * g.kernel_h * g.kernel_w), [&](int64_t begin, int64_t end) {
-    std::vector<opmath_t> acc(channels);
-    for (int64_t r = begin; r < end; ++r) {
-      const int64_t ow = r % g.output_w;
-      const int64_t oh = (r / g.output_w) % g.output_h;
-      const int64_t n = r / (g.output_w * g.output_h);
-      const auto rh = window_range(oh, g.stride_h, g.pad_h, g.kernel_h, 1, g.input_h);
-      const auto rw = window_range(ow, g.stride_w, g.pad_w, g.kernel_w, 1, g.input_w);
-      std::fill(acc.begin(), acc.end(), opmath_t(0));
-      for (int64_t ih = rh.start; ih < rh.end; ++ih) {
-        for (int64_t iw = rw.start; iw < rw.end; ++iw) {
-          const scalar_t* x = in + ((n * g.input_h + ih) * g.input_w + iw) * channels;
-          for (int64_t c = 0; c < channels; ++c) {
-            const opmath_t v = static_cast<opmath_t>(x[c]);
-            acc[c] += v * v;
-          }
-        }
-      }
-      scalar_t* y = out + r * channels;
-      for (int64_t c = 0; c < channels; ++c) y[c] = static_cast<scalar_t>(std::sqrt(acc[c]));
-    }
-  });
-}
-
-template <typename scalar_t>
-inline at::opmath_type<scalar_t> window_gradient(scalar_t x, scalar_t norm, scalar_t grad,
-                                                 at::opmath_type<scalar_t> grad_at_zero) {
-  using opmath_t = at::opmath_type<scalar_t>;
-  const opmath_t n = static_cast<opmath_t>(norm);
-  const opmath_t g = static_cast<opmath_t>(grad);
-  return n == opmath_t(0) ? grad_at_zero * g : (static_cast<opmath_t>(x) / n) * g;
-}
-
-template <typename scalar_t>
-void backward_nchw(const scalar_t* grad_out, const scalar_t* in, const scalar_t* out, scalar_t* grad_in,
-                   int64_t planes, const PoolGeometry& g, double grad_at_zero) {
-  using opmath_t = at::opmath_type<scalar_t>;
-  const auto gaz = static_cast<opmath_t>(grad_at_zero);
-  const int64_t in_plane = g.input_h * g.input_w;
-  const int64_t out_plane = g.output_h * g.output_w;
-  at::parallel_for(0, planes, grain(in_plane), [&](int64_t begin, int64_t end) {
-    for (int64_t p = begin; p < end; ++p) {
-      const scalar_t* x = in + p * in_plane;
-      const scalar_t* y = out + p * out_plane;
-      const scalar_t* gy = grad_out + p * out_plane;
-      scalar_t* gx = grad_in + p * in_plane;
-      for (int64_t ih = 0; ih < g.input_h; ++ih) {
-        const auto wh = covering_windows(ih, g.stride_h, g.pad_h, g.kernel_h, g.output_h);
-        for (int64_t iw = 0; iw < g.input_w; ++iw) {
-          const auto ww = covering_windows(iw, g.stride_w, g.pad_w, g.kernel_w, g.output_w);
-          const scalar_t xv = x[ih * g.input_w + iw];
-          opmath_t acc = 0;
-          for (int64_t oh = wh.first; oh <= wh.last; ++oh) {
-            for (int64_t ow = ww.first; ow <= ww.last; ++ow) {
-              const int64_t o = oh * g.output_w + ow;
-              acc += window_gradient<scalar_t>(xv, y[o], gy[o], gaz);
-            }
-          }
-          gx[ih * g.input_w + iw] = static_cast<scalar_t>(acc);
-        }
-      }
-    }
-  });
-}
-
-template <typename scalar_t>
-void backward_nhwc(const scalar_t* grad_out, const scalar_t* in, const scalar_t* out, scalar_t* grad_in,
-                   int64_t batch, int64_t channels, const PoolGeometry& g, double grad_at_zero) {
-  using opmath_t = at::opmath_type<scalar_t>;
-  const auto gaz = static_cast<opmath_t>(grad_at_zero);
-  const int64_t positions = batch * g.input_h * g.input_w;
-  at::parallel_for(0, positions, grain(channels * g.kernel_h * g.kernel_w), [&](int64_t begin, int64_t end) {
-    std::vector<opmath_t> acc(channels);
-    for (int64_t r = begin; r < end; ++r) {
-      const int64_t iw = r % g.input_w;
-      const int64_t ih = (r / g.input_w) % g.input_h;
-      const int64_t n = r / (g.input_w * g.input_h);
-      const auto wh = covering_windows(ih, g.stride_h, g.pad_h, g.kernel_h, g.output_h);
-      const auto ww = covering_windows(iw, g.stride_w, g.pad_w, g.kernel_w, g.output_w);
-      const scalar_t* x = in + r * channels;
-      std::fill(acc.begin(), acc.end(), opmath_t(0));
-      for (int64_t oh = wh.first; oh <= wh.last; ++oh) {
-        for (int64_t ow = ww.first; ow <= ww.last; ++ow) {
-          const int64_t o = ((n * g.output_h + oh) * g.output_w + ow) * channels;
-          for (int64_t c = 0; c < channels; ++c) {
-            acc[c] += window_gradient<scalar_t>(x[c], out[o + c], grad_out[o + c], gaz);
-          }
-        }
-      }
-      scalar_t* gx = grad_in + r * channels;
-      for (int64_t c = 0; c < channels; ++c) gx[c] = static_cast<scalar_t>(acc[c]);
-    }
-  });
+at::Tensor backward_cpu(const at::Tensor& grad_output, const at::Tensor& self, const at::Tensor& output,
+                        c10::IntArrayRef kernel_size, c10::IntArrayRef stride, c10::IntArrayRef padding,
+                        double grad_at_zero) {
+  auto m = norm_pool2d_backward_meta(grad_output, self, output, kernel_size, stride, padding, grad_at_zero);
+  TIEBREAK_CPU_KERNEL(norm_pool2d_backward_kernel, as_4d(grad_output), as_4d(self), as_4d(output),
+                      as_4d(m.result), make_pool_geometry(m.args, self), grad_at_zero);
+  return m.result;
 }
 
 }  // namespace
-
-at::Tensor norm_pool2d_forward_cpu(const at::Tensor& input, const PoolGeometry& geometry) {
-  TORCH_INTERNAL_ASSERT(input.dim() == 4 && input.device().is_cpu());
-  const bool nhwc = is_channels_last(input);
-  const auto format = nhwc ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
-  auto x = input.contiguous(format);
-  const int64_t batch = x.size(0), channels = x.size(1);
-  auto output = at::empty({batch, channels, geometry.output_h, geometry.output_w}, x.options(), format);
-  if (output.numel() == 0) return output;
-  AT_DISPATCH_FLOATING_TYPES_AND2(
-      at::kHalf, at::kBFloat16, x.scalar_type(), "tiebreak_norm_pool2d_forward_cpu", [&] {
-        if (nhwc) {
-          forward_nhwc<scalar_t>(x.const_data_ptr<scalar_t>(), output.data_ptr<scalar_t>(), batch, channels,
-                                 geometry);
-        } else {
-          forward_nchw<scalar_t>(x.const_data_ptr<scalar_t>(), output.data_ptr<scalar_t>(), batch * channels,
-                                 geometry);
-        }
-      });
-  return output;
-}
-
-at::Tensor norm_pool2d_backward_cpu(const at::Tensor& grad_output, const at::Tensor& input,
-                                    const at::Tensor& output, const PoolGeometry& geometry,
-                                    double grad_at_zero) {
-  TORCH_INTERNAL_ASSERT(input.dim() == 4 && input.device().is_cpu());
-  const bool nhwc = is_channels_last(input);
-  const auto format = nhwc ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
-  auto x = input.contiguous(format);
-  auto y = output.contiguous(format);
-  auto gy = grad_output.contiguous(format);
-  const int64_t batch = x.size(0), channels = x.size(1);
-  auto grad_input = at::empty_like(x, x.options(), format);
-  if (grad_input.numel() == 0) return grad_input;
-  AT_DISPATCH_FLOATING_TYPES_AND2(
-      at::kHalf, at::kBFloat16, x.scalar_type(), "tiebreak_norm_pool2d_backward_cpu", [&] {
-        if (nhwc) {
-          backward_nhwc<scalar_t>(gy.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
-                                  y.const_data_ptr<scalar_t>(), grad_input.data_ptr<scalar_t>(), batch,
-                                  channels, geometry, grad_at_zero);
-        } else {
-          backward_nchw<scalar_t>(gy.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
-                                  y.const_data_ptr<scalar_t>(), grad_input.data_ptr<scalar_t>(),
-                                  batch * channels, geometry, grad_at_zero);
-        }
-      });
-  return grad_input;
-}
-
 }  // namespace tiebreak::ops
+
+TORCH_LIBRARY_IMPL(tiebreak, CPU, m) {
+  m.impl("_norm_pool2d_forward", TORCH_FN(tiebreak::ops::forward_cpu));
+  m.impl("_norm_pool2d_backward", TORCH_FN(tiebreak::ops::backward_cpu));
+}

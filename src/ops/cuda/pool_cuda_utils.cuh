@@ -2,16 +2,21 @@
 // Helpers shared by the CUDA pooling kernels (private to src/ops/cuda/).
 //
 // Bit-for-bit agreement with the CPU kernels needs two things CUDA does not give
-// by default: every op-math product/sum must be rounded on its own (nvcc would
-// otherwise contract a*b+c into one fused multiply-add, which the CPU kernels
-// never do), and the windows covering an input element must be visited in the
-// same order (output rows, then columns) as the CPU kernels accumulate them.
+// by default: every op-math product/sum rounded on its own (the arithmetic
+// comes from ops/max_pool2d_math.h and ops/norm_pool2d_math.h, which use
+// ops/rounded_arithmetic.h), and the windows covering an input element visited
+// in the same order (output rows, then columns) as the CPU kernels accumulate
+// them.
 
 #include "ops/pool_geometry.h"
+#include "ops/rounded_arithmetic.h"
 
+#include <ATen/Dispatch.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/core/MemoryFormat.h>
+#include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAGuard.h>
 #include <c10/macros/Macros.h>
 
 #include <algorithm>
@@ -20,18 +25,6 @@
 #include <type_traits>
 
 namespace tiebreak::ops::cuda_detail {
-
-// ---------------------------------------------------------------------------
-// Individually rounded op-math arithmetic (never fused into an FMA).
-
-__device__ __forceinline__ float mul_rn(float a, float b) { return __fmul_rn(a, b); }
-__device__ __forceinline__ double mul_rn(double a, double b) { return __dmul_rn(a, b); }
-__device__ __forceinline__ float add_rn(float a, float b) { return __fadd_rn(a, b); }
-__device__ __forceinline__ double add_rn(double a, double b) { return __dadd_rn(a, b); }
-__device__ __forceinline__ float div_rn(float a, float b) { return __fdiv_rn(a, b); }
-__device__ __forceinline__ double div_rn(double a, double b) { return __ddiv_rn(a, b); }
-__device__ __forceinline__ float sqrt_rn(float a) { return __fsqrt_rn(a); }
-__device__ __forceinline__ double sqrt_rn(double a) { return __dsqrt_rn(a); }
 
 // ---------------------------------------------------------------------------
 // Addressing of one (n, c) plane in NCHW or NHWC storage.
@@ -115,6 +108,23 @@ __device__ __forceinline__ bool window_contains(int64_t o, int64_t i, const Axis
   return i >= r.start && i < r.end && (a.dilation == 1 || (i - r.start) % a.dilation == 0);
 }
 
+/// Calls fn(oh, ow), in output order (rows, then columns, the order the CPU
+/// kernels accumulate in), for every window that has input element (h, w) as
+/// one of its taps: the gather every backward kernel does.
+template <typename Fn>
+__device__ __forceinline__ void for_each_covering_window(int64_t h, int64_t w, const AxisGeometry& rows,
+                                                         const AxisGeometry& cols, const Fn& fn) {
+  const int64_t oh_end = end_window(h, rows);
+  const int64_t ow_begin = first_window(w, cols);
+  const int64_t ow_end = end_window(w, cols);
+  for (int64_t oh = first_window(h, rows); oh < oh_end; ++oh) {
+    if (!window_contains(oh, h, rows)) continue;
+    for (int64_t ow = ow_begin; ow < ow_end; ++ow) {
+      if (window_contains(ow, w, cols)) fn(oh, ow);
+    }
+  }
+}
+
 inline AxisGeometry rows_of(const PoolGeometry& g) {
   return {g.stride_h, g.pad_h, g.kernel_h, g.dilation_h, g.input_h, g.output_h};
 }
@@ -134,20 +144,9 @@ inline dim3 grid_for(int64_t count) {
   return dim3(static_cast<unsigned int>(std::min(blocks, max_blocks)));
 }
 
-/// 32-bit index arithmetic is enough when every tensor the kernel addresses has
-/// fewer than 2^31 elements (int64 division is several times slower on GPUs).
-inline bool fits_int32(int64_t numel_a, int64_t numel_b) {
-  const int64_t limit = std::numeric_limits<int32_t>::max();
-  return numel_a <= limit && numel_b <= limit;
-}
-
 /// NHWC when the input is channels_last, NCHW otherwise (as ATen's max_pool2d).
 inline bool is_channels_last(const at::Tensor& input) {
   return input.suggest_memory_format() == c10::MemoryFormat::ChannelsLast;
-}
-
-inline c10::MemoryFormat memory_format_of(bool channels_last) {
-  return channels_last ? c10::MemoryFormat::ChannelsLast : c10::MemoryFormat::Contiguous;
 }
 
 /// Calls fn(index_tag, layout_tag) with index_tag an int32_t or int64_t value and
@@ -170,24 +169,43 @@ void dispatch_index_and_layout(bool use_int32, bool channels_last, const Fn& fn)
   }
 }
 
-/// Checks that a tensor handed to a backward kernel has the output's shape.
-inline void check_output_shaped(const char* op, const char* name, const at::Tensor& t,
-                                const at::Tensor& input, const PoolGeometry& g) {
-  TORCH_CHECK(t.dim() == 4 && t.size(0) == input.size(0) && t.size(1) == input.size(1) &&
-                  t.size(2) == g.output_h && t.size(3) == g.output_w,
-              op, ": expected ", name, " of shape [", input.size(0), ", ", input.size(1), ", ", g.output_h,
-              ", ", g.output_w, "], got ", t.sizes());
-  TORCH_CHECK(t.device() == input.device(), op, ": expected ", name, " on ", input.device(), ", got ",
-              t.device());
-}
+/// The sizes a pooling kernel addresses a (n, c) plane with.
+template <typename index_t>
+struct PlaneShape {
+  index_t channels, in_h, in_w, out_h, out_w;
+  AxisGeometry rows, cols;
+};
 
-/// The kernels read the input through the geometry: both must describe the same tensor.
-inline void check_input(const char* op, const at::Tensor& input, const PoolGeometry& g) {
-  TORCH_CHECK(input.is_cuda(), op, ": expected a CUDA input, got one on ", input.device());
-  TORCH_CHECK(input.dim() == 4, op, ": expected a 4-D input, got shape ", input.sizes());
-  TORCH_INTERNAL_ASSERT(input.size(2) == g.input_h && input.size(3) == g.input_w, op,
-                        ": pool geometry describes a ", g.input_h, "x", g.input_w, " input, got shape ",
-                        input.sizes());
+/// The launch every pooling kernel shares: on `input`'s device and current
+/// stream, one thread per element of a `count`-element tensor (grid-stride),
+/// instantiated per dtype, index width and layout:
+/// `launch(scalar_t{}, PlaneShape<index_t>, layout_tag, grid, stream)` starts
+/// the kernel, layout_tag being std::true_type for NHWC. `largest` is the
+/// largest element count of the tensors the kernel addresses (32-bit indexing
+/// below 2^31, 64-bit above).
+template <typename Fn>
+void launch_pool_kernel(const char* name, const at::Tensor& input, const PoolGeometry& g, int64_t count,
+                        int64_t largest, const Fn& launch) {
+  if (count == 0) return;
+  TORCH_INTERNAL_ASSERT(input.is_cuda() && input.dim() == 4, name, ": a 4-D CUDA tensor expected");
+  const c10::cuda::CUDAGuard device_guard(input.device());
+  cudaStream_t stream = at::cuda::getCurrentCUDAStream();
+  const bool channels_last = is_channels_last(input);
+  const int64_t limit = std::numeric_limits<int32_t>::max();
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "tiebreak_pool_cuda", [&] {
+    dispatch_index_and_layout(largest <= limit, channels_last, [&](auto index_tag, auto layout_tag) {
+      using index_t = decltype(index_tag);
+      const PlaneShape<index_t> shape{static_cast<index_t>(input.size(1)),
+                                      static_cast<index_t>(g.input_h),
+                                      static_cast<index_t>(g.input_w),
+                                      static_cast<index_t>(g.output_h),
+                                      static_cast<index_t>(g.output_w),
+                                      rows_of(g),
+                                      cols_of(g)};
+      launch(scalar_t{}, shape, layout_tag, grid_for(count), stream);
+      C10_CUDA_KERNEL_LAUNCH_CHECK();
+    });
+  });
 }
 
 }  // namespace tiebreak::ops::cuda_detail
