@@ -114,12 +114,9 @@ void epoch_benchmark(benchmark::State& state, std::shared_ptr<data::Dataset> dat
 
 void register_all(const RunOptions& options) {
   const fs::path root = shared_data_root();
-  const bool have_mnist = fs::exists(root / "mnist" / "train-images-idx3-ubyte.gz");
-  const bool have_cifar = fs::exists(root / "cifar-10" / "data_batch_1.first4000.bin.gz");
-  if (!have_mnist || !have_cifar) {
-    std::cerr << "note: MNIST/CIFAR benchmarks skipped: the shared data is not under " << root
-              << " (set TIEBREAK_SHARED_DATA)\n";
-  }
+  const bool have_mnist = real_data_present("mnist/train-images-idx3-ubyte.gz", "the MNIST data benchmarks");
+  const bool have_cifar =
+      real_data_present("cifar-10/data_batch_1.first4000.bin.gz", "the CIFAR-10 data benchmarks");
   for (const auto& device : options.devices) {
     if (have_mnist) {
       auto mnist =

@@ -196,8 +196,13 @@ void register_all(const RunOptions& options) {
       {"tiebreak_mixture_b1000", 1000.0, "mixture", false},
       {"tiebreak_pure_b1000_tiestats", 1000.0, "pure", true},
   };
+  const bool have_mnist = real_data_present("mnist/train-images-idx3-ubyte.gz",
+                                            "the LeNet-5/MNIST training and zones benchmarks");
+  const bool have_cifar =
+      real_data_present("cifar-10/data_batch_1.first4000.bin.gz", "the VGG11/CIFAR-10 training benchmarks");
   for (const auto& device : options.devices) {
     for (const auto& c : cases) {
+      if (!(c.dataset == "mnist" ? have_mnist : have_cifar)) continue;
       const auto sizes = step_sizes(c.task, device, options.smoke);
       for (auto precision : c.precisions) {
         for (const auto& impl : impls) {
@@ -210,6 +215,7 @@ void register_all(const RunOptions& options) {
         }
       }
     }
+    if (!have_mnist) continue;
     const auto sizes = step_sizes("lenet5_mnist", device, options.smoke);
     for (bool classify : {false, true}) {
       const std::string name = "zones/" + device.str() + "/lenet5_mnist/fp32/" +

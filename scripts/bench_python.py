@@ -34,7 +34,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = Path(os.environ.get("TIEBREAK_SHARED_DATA", REPO.parent / "shared" / "data"))
+DEFAULT_DATA = Path(os.environ.get("TIEBREAK_DATA") or REPO.parent / "shared" / "data")
 
 
 # ---------------------------------------------------------------------------

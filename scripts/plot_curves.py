@@ -26,6 +26,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker as ticker  # noqa: E402
 import numpy as np  # noqa: E402
+from atomic_figure import make_directory, save_figure  # noqa: E402
 
 IGNORED_PREFIXES = ("exp.",)
 IGNORED_KEYS = {"train.seed", "train.runs", "train.stop_after_epoch", "nonsmooth.beta", "train.precision"}
@@ -87,7 +88,7 @@ def varied_keys(runs):
 def save(fig, out, name):
     fig.tight_layout()
     for ext in ("png", "pdf"):
-        fig.savefig(os.path.join(out, f"{name}.{ext}"), dpi=150, bbox_inches="tight")
+        save_figure(fig, os.path.join(out, f"{name}.{ext}"), dpi=150, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -100,7 +101,7 @@ def main():
     if not runs:
         sys.exit("no run directories (metrics.csv + config.json) under " + " ".join(args.dirs))
     out = args.out or os.path.join(args.dirs[0], "plots")
-    os.makedirs(out, exist_ok=True)
+    make_directory(out)
     extra = varied_keys(runs)
     precisions = sorted({r["precision"] for r in runs},
                         key=lambda p: PRECISION_ORDER.index(p) if p in PRECISION_ORDER else 99)

@@ -25,6 +25,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from atomic_figure import make_directory, save_figure  # noqa: E402
 
 GROUPS = {
     "model": lambda doc, path: doc["config"]["model"]["name"],
@@ -79,7 +80,7 @@ def plot_histograms(docs, labels, out):
         ax.legend(fontsize=7)
     fig.tight_layout()
     for ext in ("png", "pdf"):
-        fig.savefig(os.path.join(out, f"histogram.{ext}"), dpi=150)
+        save_figure(fig, os.path.join(out, f"histogram.{ext}"), dpi=150)
     plt.close(fig)
 
 
@@ -108,7 +109,7 @@ def plot_volumes(docs, labels, out):
         ax.legend(fontsize=7)
     fig.tight_layout()
     for ext in ("png", "pdf"):
-        fig.savefig(os.path.join(out, f"volume.{ext}"), dpi=150)
+        save_figure(fig, os.path.join(out, f"volume.{ext}"), dpi=150)
     plt.close(fig)
 
 
@@ -135,7 +136,7 @@ def plot_divergence(docs, labels, out):
         ax.legend(fontsize=7)
     fig.tight_layout()
     for ext in ("png", "pdf"):
-        fig.savefig(os.path.join(out, f"divergence.{ext}"), dpi=150)
+        save_figure(fig, os.path.join(out, f"divergence.{ext}"), dpi=150)
     plt.close(fig)
     return True
 
@@ -150,7 +151,7 @@ def main():
     labels = [str(GROUPS[args.group](doc, path)) for path, doc in docs]
     order = sorted(range(len(docs)), key=lambda i: sort_key(labels[i]))
     docs, labels = [docs[i] for i in order], [labels[i] for i in order]
-    os.makedirs(args.out, exist_ok=True)
+    make_directory(args.out)
     plot_histograms(docs, labels, args.out)
     plot_volumes(docs, labels, args.out)
     if plot_divergence(docs, labels, args.out):

@@ -18,7 +18,8 @@ say() { printf '[setup] %s\n' "$*"; }
 apt_packages=(
   build-essential cmake ninja-build ccache git pkg-config python3-venv
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libturbojpeg0-dev libmatio-dev zlib1g-dev libssl-dev clang-format curl ca-certificates libgloo-dev
+  libturbojpeg0-dev libpng-dev libzip-dev libmatio-dev zlib1g-dev libssl-dev clang-format curl ca-certificates
+  libgloo-dev util-linux
   dataset-fashion-mnist
 )
 missing=()
@@ -79,6 +80,13 @@ if "$py" -m pip show -q tiebreak >/dev/null 2>&1; then
 else
   say "installing the python package tiebreak (builds the operators, a few minutes)"
   "$py" -m pip install -q --no-build-isolation "$TIEBREAK_ROOT"
+fi
+# PIL: the reference the image decoding is tested against (tests/python/test_image_decode.py).
+if "$py" -c "import PIL" 2>/dev/null; then
+  say "pillow present"
+else
+  say "installing pillow"
+  "$py" -m pip install -q pillow
 fi
 mkdir -p "$TIEBREAK_HOME"
 printf '%s\n' "$py" > "$TIEBREAK_HOME/python"

@@ -7,7 +7,7 @@
 namespace tiebreak::bench {
 
 std::filesystem::path shared_data_root() {
-  if (const char* env = std::getenv("TIEBREAK_SHARED_DATA")) return env;
+  if (const char* env = std::getenv("TIEBREAK_DATA"); env && *env) return env;
   return std::filesystem::path(TIEBREAK_BENCH_SOURCE_DIR).parent_path() / "shared" / "data";
 }
 

@@ -179,15 +179,37 @@ void synchronize(const c10::Device& device) {
   if (device.is_cuda()) torch::cuda::synchronize(device.index() < 0 ? -1 : device.index());
 }
 
+bool real_data_present(const std::string& relative_file, const std::string& benchmarks) {
+  const auto path = shared_data_root() / relative_file;
+  if (std::filesystem::exists(path)) return true;
+  std::cerr << "note: " << benchmarks << " skipped: " << path.string()
+            << " not found (point TIEBREAK_DATA at the data root)\n";
+  return false;
+}
+
 int run_benchmark_program(int argc, char** argv, const std::function<void(const RunOptions&)>& register_all) {
-  const auto options = parse_run_options(&argc, argv);
-  add_run_context(options);
-  register_all(options);
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  // Every error, from option parsing to a benchmark body, ends here as one line:
+  // Google Benchmark lets exceptions through, and an uncaught one would abort.
+  const std::string program =
+      std::filesystem::path(argc > 0 ? argv[0] : "tiebreak_bench").filename().string();
+  try {
+    const auto options = parse_run_options(&argc, argv);
+    add_run_context(options);
+    register_all(options);
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+  } catch (const c10::Error& e) {
+    const std::string what = e.what_without_backtrace();
+    std::cerr << program << ": error: " << what.substr(0, what.find('\n')) << "\n";
+  } catch (const std::exception& e) {
+    std::cerr << program << ": error: " << e.what() << "\n";
+  } catch (...) {
+    std::cerr << program << ": error: an unknown exception ended the program\n";
+  }
+  return 1;
 }
 
 }  // namespace tiebreak::bench

@@ -75,9 +75,14 @@ std::string dtype_name(at::ScalarType dtype);
 /// timed iteration covers its kernels.
 void synchronize(const c10::Device& device);
 
-/// The shared real data (`mnist/`, `cifar-10/`): $TIEBREAK_SHARED_DATA, else
-/// ../shared/data beside the source tree.
+/// The real data (`mnist/`, `cifar-10/`): $TIEBREAK_DATA, else ../shared/data
+/// beside the source tree (the tests' rule).
 std::filesystem::path shared_data_root();
+
+/// Whether `relative_file` exists under shared_data_root(); when not, says on
+/// stderr that `benchmarks` are skipped and why, so that a checkout without the
+/// data runs the rest.
+bool real_data_present(const std::string& relative_file, const std::string& benchmarks);
 
 /// A benchmark program's main(): parses the --tiebreak_* flags, records the run
 /// context, lets `register_all` register the benchmarks for those options and

@@ -4,9 +4,54 @@
 
 #include <c10/util/Exception.h>
 
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
 #include <iostream>
 
 namespace tiebreak::cli {
+
+namespace {
+
+CLI::Validator integer_at_least(int64_t minimum, const std::string& expected) {
+  return CLI::Validator(
+      [minimum, expected](std::string& text) -> std::string {
+        int64_t value = 0;
+        const char* end = text.data() + text.size();
+        const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+        if (text.empty() || ec != std::errc() || ptr != end || value < minimum)
+          return "expected " + expected + ", got '" + text + "'";
+        return "";
+      },
+      expected == "a positive integer" ? "POSITIVE" : "NONNEGATIVE");
+}
+
+}  // namespace
+
+const CLI::Validator& positive_integer() {
+  static const CLI::Validator validator = integer_at_least(1, "a positive integer");
+  return validator;
+}
+
+const CLI::Validator& non_negative_integer() {
+  static const CLI::Validator validator = integer_at_least(0, "a non-negative integer");
+  return validator;
+}
+
+double parse_finite_number(const std::string& text, const std::string& flag) {
+  size_t used = 0;
+  double value = 0;
+  try {
+    value = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;  // not a number, or beyond a double's range
+  }
+  if (text.empty() || used != text.size() || !std::isfinite(value))
+    throw std::runtime_error(flag + ": expected a finite number, got '" + text + "'");
+  return value;
+}
 
 int run(int argc, char** argv) {
   CLI::App app{"tiebreak: how the choice of a nonsmooth Jacobian changes training"};
@@ -25,25 +70,48 @@ int run(int argc, char** argv) {
 
   try {
     app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
+  } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // One line, like every other error; exit 2 marks a usage error.
+    std::cerr << "tiebreak: error: " << e.what() << " (see tiebreak --help)\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "tiebreak: error: " << e.what() << "\n";
+    return 2;
   }
+  int code = 1;
   try {
     if (show_version) {
       std::cout << format_build_info(build_info());
-      return 0;
-    }
-    if (!action) {
+      code = 0;
+    } else if (!action) {
       std::cout << app.help();
-      return app.get_subcommands().empty() ? 0 : 2;
+      code = app.get_subcommands().empty() ? 0 : 2;
+    } else {
+      code = action();
     }
-    return action();
   } catch (const c10::Error& e) {
-    std::cerr << "tiebreak: error: " << e.what_without_backtrace() << "\n";
+    const std::string what = e.what_without_backtrace();
+    std::cerr << "tiebreak: error: " << what.substr(0, what.find('\n')) << "\n";
   } catch (const std::exception& e) {
     std::cerr << "tiebreak: error: " << e.what() << "\n";
+  } catch (...) {
+    std::cerr << "tiebreak: error: an unknown exception ended the command\n";
   }
-  return 1;
+  // A table or CSV that could not be written (stdout on a full disk, a closed
+  // pipe) is an error, not a silent success.
+  errno = 0;
+  std::cout.flush();
+  if (!std::cout || std::fflush(stdout) != 0 || std::ferror(stdout)) {
+    const int err = errno;
+    std::cerr << "tiebreak: error: cannot write to standard output" << (err ? ": " : "")
+              << (err ? std::strerror(err) : "") << "\n";
+    return code == 0 ? 1 : code;
+  }
+  return code;
 }
 
 }  // namespace tiebreak::cli

@@ -10,6 +10,16 @@ namespace tiebreak::cli {
 /// process exit code.
 using Action = std::function<int()>;
 
+/// Integer flag checks whose messages say what was expected ("--jobs: expected
+/// a positive integer, got '0'") where CLI11's own ranges print their bounds as
+/// 309-digit numbers; non-numbers ("abc") fail the same way.
+const CLI::Validator& positive_integer();
+const CLI::Validator& non_negative_integer();
+
+/// A number flag's value (e.g. --range, --betas): finite, the whole text;
+/// otherwise a std::runtime_error "FLAG: expected a finite number, got 'TEXT'".
+double parse_finite_number(const std::string& text, const std::string& flag);
+
 /// Each `add_*_command` adds one subcommand to `app` and stores the action to
 /// run when that subcommand is chosen. Registered in app.cpp, implemented in a
 /// file of its own.

@@ -17,6 +17,8 @@ const std::vector<std::string> kFileDatasets = {"mnist",     "fashion-mnist", "k
 struct VerifyArgs {
   std::string root;
   std::vector<std::string> datasets;
+  bool decode = false;
+  int64_t threads = 0;
 };
 
 int run_verify(const VerifyArgs& args) {
@@ -24,7 +26,8 @@ int run_verify(const VerifyArgs& args) {
   const bool named = !args.datasets.empty();
   std::vector<data::DatasetReport> reports;
   for (const auto& name : named ? args.datasets : kFileDatasets) {
-    reports.push_back(data::verify_dataset(name, root));
+    reports.push_back(
+        data::verify_dataset(name, root, data::VerifyOptions().decode(args.decode).threads(args.threads)));
   }
   std::cout << "data root: " << root.string() << "\n" << data::format_verify_table(reports);
   int corrupt = 0, absent = 0;
@@ -55,6 +58,11 @@ void add_data_command(CLI::App& app, Action& action) {
   verify->add_option("--root,--data-root", args->root,
                      "Data root with one folder per dataset (default: $TIEBREAK_DATA, else ./data)");
   verify->add_option("datasets", args->datasets, "Datasets to check (default: all with files)");
+  verify->add_flag(
+      "--decode", args->decode,
+      "Image folders (ImageNet): decode every image as training does and list each one that fails");
+  verify->add_option("--threads", args->threads, "Threads for --decode (default: one per hardware thread)")
+      ->check(positive_integer());
   verify->callback([&action, args] { action = [args] { return run_verify(*args); }; });
 }
 

@@ -57,7 +57,7 @@ void add_train_command(CLI::App& app, Action& action) {
   cmd->add_option("--out", args->out, "Experiment directory (default: exp.output_dir/<config name>)");
   cmd->add_flag("--resume", args->resume, "Continue from each run's checkpoint; finished runs are kept");
   cmd->add_option("--run-id", args->run_id, "Train only this run (0 .. train.runs-1)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative_integer());
   cmd->add_flag("--no-progress", args->no_progress, "Log to the run's train.log only");
   cmd->callback([&action, args] {
     action = [args] {
@@ -115,24 +115,25 @@ void add_sweep_command(CLI::App& app, Action& action) {
       ->take_all()
       ->expected(1);
   cmd->add_option("--runs", args->runs, "Runs per point (seeds seed..seed+runs-1); default train.runs")
-      ->check(CLI::PositiveNumber);
+      ->check(positive_integer());
   cmd->add_option("--shard", args->shard, "Train only shard i of n (0-based), e.g. 1/4");
-  cmd->add_option("--jobs", args->jobs, "Concurrent runs (child processes)")->check(CLI::PositiveNumber);
+  cmd->add_option("--jobs", args->jobs, "Concurrent runs (child processes)")->check(positive_integer());
   cmd->add_option("--out", args->out, "Sweep directory (default: exp.output_dir/<config name>-sweep)");
-  cmd->add_option("--gpus", args->gpus,
-                  "GPUs for the child runs, e.g. 0,1,2,3: one per run (CUDA_VISIBLE_DEVICES), --jobs "
-                  "defaulting to their number");
+  auto* gpus_given =
+      cmd->add_option("--gpus", args->gpus,
+                      "GPUs for the child runs, e.g. 0,1,2,3: one per run (CUDA_VISIBLE_DEVICES), --jobs "
+                      "defaulting to their number");
   cmd->add_option("--emit-slurm", args->emit_slurm,
                   "Write an sbatch job-array script (task k trains shard k of the grid) instead of training");
   cmd->add_option("--slurm-tasks", args->slurm_tasks,
                   "Array tasks for --emit-slurm (default: one per grid point and run)")
-      ->check(CLI::PositiveNumber);
+      ->check(positive_integer());
   cmd->add_option("--sbatch", args->sbatch,
                   "An #SBATCH option for --emit-slurm, e.g. gres=gpu:1 or time=12:00:00 (repeatable)")
       ->take_all()
       ->expected(1);
-  cmd->callback([&action, args] {
-    action = [args] {
+  cmd->callback([&action, args, gpus_given] {
+    action = [args, gpus_given] {
       refuse_distributed_launch("sweep");
       train::SweepOptions o;
       o.config_path = args->config;
@@ -140,8 +141,17 @@ void add_sweep_command(CLI::App& app, Action& action) {
       for (const auto& g : args->grids) o.axes.push_back(train::parse_grid_axis(g));
       o.runs = args->runs;
       std::tie(o.shard_index, o.shard_count) = train::parse_shard(args->shard);
-      std::stringstream gpu_list(args->gpus);
-      for (std::string gpu; std::getline(gpu_list, gpu, ',');) o.gpus.push_back(gpu);
+      if (gpus_given->count() > 0) {
+        // Every entry, empty ones included ("0,", ",,"), so that run_sweep rejects them.
+        size_t start = 0;
+        while (true) {
+          const size_t comma = args->gpus.find(',', start);
+          o.gpus.push_back(
+              args->gpus.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+          if (comma == std::string::npos) break;
+          start = comma + 1;
+        }
+      }
       o.jobs = args->jobs > 0 ? args->jobs : std::max<int64_t>(1, static_cast<int64_t>(o.gpus.size()));
       if (args->out.empty()) {
         auto loaded = config::load_config(args->config, args->sets);
@@ -214,12 +224,12 @@ void add_lr_search_command(CLI::App& app, Action& action) {
       app.add_subcommand("lr-search", "Search the learning rate per beta (log-uniform, median pruning)");
   cmd->add_option("config", args->config, "Experiment config (JSON)")->required();
   cmd->add_option("--set", args->sets, "Override a config value: key=value")->take_all()->expected(1);
-  cmd->add_option("--trials", args->trials, "Trials per beta")->check(CLI::PositiveNumber);
-  cmd->add_option("--epochs", args->epochs, "Epochs per trial")->check(CLI::PositiveNumber);
+  cmd->add_option("--trials", args->trials, "Trials per beta")->check(positive_integer());
+  cmd->add_option("--epochs", args->epochs, "Epochs per trial")->check(positive_integer());
   cmd->add_option("--range", args->range, "Learning-rate range low,high (sampled log-uniformly)");
   cmd->add_option("--betas", args->betas, "Comma-separated beta values (default: the config's)");
   cmd->add_option("--startup", args->startup, "Trials that reach an epoch before pruning starts there")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative_integer());
   cmd->add_option("--out", args->out, "Output directory (default: exp.output_dir/<config name>-lr-search)");
   cmd->callback([&action, args] {
     action = [args] {
@@ -230,32 +240,19 @@ void add_lr_search_command(CLI::App& app, Action& action) {
       o.trials = args->trials;
       o.epochs = args->epochs;
       o.startup_trials = static_cast<size_t>(args->startup);
-      auto parse_number = [](const std::string& text, const std::string& flag) {
-        size_t used = 0;
-        double v = 0;
-        try {
-          v = std::stod(text, &used);
-        } catch (const std::exception&) {
-          used = 0;
-        }
-        if (used != text.size() || text.empty()) {
-          throw std::runtime_error(flag + ": expected a number, got '" + text + "'");
-        }
-        return v;
-      };
       auto comma = args->range.find(',');
       if (comma == std::string::npos) {
         throw std::runtime_error("--range " + args->range + ": expected low,high e.g. 1e-5,1e-1");
       }
-      o.low = parse_number(args->range.substr(0, comma), "--range");
-      o.high = parse_number(args->range.substr(comma + 1), "--range");
+      o.low = parse_finite_number(args->range.substr(0, comma), "--range");
+      o.high = parse_finite_number(args->range.substr(comma + 1), "--range");
       if (!(o.low > 0 && o.high >= o.low)) {
         throw std::runtime_error("--range " + args->range + ": expected 0 < low <= high");
       }
       if (!args->betas.empty()) {
         std::stringstream ss(args->betas);
         std::string item;
-        while (std::getline(ss, item, ',')) o.betas.push_back(parse_number(item, "--betas"));
+        while (std::getline(ss, item, ',')) o.betas.push_back(parse_finite_number(item, "--betas"));
       }
       if (args->out.empty()) {
         auto dir = train::default_experiment_dir(config::load_config(args->config, args->sets));

@@ -37,7 +37,7 @@ void add_zones_command(CLI::App& app, Action& action) {
       ->capture_default_str();
   cmd->add_option("--epochs", args->epochs, "Passes over the training set")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(positive_integer());
   cmd->add_flag(
       "--train", args->train,
       "Train both networks side by side with the config's learning rate (default: learning rate 0)");
@@ -52,7 +52,7 @@ void add_zones_command(CLI::App& app, Action& action) {
   cmd->add_flag("--nondeterministic", args->nondeterministic,
                 "Allow nondeterministic GPU kernels (measures the noise floor)");
   cmd->add_option("--batch-limit", args->batch_limit, "Only the first N mini-batches of each epoch (0 = all)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative_integer());
   cmd->add_flag("--no-classify", args->no_classify,
                 "Skip the fp64 recomputation that splits D > 0 into bifurcation and compensation");
   cmd->callback([&action, args] {

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -158,6 +159,70 @@ class Section {
   std::set<std::string> consumed_;
 };
 
+/// A number in JSON text that a double cannot hold (1e999): nlohmann::json
+/// reports it without saying where; this carries the JSON path of the value.
+struct NumberOverflow {
+  std::string path;   ///< dotted path inside the parsed text ("" for the top level)
+  std::string token;  ///< the number as written
+};
+
+/// json::parse that turns a number overflow into NumberOverflow naming its path
+/// (the parser callback sees each key before its value is lexed). Syntax errors
+/// stay json::parse_error.
+json parse_json_text(const std::string& text) {
+  struct Frame {
+    bool array = false;
+    std::string key;
+    int64_t index = -1;  ///< arrays: the element being read
+  };
+  std::vector<Frame> stack;
+  auto callback = [&stack](int /*depth*/, json::parse_event_t event, json& parsed) {
+    switch (event) {
+      case json::parse_event_t::object_start:
+      case json::parse_event_t::array_start:
+        if (!stack.empty() && stack.back().array) ++stack.back().index;
+        stack.push_back(Frame{event == json::parse_event_t::array_start, "", -1});
+        break;
+      case json::parse_event_t::object_end:
+      case json::parse_event_t::array_end:
+        if (!stack.empty()) stack.pop_back();
+        break;
+      case json::parse_event_t::key:
+        stack.back().key = parsed.get<std::string>();
+        break;
+      case json::parse_event_t::value:
+        if (!stack.empty() && stack.back().array) ++stack.back().index;
+        break;
+    }
+    return true;
+  };
+  try {
+    return json::parse(text, callback);
+  } catch (const json::out_of_range& e) {
+    if (e.id != 406) throw;
+    NumberOverflow overflow;
+    const std::string what = e.what();
+    const auto open = what.find('\''), close = what.rfind('\'');
+    overflow.token =
+        open != std::string::npos && close > open ? what.substr(open + 1, close - open - 1) : "?";
+    for (size_t i = 0; i < stack.size(); ++i) {
+      const auto& f = stack[i];
+      if (f.array) {
+        // The innermost array has not counted the element whose number failed yet.
+        overflow.path += "[" + std::to_string(i + 1 == stack.size() ? f.index + 1 : f.index) + "]";
+      } else {
+        overflow.path += (overflow.path.empty() ? "" : ".") + f.key;
+      }
+    }
+    throw overflow;
+  }
+}
+
+std::string overflow_message(const std::string& path, const std::string& token) {
+  return fmt::format("{}expected a finite number, got {} (beyond the range of a double, about 1.8e308)",
+                     path.empty() ? "" : path + ": ", token);
+}
+
 bool positive(double v) { return v > 0; }
 bool non_negative(double v) { return v >= 0; }
 bool unit_open(double v) { return v >= 0 && v < 1; }
@@ -198,6 +263,59 @@ const Names<ScheduleKind> kSchedules{
 bool valid_device(const std::string& s) {
   static const std::regex pattern("auto|cpu|cuda|cuda:[0-9]+");
   return std::regex_match(s, pattern);
+}
+
+/// The largest finite value of the dtype the parameters live in under
+/// `precision` (train::plan_for's parameter_dtype: Half for fp16, BFloat16 for
+/// bf16, Double for fp64, Float otherwise, the amp precisions included), and its name.
+std::pair<double, std::string> largest_parameter_value(Precision precision) {
+  switch (precision) {
+    case Precision::Fp16:
+      return {65504.0, "fp16"};
+    case Precision::Bf16:
+      return {3.3895313892515355e38, "bf16"};
+    case Precision::Fp64:
+      return {std::numeric_limits<double>::max(), "fp64"};
+    case Precision::Fp32:
+    case Precision::AmpFp16:
+    case Precision::AmpBf16:
+      return {3.4028234663852886e38, "fp32"};
+  }
+  return {std::numeric_limits<double>::max(), "?"};
+}
+
+/// The optimizer step multiplies the learning rate (and weight decay, eps)
+/// into tensors of the parameters' dtype, and LibTorch refuses a scalar that
+/// overflows it ("value cannot be converted to type at::Half without
+/// overflow") at the first step, naming neither the field nor the cause. Check
+/// here, naming the field: lr = 1e5 with fp16 parameters, 1e39 with fp32.
+void check_optimizer_range(const TrainConfig& t, Section optimizer, Section schedule) {
+  const auto limit = largest_parameter_value(t.precision);
+  const double largest = limit.first;
+  const std::string& dtype = limit.second;
+  const std::string why = fmt::format("{:g}, the largest {} number ({} training keeps its parameters in {})",
+                                      largest, dtype, to_string(t.precision), dtype);
+  const auto& o = t.optimizer;
+  auto require = [&](const char* key, double value, const std::string& what) {
+    if (value > largest)
+      optimizer.fail_key(key, fmt::format("expected {}at most {}, got {:g}", what, why, value));
+  };
+  require("lr", o.lr, "");
+  require("weight_decay", o.weight_decay, "");
+  require("eps", o.eps, "");
+  if (o.name == OptimizerKind::Adam || o.name == OptimizerKind::AdamW) {
+    // Adam's first step moves by lr / (1 - beta1).
+    require("lr", o.lr / (1 - o.betas[0]), "lr / (1 - betas[0]) (Adam's first step) ");
+  }
+  if (t.schedule.name == ScheduleKind::Step && t.schedule.gamma > 1) {
+    const double peak =
+        o.lr * std::pow(t.schedule.gamma, static_cast<double>((t.epochs - 1) / t.schedule.step_size));
+    if (peak > largest)
+      schedule.fail_key("gamma",
+                        fmt::format("expected the learning rate to stay at most {}, but lr x gamma^k "
+                                    "reaches {:g} by the last epoch",
+                                    why, peak));
+  }
 }
 
 ExperimentConfig parse(const json& document, const Origins& origins) {
@@ -333,6 +451,7 @@ ExperimentConfig parse(const json& document, const Origins& origins) {
     t.runs = s.integer("runs", t.runs, 1, "a positive integer");
     t.seed = static_cast<uint64_t>(s.integer("seed", 0, 0, "a non-negative integer"));
     t.stop_after_epoch = s.integer("stop_after_epoch", 0, 0, "a non-negative integer (0 = never)");
+    check_optimizer_range(t, s.section("optimizer"), s.section("schedule"));
     s.finish();
   }
   {
@@ -373,7 +492,9 @@ json read_json_file(const fs::path& path) {
   std::stringstream text;
   text << in.rdbuf();
   try {
-    return json::parse(text.str());
+    return parse_json_text(text.str());
+  } catch (const NumberOverflow& e) {
+    throw ConfigError(fmt::format("{}: {}", path.string(), overflow_message(e.path, e.token)));
   } catch (const json::parse_error& e) {
     std::string what = e.what();
     // "[json.exception.parse_error.101] parse error at line 3, column 5: ..." → keep the part after the tag.
@@ -457,7 +578,9 @@ std::pair<std::string, std::string> split_assignment(const std::string& assignme
 
 json parse_value(const std::string& text) {
   try {
-    return json::parse(text);
+    return parse_json_text(text);
+  } catch (const NumberOverflow& e) {
+    throw ConfigError(overflow_message(e.path, e.token));
   } catch (const json::parse_error&) {
     return json(text);
   }
@@ -476,7 +599,17 @@ void apply_override(json& document, const std::string& assignment) {
       throw ConfigError(fmt::format("--set {}: '{}' is not an object", assignment, key.substr(0, start - 1)));
     }
     if (dot == std::string::npos) {
-      (*node)[part] = parse_value(raw);
+      json value;
+      try {
+        value = parse_json_text(raw);
+      } catch (const NumberOverflow& e) {
+        throw ConfigError(fmt::format(
+            "--set {}: {}", assignment,
+            overflow_message(key + (e.path.empty() || e.path[0] == '[' ? "" : ".") + e.path, e.token)));
+      } catch (const json::parse_error&) {
+        value = json(raw);
+      }
+      (*node)[part] = std::move(value);
       return;
     }
     if (!node->contains(part)) (*node)[part] = json::object();
@@ -505,6 +638,14 @@ LoadedConfig load_config(const fs::path& path, const std::vector<std::string>& o
   json merged = load_layers(path, origins, chain);
   for (const auto& assignment : overrides) {
     auto [key, raw] = split_assignment(assignment);
+    // `extends` is resolved while the files load, before any override: one set
+    // afterwards would be silently ignored.
+    if (key == "extends" || key.rfind("extends.", 0) == 0) {
+      throw ConfigError(fmt::format(
+          "--set {}: extends cannot be overridden (the file chain is read before --set applies); write a "
+          "config file with \"extends\" instead",
+          assignment));
+    }
     // Objects the override creates come from it too, so errors about them name it.
     for (size_t dot = key.find('.'); dot != std::string::npos; dot = key.find('.', dot + 1)) {
       if (value_at(merged, key.substr(0, dot)).is_null())

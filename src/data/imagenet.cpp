@@ -2,19 +2,18 @@
 
 #include "loading.h"
 #include "tiebreak/data/error.h"
+#include "tiebreak/data/image_decode.h"
 #include "tiebreak/data/sampler.h"
 #include "tiebreak/data/tensor_dataset.h"
 #include "tiebreak/data/transforms.h"
 
 #include <c10/util/ParallelGuard.h>
 #include <spdlog/spdlog.h>
-#include <turbojpeg.h>
 
 #include <algorithm>
 #include <cmath>
 #include <condition_variable>
 #include <deque>
-#include <fstream>
 #include <functional>
 #include <future>
 #include <map>
@@ -27,25 +26,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TjCloser {
-  void operator()(void* h) const { tjDestroy(h); }
-};
-
-bool is_jpeg_name(const fs::path& p) {
+/// The names an image folder's files go by (case-insensitive). Only a name's
+/// extension selects files; their content decides how they decode.
+bool is_image_name(const fs::path& p) {
   std::string ext = p.extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
-  return ext == ".jpeg" || ext == ".jpg";
-}
-
-std::vector<uint8_t> read_raw(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  TIEBREAK_DATA_CHECK(in, path.string(), ": cannot open for reading");
-  const auto size = static_cast<size_t>(in.tellg());
-  std::vector<uint8_t> bytes(size);
-  in.seekg(0);
-  in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(size));
-  TIEBREAK_DATA_CHECK(in.gcount() == static_cast<std::streamsize>(size), path.string(), ": short read");
-  return bytes;
+  return ext == ".jpeg" || ext == ".jpg" || ext == ".png";
 }
 
 // Counter-based uniform draws: image `position` of (seed, epoch) gets its own stream, so
@@ -240,7 +226,7 @@ class ImageNetStream : public BatchStream {
     for (int64_t i = 0; i < len; ++i) {
       const int64_t example = idx[begin + i];
       const auto& path = folder_.files[example];
-      auto image = decode_jpeg(read_raw(path), path.string());
+      auto image = read_image(path);
       if (train_) {
         PositionRng rng(options_.seed(), epoch_, position[begin + i]);
         images[i].copy_(train_transform(image, size, rng));
@@ -270,33 +256,6 @@ class ImageNetStream : public BatchStream {
 
 }  // namespace
 
-torch::Tensor decode_jpeg(const std::vector<uint8_t>& bytes, const std::string& what) {
-  std::unique_ptr<void, TjCloser> handle(tjInitDecompress());
-  TIEBREAK_DATA_CHECK(handle != nullptr, what, ": cannot create a JPEG decoder: ", tjGetErrorStr2(nullptr));
-  int width = 0, height = 0, subsamp = 0, colorspace = 0;
-  auto* buf = const_cast<unsigned char*>(bytes.data());
-  const auto size = static_cast<unsigned long>(bytes.size());
-  TIEBREAK_DATA_CHECK(
-      tjDecompressHeader3(handle.get(), buf, size, &width, &height, &subsamp, &colorspace) == 0, what,
-      ": not a readable JPEG (", tjGetErrorStr2(handle.get()), ")");
-  TIEBREAK_DATA_CHECK(width > 0 && height > 0, what, ": JPEG has an empty image (", width, "x", height, ")");
-  const bool cmyk = colorspace == TJCS_CMYK || colorspace == TJCS_YCCK;
-  const int channels = cmyk ? 4 : 3;
-  auto pixels = torch::empty({height, width, channels}, torch::kByte);
-  int rc = tjDecompress2(handle.get(), buf, size, pixels.data_ptr<uint8_t>(), width, 0, height,
-                         cmyk ? TJPF_CMYK : TJPF_RGB, 0);
-  // Warnings (e.g. extraneous bytes, a slightly short file) still give a full image.
-  TIEBREAK_DATA_CHECK(rc == 0 || tjGetErrorCode(handle.get()) == TJERR_WARNING, what, ": corrupt JPEG (",
-                      tjGetErrorStr2(handle.get()), ")");
-  if (cmyk) {
-    // Adobe JPEGs store inverted CMYK: R = C·K/255 and so on.
-    auto f = pixels.to(torch::kFloat32);
-    auto k = f.select(2, 3).unsqueeze(2);
-    pixels = (f.slice(2, 0, 3) * k / 255.0).round().clamp(0, 255).to(torch::kByte);
-  }
-  return pixels.permute({2, 0, 1}).contiguous();
-}
-
 ImageFolder scan_image_folder(const fs::path& dir, const std::vector<std::string>* classes) {
   TIEBREAK_DATA_CHECK(fs::is_directory(dir), dir.string(),
                       ": folder not found (expected <class>/*.JPEG inside)");
@@ -323,7 +282,7 @@ ImageFolder scan_image_folder(const fs::path& dir, const std::vector<std::string
     TIEBREAK_DATA_CHECK(it != class_index.end(), d.string(), ": class folder not among the training classes");
     std::vector<fs::path> files;
     for (const auto& entry : fs::directory_iterator(d)) {
-      if (entry.is_regular_file() && is_jpeg_name(entry.path())) files.push_back(entry.path());
+      if (entry.is_regular_file() && is_image_name(entry.path())) files.push_back(entry.path());
     }
     std::sort(files.begin(), files.end());
     for (auto& f : files) {
@@ -331,7 +290,8 @@ ImageFolder scan_image_folder(const fs::path& dir, const std::vector<std::string
       folder.labels.push_back(it->second);
     }
   }
-  TIEBREAK_DATA_CHECK(!folder.files.empty(), dir.string(), ": no .JPEG files in its class folders");
+  TIEBREAK_DATA_CHECK(!folder.files.empty(), dir.string(),
+                      ": no image files (.JPEG, .jpg, .png) in its class folders");
   return folder;
 }
 

@@ -10,14 +10,19 @@ namespace tiebreak::data::detail {
 
 namespace fs = std::filesystem;
 
+std::string checksum_mismatch_advice(const std::string& dataset) {
+  return "fetch it again (scripts/fetch_data.sh " + dataset +
+         "), or, to train on a deliberately changed copy, save it under another file name and list it in the "
+         "config's data.files.train or data.files.test";
+}
+
 void check_content(const std::string& dataset, const fs::path& path, const std::vector<uint8_t>& bytes,
                    bool verify) {
   if (!verify) return;
   auto check = check_known(dataset, path, static_cast<int64_t>(bytes.size()), sha256_hex(bytes));
   switch (check.status) {
     case ChecksumCheck::Status::Mismatch:
-      throw DataError(dataset + ": " + check.detail + "; fetch it again (scripts/fetch_data.sh " + dataset +
-                      ") or load it anyway with verify_checksums = false");
+      throw DataError(dataset + ": " + check.detail + "; " + checksum_mismatch_advice(dataset));
     case ChecksumCheck::Status::Verified:
     case ChecksumCheck::Status::VerifiedSubset:
       spdlog::debug("{}: {}", dataset, check.detail);

@@ -16,6 +16,11 @@ namespace tiebreak::data::detail {
 void check_content(const std::string& dataset, const std::filesystem::path& path,
                    const std::vector<uint8_t>& bytes, bool verify);
 
+/// What a checksum mismatch error suggests (after "; "): only what a user can
+/// do from a config or the shell. A copy under another file name has no
+/// reference checksum, so a deliberately changed file loads when renamed.
+std::string checksum_mismatch_advice(const std::string& dataset);
+
 /// The files of one split: the override list (relative to `dir` unless absolute) when not empty,
 /// else `defaults` located as name or name.gz. A missing file is a DataError naming it.
 std::vector<std::filesystem::path> split_files(const std::string& dataset, const std::filesystem::path& dir,

@@ -128,9 +128,8 @@ std::shared_ptr<TensorDataset> make_svhn_dataset(const DataOptions& options) {
           auto digest = digest_file(file);
           auto check = check_known("svhn", file, digest.uncompressed_bytes, digest.sha256, digest.file_sha256,
                                    digest.file_md5);
-          TIEBREAK_DATA_CHECK(check.status != ChecksumCheck::Status::Mismatch, "svhn: ", check.detail,
-                              "; fetch it again (scripts/fetch_data.sh svhn) or load it anyway with "
-                              "verify_checksums = false");
+          TIEBREAK_DATA_CHECK(check.status != ChecksumCheck::Status::Mismatch, "svhn: ", check.detail, "; ",
+                              detail::checksum_mismatch_advice("svhn"));
         }
       }
       auto t = read_svhn_mat(file);

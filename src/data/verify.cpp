@@ -4,15 +4,20 @@
 #include "tiebreak/data/cifar.h"
 #include "tiebreak/data/error.h"
 #include "tiebreak/data/idx.h"
+#include "tiebreak/data/image_decode.h"
 #include "tiebreak/data/imagenet.h"
 #include "tiebreak/data/io.h"
 #include "tiebreak/data/registry.h"
 #include "tiebreak/data/svhn.h"
 
+#include <c10/util/ParallelGuard.h>
+
 #include <algorithm>
+#include <atomic>
 #include <iomanip>
 #include <set>
 #include <sstream>
+#include <thread>
 
 namespace tiebreak::data {
 
@@ -125,15 +130,58 @@ int64_t check_file(const std::string& dataset, const fs::path& path, Kind kind, 
   return -1;
 }
 
-DatasetReport verify_imagenet(const fs::path& dir) {
+/// Decodes every file of `folders` with `threads` threads: failures become
+/// problems (in file order), files whose content is not what their name says
+/// become notes.
+void decode_all(const std::vector<const ImageFolder*>& folders, int64_t threads, DatasetReport& report) {
+  std::vector<const fs::path*> files;
+  for (const auto* f : folders)
+    for (const auto& p : f->files) files.push_back(&p);
+  std::vector<std::string> failure(files.size()), note(files.size());
+  std::atomic<size_t> next{0};
+  std::atomic<int64_t> decoded{0};
+  auto work = [&] {
+    // Each worker decodes whole images; ATen's own threads would only oversubscribe.
+    c10::ParallelGuard serial(true);
+    for (size_t i = next++; i < files.size(); i = next++) {
+      const fs::path& path = *files[i];
+      try {
+        ImageFormat format = ImageFormat::Unknown;
+        read_image(path, &format);
+        ++decoded;
+        std::string ext = path.extension().string();
+        std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+        const bool jpeg_name = ext == ".jpeg" || ext == ".jpg";
+        if (jpeg_name != (format == ImageFormat::Jpeg))
+          note[i] = path.string() + ": a " + to_string(format) + " image under a " +
+                    path.extension().string() + " name (decoded as the " + to_string(format) + " it is)";
+      } catch (const std::exception& e) {
+        failure[i] = e.what();
+      }
+    }
+  };
+  const int64_t n = threads > 0 ? threads : std::max<int64_t>(1, std::thread::hardware_concurrency());
+  std::vector<std::thread> pool;
+  for (int64_t t = 1; t < std::min<int64_t>(n, static_cast<int64_t>(files.size())); ++t)
+    pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+  for (auto& f : failure)
+    if (!f.empty()) report.problems.push_back(std::move(f));
+  for (auto& m : note)
+    if (!m.empty()) report.notes.push_back(std::move(m));
+  report.decoded = decoded;
+}
+
+DatasetReport verify_imagenet(const fs::path& dir, const VerifyOptions& options) {
   DatasetReport report;
   report.name = "imagenet";
   report.dir = dir;
   report.checksum = "-";
   const bool has_train = fs::is_directory(dir / "train"), has_val = fs::is_directory(dir / "val");
   if (!has_train && !has_val) return report;
+  ImageFolder train, val;
   try {
-    ImageFolder train;
     if (has_train) {
       train = scan_image_folder(dir / "train");
       report.train = static_cast<int64_t>(train.files.size());
@@ -141,7 +189,7 @@ DatasetReport verify_imagenet(const fs::path& dir) {
       report.problems.push_back((dir / "train").string() + ": folder not found");
     }
     if (has_val) {
-      auto val = scan_image_folder(dir / "val", has_train ? &train.classes : nullptr);
+      val = scan_image_folder(dir / "val", has_train ? &train.classes : nullptr);
       report.test = static_cast<int64_t>(val.files.size());
     } else {
       report.problems.push_back((dir / "val").string() + ": folder not found");
@@ -150,6 +198,14 @@ DatasetReport verify_imagenet(const fs::path& dir) {
     report.problems.push_back(e.what());
     report.status = DatasetReport::Status::Corrupt;
     return report;
+  }
+  if (options.decode()) {
+    const size_t before = report.problems.size();
+    decode_all({&train, &val}, options.threads(), report);
+    if (report.problems.size() > before) {
+      report.status = DatasetReport::Status::Corrupt;
+      return report;
+    }
   }
   if (!has_train || !has_val || report.train == 0 || report.test == 0) {
     report.status = DatasetReport::Status::Incomplete;
@@ -178,10 +234,11 @@ const char* to_string(DatasetReport::Status status) {
   return "?";
 }
 
-DatasetReport verify_dataset(const std::string& requested, const fs::path& root) {
+DatasetReport verify_dataset(const std::string& requested, const fs::path& root,
+                             const VerifyOptions& options) {
   const std::string name = canonical_dataset_name(requested);
   const fs::path dir = dataset_dir(name, root);
-  if (name == "imagenet") return verify_imagenet(dir);
+  if (name == "imagenet") return verify_imagenet(dir, options);
   DatasetReport report;
   report.name = name;
   report.dir = dir;
@@ -273,12 +330,23 @@ std::string format_verify_table(const std::vector<DatasetReport>& reports) {
         << std::setw(9) << count(r.train) << std::setw(9) << count(r.test) << "  " << std::left
         << std::setw(17) << r.checksum << r.dir.string() << "\n";
   }
-  bool header = false;
   for (const auto& r : reports) {
-    for (const auto& p : r.problems) {
-      if (!header) out << "\nproblems:\n";
-      header = true;
-      out << "  " << r.name << ": " << p << "\n";
+    if (r.decoded >= 0)
+      out << "\n"
+          << r.name << ": " << r.decoded << " of "
+          << std::max<int64_t>(r.train, 0) + std::max<int64_t>(r.test, 0) << " images decoded\n";
+  }
+  using Lines = std::vector<std::string> DatasetReport::*;
+  const std::pair<const char*, Lines> sections[] = {{"notes", &DatasetReport::notes},
+                                                    {"problems", &DatasetReport::problems}};
+  for (const auto& [title, member] : sections) {
+    bool header = false;
+    for (const auto& r : reports) {
+      for (const auto& line : r.*member) {
+        if (!header) out << "\n" << title << ":\n";
+        header = true;
+        out << "  " << r.name << ": " << line << "\n";
+      }
     }
   }
   return out.str();

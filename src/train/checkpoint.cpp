@@ -5,7 +5,9 @@
 #include <ATen/Context.h>
 #include <torch/cuda.h>
 #include <torch/serialize.h>
+#include <zip.h>
 
+#include <memory>
 #include <mutex>
 
 namespace tiebreak::train {
@@ -53,8 +55,53 @@ void read_module(torch::serialize::InputArchive& archive, torch::nn::Module& mod
   for (auto& [target, stored] : copies) target.copy_(stored);
 }
 
-torch::serialize::InputArchive open_archive(const fs::path& path) {
+/// Tensor payloads are the archive's `<name>/data/<key>` records; the rest
+/// (data.pkl with the metadata, version, ...) is small.
+bool is_tensor_record(const std::string& name) { return name.find("/data/") != std::string::npos; }
+
+/// LibTorch reads its archives without checking the zip format's CRC-32s, so
+/// a flipped bit or a few overwritten bytes in a weight would load silently
+/// (and NaN bytes would fake a diverged run). libzip re-reads the records and
+/// compares each one's CRC-32 with the one written beside it, and checks that
+/// the central directory and the local headers agree. `tensors`: also the
+/// tensor payloads (everything), not only the small records.
+void verify_archive(const fs::path& path, bool tensors) {
+  const std::string damaged =
+      path.string() +
+      ": damaged checkpoint, refusing to use it (restore it from a copy or delete it to start the "
+      "run over): ";
+  int code = 0;
+  std::unique_ptr<zip_t, decltype(&zip_discard)> archive(
+      zip_open(path.c_str(), ZIP_RDONLY | ZIP_CHECKCONS, &code), &zip_discard);
+  if (!archive) {
+    zip_error_t error;
+    zip_error_init_with_code(&error, code);
+    const std::string reason = zip_error_strerror(&error);
+    zip_error_fini(&error);
+    TORCH_CHECK(false, damaged, "not a readable archive (", reason, ")");
+  }
+  const zip_int64_t entries = zip_get_num_entries(archive.get(), 0);
+  TORCH_CHECK(entries > 0, damaged, "the archive holds no records");
+  std::vector<char> buffer(1 << 20);
+  for (zip_uint64_t i = 0; i < static_cast<zip_uint64_t>(entries); ++i) {
+    const char* raw_name = zip_get_name(archive.get(), i, 0);
+    const std::string name = raw_name ? raw_name : "#" + std::to_string(i);
+    if (!tensors && is_tensor_record(name)) continue;
+    std::unique_ptr<zip_file_t, decltype(&zip_fclose)> file(zip_fopen_index(archive.get(), i, 0),
+                                                            &zip_fclose);
+    TORCH_CHECK(file != nullptr, damaged, "record ", name, " cannot be read (", zip_strerror(archive.get()),
+                ")");
+    zip_int64_t n = 0;
+    while ((n = zip_fread(file.get(), buffer.data(), buffer.size())) > 0) {
+    }
+    // libzip checks the CRC-32 when the record's last byte has been read.
+    TORCH_CHECK(n == 0, damaged, "record ", name, " fails its check (", zip_file_strerror(file.get()), ")");
+  }
+}
+
+torch::serialize::InputArchive open_archive(const fs::path& path, bool verify_tensors) {
   TORCH_CHECK(fs::exists(path), path.string(), ": checkpoint not found");
+  verify_archive(path, verify_tensors);
   torch::serialize::InputArchive archive;
   try {
     archive.load_from(path.string());
@@ -108,12 +155,21 @@ void save_checkpoint(const fs::path& path, const CheckpointParts& parts, const n
     std::lock_guard<std::mutex> lock(gens[i].mutex());
     archive.write("rng/" + std::to_string(i), gens[i].get_state());
   }
-  write_atomically(path, [&](const fs::path& temporary) { archive.save_to(temporary.string()); });
+  // Streamed through the atomic writer, whose sink never throws: LibTorch's
+  // archive writer finalizes in its destructor, and an I/O exception out of it
+  // during unwinding would end the process. A failed write is reported after
+  // save_to returns, naming `path`, and the temporary is removed.
+  write_atomically(path, [&](AtomicFileWriter& out) {
+    archive.save_to([&out](const void* data, size_t size) -> size_t {
+      out.write(data, size);
+      return size;
+    });
+  });
 }
 
 nlohmann::json load_checkpoint(const fs::path& path, const CheckpointParts& parts) {
   TORCH_INTERNAL_ASSERT(parts.model && parts.optimizer);
-  auto archive = open_archive(path);
+  auto archive = open_archive(path, /*verify_tensors=*/true);
   nlohmann::json meta = read_meta(archive, path);
   try {
     torch::serialize::InputArchive model_archive;
@@ -153,7 +209,7 @@ nlohmann::json load_checkpoint(const fs::path& path, const CheckpointParts& part
 }
 
 nlohmann::json read_checkpoint_meta(const fs::path& path) {
-  auto archive = open_archive(path);
+  auto archive = open_archive(path, /*verify_tensors=*/false);
   return read_meta(archive, path);
 }
 

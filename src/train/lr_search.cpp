@@ -95,11 +95,22 @@ std::vector<LrTrial> run_lr_search(const LrSearchOptions& options, const Compone
           }
           return true;
         };
-        auto outcome = train_run(loaded, ro, components);
-        trial.diverged = outcome.status == RunStatus::Diverged;
-        if (trial.pruned) write_text_atomically(pruned_marker, "pruned by the median rule\n");
-        curve.clear();
-        for (const auto& r : outcome.rows) curve.push_back(r.test_accuracy);
+        try {
+          auto outcome = train_run(loaded, ro, components);
+          trial.diverged = outcome.status == RunStatus::Diverged;
+          if (trial.pruned) write_text_atomically(pruned_marker, "pruned by the median rule\n");
+          curve.clear();
+          for (const auto& r : outcome.rows) curve.push_back(r.test_accuracy);
+        } catch (const std::exception& e) {
+          // One trial's failure (its learning rate overflowed a step, ...) is that
+          // trial's result; train_run recorded it in the trial's run.json.
+          std::string what = e.what();
+          if (auto* c10 = dynamic_cast<const c10::Error*>(&e)) what = c10->what_without_backtrace();
+          trial.failed = true;
+          trial.error = what.substr(0, what.find('\n'));
+          trial.pruned = false;
+          curve.clear();
+        }
       }
       trial.epochs_done = static_cast<int64_t>(curve.size());
       trial.accuracy = curve.empty() ? std::nan("") : curve.back();
@@ -107,20 +118,34 @@ std::vector<LrTrial> run_lr_search(const LrSearchOptions& options, const Compone
       if (!trial.pruned && !std::isnan(trial.accuracy) && (!best || trial.accuracy > best->accuracy))
         best = trial;
       if (options.verbose) {
+        const std::string note = trial.failed   ? " (failed: " + trial.error + ")"
+                                 : trial.pruned ? fmt::format(" (pruned after epoch {})", trial.epochs_done)
+                                                : std::string();
         std::fprintf(stderr, "lr-search beta=%g trial %lld: lr %.3g -> test accuracy %.4f%s\n", beta,
-                     static_cast<long long>(t), trial.lr, trial.accuracy,
-                     trial.pruned ? fmt::format(" (pruned after epoch {})", trial.epochs_done).c_str() : "");
+                     static_cast<long long>(t), trial.lr, trial.accuracy, note.c_str());
       }
       all.push_back(trial);
-      std::string trials_csv = "maxpool,trial,lr,accuracy,epochs,pruned,diverged\n";
+      std::string trials_csv = "maxpool,trial,lr,accuracy,epochs,pruned,diverged,failed\n";
       for (const auto& x : all) {
-        trials_csv += fmt::format("{},{},{},{},{},{},{}\n", x.beta, x.trial, x.lr, x.accuracy, x.epochs_done,
-                                  x.pruned ? 1 : 0, x.diverged ? 1 : 0);
+        trials_csv += fmt::format("{},{},{},{},{},{},{},{}\n", x.beta, x.trial, x.lr, x.accuracy,
+                                  x.epochs_done, x.pruned ? 1 : 0, x.diverged ? 1 : 0, x.failed ? 1 : 0);
       }
       write_text_atomically(options.out_dir / "trials.csv", trials_csv);
     }
     if (best) best_csv += fmt::format("{},{},{}\n", beta, best->lr, best->accuracy);
     write_text_atomically(options.out_dir / "best_lr.csv", best_csv);
+  }
+  // A search in which every trial of a β failed has no answer for it: an error, after the CSVs are written.
+  for (double beta : betas) {
+    const LrTrial* first_failure = nullptr;
+    bool any_ok = false;
+    for (const auto& x : all) {
+      if (x.beta != beta) continue;
+      if (x.failed && !first_failure) first_failure = &x;
+      any_ok = any_ok || !x.failed;
+    }
+    TORCH_CHECK(any_ok || !first_failure, "lr-search: every trial for beta=", beta, " failed (see ",
+                (options.out_dir / "trials.csv").string(), "); the first: ", first_failure->error);
   }
   return all;
 }

@@ -49,7 +49,11 @@ GridAxis parse_grid_axis(const std::string& argument) {
   std::stringstream ss(list);
   while (std::getline(ss, item, ',')) {
     TORCH_CHECK(!item.empty(), "--grid ", argument, ": empty value in the list");
-    axis.values.push_back(config::parse_value(item));
+    try {
+      axis.values.push_back(config::parse_value(item));
+    } catch (const config::ConfigError& e) {
+      TORCH_CHECK(false, "--grid ", argument, ": ", axis.key, ": ", e.what());
+    }
   }
   std::set<std::string> seen;
   for (const auto& v : axis.values) {
@@ -187,6 +191,10 @@ std::string format_slurm_array_script(const SweepOptions& options, const SlurmAr
 SweepSummary run_sweep(const SweepOptions& options, const Components& components) {
   TORCH_CHECK(options.jobs >= 1, "--jobs: expected a positive number, got ", options.jobs);
   TORCH_CHECK(options.runs >= 0, "--runs: expected a positive number, got ", options.runs);
+  for (const auto& gpu : options.gpus) {
+    TORCH_CHECK(!gpu.empty() && gpu.find_first_of(",= \t\n") == std::string::npos,
+                "--gpus: expected comma-separated device indices or UUIDs, got an entry '", gpu, "'");
+  }
   const auto points = expand_grid(options.axes);
 
   // Every point's config is resolved and validated before anything trains.
@@ -259,10 +267,6 @@ SweepSummary run_sweep(const SweepOptions& options, const Components& components
     }
   };
 
-  for (const auto& gpu : options.gpus) {
-    TORCH_CHECK(!gpu.empty() && gpu.find_first_of(",= \t\n") == std::string::npos,
-                "--gpus: expected comma-separated device indices or UUIDs, got an entry '", gpu, "'");
-  }
   if (options.jobs == 1 && options.gpus.empty()) {
     for (const auto& u : todo) {
       const auto experiment = options.out_dir / points[u.point].name;

@@ -19,6 +19,7 @@
 #include <torch/torch.h>
 
 #include <unistd.h>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -128,6 +129,15 @@ std::shared_ptr<spdlog::logger> make_logger(const fs::path& log_file, const conf
   auto level = spdlog::level::from_str(exp.log_level);
   logger->set_level(main_rank ? level : std::max(level, spdlog::level::warn));
   logger->flush_on(spdlog::level::info);
+  // A log line that cannot be written (disk full) must not stop the run or flood
+  // stderr; the files that matter (checkpoint, metrics, run.json) report their own errors.
+  auto warned = std::make_shared<std::atomic<bool>>(false);
+  logger->set_error_handler([warned, log_file](const std::string& message) {
+    if (!warned->exchange(true))
+      std::fprintf(stderr,
+                   "tiebreak: warning: %s: cannot write the log (%s); later log errors are not shown\n",
+                   log_file.string().c_str(), message.c_str());
+  });
   return logger;
 }
 
@@ -239,8 +249,10 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
   if (main_rank) fs::create_directories(dir);
 
   const auto previous = read_run_status(dir);
-  if (previous && !options.resume) {
-    TORCH_CHECK(false, dir.string(), ": already holds a run (status ", to_string(*previous),
+  if (!options.resume && fs::exists(dir / "run.json")) {
+    // An unreadable run.json (damaged, or not ours) still marks a run that must not be overwritten.
+    TORCH_CHECK(false, dir.string(), ": already holds a run (",
+                previous ? "status " + to_string(*previous) : (dir / "run.json").string() + " is unreadable",
                 "); pass --resume to continue it or choose another --out");
   }
   if (options.resume && fs::exists(dir / "config.json")) {

@@ -1,13 +1,14 @@
 #pragma once
 
 // Writers for data-test fixtures in the real distribution formats: IDX (raw or gzipped),
-// CIFAR binary records, SVHN .mat (libmatio) and JPEG (libturbojpeg).
+// CIFAR binary records, SVHN .mat (libmatio), JPEG (libturbojpeg) and PNG (libpng).
 
 #include "tiebreak/data/error.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <matio.h>
+#include <png.h>
 #include <torch/torch.h>
 #include <turbojpeg.h>
 #include <zlib.h>
@@ -156,6 +157,45 @@ inline std::vector<uint8_t> encode_jpeg(const torch::Tensor& image) {
   std::vector<uint8_t> out(buf, buf + size);
   tjFree(buf);
   tjDestroy(h);
+  return out;
+}
+
+/// A PNG of `height` rows of `row_bytes` bytes each, packed as PNG stores them
+/// (samples big-endian, sub-byte samples high bits first), of the given colour
+/// type and bit depth; `palette` (RGB triples) and `trns` (tRNS chunk) when
+/// given; Adam7 interlaced when `interlaced`.
+inline std::vector<uint8_t> encode_png(const std::vector<uint8_t>& packed, uint32_t width, uint32_t height,
+                                       int color_type, int bit_depth, bool interlaced = false,
+                                       const std::vector<uint8_t>& palette = {},
+                                       const std::vector<uint8_t>& trns = {}) {
+  std::vector<uint8_t> out;
+  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
+  png_infop info = png_create_info_struct(png);
+  png_set_write_fn(
+      png, &out,
+      [](png_structp p, png_bytep data, png_size_t n) {
+        auto* o = static_cast<std::vector<uint8_t>*>(png_get_io_ptr(p));
+        o->insert(o->end(), data, data + n);
+      },
+      nullptr);
+  png_set_IHDR(png, info, width, height, bit_depth, color_type,
+               interlaced ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+               PNG_FILTER_TYPE_DEFAULT);
+  std::vector<png_color> colours;
+  for (size_t i = 0; i + 2 < palette.size(); i += 3)
+    colours.push_back({palette[i], palette[i + 1], palette[i + 2]});
+  if (!colours.empty()) png_set_PLTE(png, info, colours.data(), static_cast<int>(colours.size()));
+  if (!trns.empty()) {
+    png_color_16 gray_trns{};
+    png_set_tRNS(png, info, trns.data(), static_cast<int>(trns.size()), &gray_trns);
+  }
+  png_write_info(png, info);
+  const size_t row_bytes = packed.size() / height;
+  std::vector<png_bytep> rows(height);
+  for (uint32_t y = 0; y < height; ++y) rows[y] = const_cast<uint8_t*>(packed.data()) + y * row_bytes;
+  png_write_image(png, rows.data());
+  png_write_end(png, info);
+  png_destroy_write_struct(&png, &info);
   return out;
 }
 

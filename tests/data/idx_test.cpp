@@ -127,8 +127,16 @@ TEST(DataIdx, AKnownOriginalWithOtherContentFailsItsChecksum) {
   testing::write_bytes(tmp / "mnist" / "train-labels-idx1-ubyte", testing::idx_labels(labels));
   auto [x, y] = testing::random_idx(60000, 28, 28, 11);
   testing::write_bytes(tmp / "mnist" / "train-images-idx3-ubyte", testing::idx_images(x));
-  expect_data_error([&] { make_dataset("mnist", DataOptions().root(tmp.path().string())); },
-                    {"train-", "SHA-256", "expected", "corrupt"});
+  // The advice names only what a config can do (no verify_checksums: no config field or flag sets it).
+  expect_data_error(
+      [&] { make_dataset("mnist", DataOptions().root(tmp.path().string())); },
+      {"train-", "SHA-256", "expected", "corrupt", "fetch it again (scripts/fetch_data.sh mnist)",
+       "list it in the config's data.files.train or data.files.test"});
+  try {
+    make_dataset("mnist", DataOptions().root(tmp.path().string()));
+  } catch (const DataError& e) {
+    EXPECT_THAT(e.what(), ::testing::Not(::testing::HasSubstr("verify_checksums")));
+  }
   // With verification off the same files load.
   auto ds = make_dataset("mnist", DataOptions().root(tmp.path().string()).verify_checksums(false));
   EXPECT_EQ(ds->size(Split::Train), 60000);

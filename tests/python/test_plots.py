@@ -4,6 +4,7 @@ Run by ctest as `python test_plots.py <tiebreak binary> <scripts dir>`.
 """
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -65,6 +66,31 @@ class PlotsTest(unittest.TestCase):
             r = run([sys.executable, os.path.join(SCRIPTS, "plot_curves.py"), tmp])
             self.assertNotEqual(r.returncode, 0)
             self.assertIn(tmp, r.stderr)
+
+    def test_a_plot_that_cannot_be_written_is_one_line_and_leaves_the_previous_one(self):
+        # The file-size limit fails the write as a full disk would (EFBIG instead of ENOSPC); any user can set it.
+        with tempfile.TemporaryDirectory() as tmp:
+            config = os.path.join(tmp, "synthetic.json")
+            synthetic_config(config, 1)
+            out = os.path.join(tmp, "sweep")
+            r = run([TIEBREAK, "sweep", config, "--grid", "nonsmooth.beta=0,1", "--out", out])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            script = os.path.join(SCRIPTS, "plot_curves.py")
+            self.assertEqual(run([sys.executable, script, out]).returncode, 0)
+            plots = os.path.join(out, "plots")
+            before = {name: open(os.path.join(plots, name), "rb").read() for name in os.listdir(plots)}
+
+            def limit_file_size():
+                resource.setrlimit(resource.RLIMIT_FSIZE, (4096, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+            r = subprocess.run([sys.executable, script, out], capture_output=True, text=True, timeout=600,
+                               preexec_fn=limit_file_size)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertEqual(r.stderr.count("\n"), 1, r.stderr)
+            self.assertRegex(r.stderr, r"^plot_curves\.py: .*/plots/curves\.png: cannot write: File too large\n$")
+            self.assertNotIn("Traceback", r.stderr)
+            after = {name: open(os.path.join(plots, name), "rb").read() for name in os.listdir(plots)}
+            self.assertEqual(after, before)  # no temporary left, every previous plot intact
 
     def test_zones_histogram_and_volume(self):
         with tempfile.TemporaryDirectory() as tmp:

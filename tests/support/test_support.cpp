@@ -4,8 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
 #include <sys/wait.h>
+#include <algorithm>
 #include <array>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -17,7 +20,7 @@ namespace tiebreak::testing {
 namespace fs = std::filesystem;
 
 std::optional<fs::path> shared_data_dir() {
-  if (const char* env = std::getenv("TIEBREAK_SHARED_DATA"); env && *env) {
+  if (const char* env = std::getenv("TIEBREAK_DATA"); env && *env) {
     if (fs::is_directory(env)) return fs::path(env);
     return std::nullopt;
   }
@@ -41,6 +44,23 @@ TempDir::TempDir() {
 TempDir::~TempDir() {
   std::error_code ec;
   fs::remove_all(path_, ec);
+}
+
+FileSizeLimit::FileSizeLimit(uint64_t bytes) {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_FSIZE, &limit) != 0) throw std::runtime_error("getrlimit(RLIMIT_FSIZE) failed");
+  previous_soft_ = limit.rlim_cur;
+  limit.rlim_cur = std::min<rlim_t>(bytes, limit.rlim_max);
+  if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) throw std::runtime_error("setrlimit(RLIMIT_FSIZE) failed");
+  previous_handler_ = std::signal(SIGXFSZ, SIG_IGN);
+}
+
+FileSizeLimit::~FileSizeLimit() {
+  rlimit limit{};
+  ::getrlimit(RLIMIT_FSIZE, &limit);
+  limit.rlim_cur = previous_soft_;
+  ::setrlimit(RLIMIT_FSIZE, &limit);
+  std::signal(SIGXFSZ, previous_handler_);
 }
 
 namespace {

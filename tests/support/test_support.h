@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <optional>
@@ -13,19 +14,19 @@ const std::filesystem::path& source_dir();
 /// The built `tiebreak` program of this build tree.
 const std::string& tiebreak_binary();
 
-/// The read-only real datasets beside the project (`../shared/data`), or
-/// `$TIEBREAK_SHARED_DATA`; nullopt when neither exists, so a test can skip
-/// with a clear message.
+/// The real datasets: `$TIEBREAK_DATA` (the variable the CLI and the scripts
+/// read too) when set, else `../shared/data` beside the checkout; nullopt when
+/// that folder does not exist, so a test can skip with a clear message.
 std::optional<std::filesystem::path> shared_data_dir();
 
 /// GTEST_SKIP()s the calling test unless `relative` exists under the shared
 /// data directory; returns the full path.
-#define TIEBREAK_REQUIRE_SHARED_DATA(var, relative)                                         \
-  auto var##_root = ::tiebreak::testing::shared_data_dir();                                 \
-  if (!var##_root || !std::filesystem::exists(*var##_root / (relative))) {                  \
-    GTEST_SKIP() << "real data not found: " << (relative)                                   \
-                 << " under ../shared/data or $TIEBREAK_SHARED_DATA (skipped, not failed)"; \
-  }                                                                                         \
+#define TIEBREAK_REQUIRE_SHARED_DATA(var, relative)                                  \
+  auto var##_root = ::tiebreak::testing::shared_data_dir();                          \
+  if (!var##_root || !std::filesystem::exists(*var##_root / (relative))) {           \
+    GTEST_SKIP() << "real data not found: " << (relative)                            \
+                 << " under $TIEBREAK_DATA or ../shared/data (skipped, not failed)"; \
+  }                                                                                  \
   const std::filesystem::path var = *var##_root / (relative)
 
 /// A fresh directory under the system temp dir, removed when the object dies.
@@ -40,6 +41,23 @@ class TempDir {
 
  private:
   std::filesystem::path path_;
+};
+
+/// Fault injection without privileges: while alive, no file this process or
+/// its children write may grow beyond `bytes` (RLIMIT_FSIZE); a write past it
+/// fails with EFBIG ("File too large") as a full disk fails with ENOSPC, and
+/// SIGXFSZ, which would otherwise kill the writer, is ignored (inherited
+/// across exec). Restores both when destroyed.
+class FileSizeLimit {
+ public:
+  explicit FileSizeLimit(uint64_t bytes);
+  ~FileSizeLimit();
+  FileSizeLimit(const FileSizeLimit&) = delete;
+  FileSizeLimit& operator=(const FileSizeLimit&) = delete;
+
+ private:
+  uint64_t previous_soft_;
+  void (*previous_handler_)(int);
 };
 
 /// Runs the built `tiebreak` program with `args` (a shell-quoted string) and

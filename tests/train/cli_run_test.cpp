@@ -4,6 +4,7 @@
 #include "support/test_support.h"
 #include "tiebreak/train/atomic_file.h"
 #include "tiebreak/train/metrics.h"
+#include "train/synthetic_task.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -25,21 +26,6 @@ using ::testing::HasSubstr;
 using tiebreak::testing::run_tiebreak;
 using tiebreak::testing::TempDir;
 
-fs::path write_config(const fs::path& dir, int epochs) {
-  nlohmann::json j = {
-      {"data",
-       {{"dataset", "synthetic"},
-        {"batch_size", 32},
-        {"test_batch_size", 64},
-        {"synthetic", {{"train_size", 256}, {"test_size", 128}, {"classes", 4}, {"shape", {1, 28, 28}}}}}},
-      {"model", {{"name", "lenet5"}}},
-      {"train", {{"epochs", epochs}, {"optimizer", {{"name", "sgd"}, {"lr", 0.05}, {"momentum", 0.9}}}}},
-      {"exp", {{"device", "cpu"}, {"deterministic", true}, {"threads", 1}}}};
-  const auto path = dir / "synthetic.json";
-  std::ofstream(path) << j.dump(2);
-  return path;
-}
-
 std::string metrics_without_seconds(const fs::path& run_dir) {
   auto table = read_csv(run_dir / "metrics.csv");
   const int seconds = table.index("seconds");
@@ -54,7 +40,7 @@ std::string metrics_without_seconds(const fs::path& run_dir) {
 
 TEST(TrainCliRun, TrainsLeNetAndRecordsTiesPerPoolingLayer) {
   TempDir dir;
-  auto config = write_config(dir.path(), 2);
+  auto config = testing::write_cli_config(dir.path(), 2);
   auto r =
       run_tiebreak("train " + config.string() + " --set nonsmooth.beta=1 --out " + (dir / "exp").string());
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -73,7 +59,7 @@ TEST(TrainCliRun, TrainsLeNetAndRecordsTiesPerPoolingLayer) {
 
 TEST(TrainCliRun, ResumeAfterSigkillEqualsAnUninterruptedRun) {
   TempDir dir;
-  auto config = write_config(dir.path(), 6);
+  auto config = testing::write_cli_config(dir.path(), 6);
   auto whole = run_tiebreak("train " + config.string() + " --no-progress --out " + (dir / "whole").string());
   ASSERT_EQ(whole.exit_code, 0) << whole.err;
   for (int delay_ms : {300, 900, 1500}) {
@@ -109,7 +95,7 @@ TEST(TrainCliRun, ResumeAfterSigkillEqualsAnUninterruptedRun) {
 
 TEST(SweepCliRun, ChildProcessJobsThenSkipOnRerunThenCompare) {
   TempDir dir;
-  auto config = write_config(dir.path(), 1);
+  auto config = testing::write_cli_config(dir.path(), 1);
   const auto out = dir / "sweep";
   const std::string args =
       "sweep " + config.string() +
@@ -135,7 +121,7 @@ TEST(SweepCliRun, ChildProcessJobsThenSkipOnRerunThenCompare) {
 
 TEST(SweepCliRun, ChildProcessesShareTheCoresUnlessTheConfigSetsThreads) {
   TempDir dir;
-  auto config = write_config(dir.path(), 1);
+  auto config = testing::write_cli_config(dir.path(), 1);
   auto j = nlohmann::json::parse(read_text(config));
   j["exp"]["threads"] = 0;
   std::ofstream(dir / "default_threads.json") << j.dump(2);

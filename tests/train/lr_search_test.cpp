@@ -3,6 +3,7 @@
 #include "support/test_support.h"
 #include "tiebreak/train/atomic_file.h"
 #include "tiebreak/train/metrics.h"
+#include "tiebreak/train/trainer.h"
 #include "train/synthetic_task.h"
 
 #include <gtest/gtest.h>
@@ -90,6 +91,62 @@ TEST(LrSearch, WritesTrialsAndTheBestRatePerBetaAndReusesFinishedTrials) {
     EXPECT_EQ(again[i].accuracy, trials[i].accuracy);
     EXPECT_EQ(again[i].pruned, trials[i].pruned);
   }
+}
+
+// One trial that fails (here: its model cannot be built above a learning rate,
+// standing in for a step that overflows) is recorded as failed; the search
+// goes on, and the best rate comes from the trials that finished.
+TEST(LrSearch, AFailedTrialIsRecordedAndTheSearchGoesOn) {
+  TempDir dir;
+  const auto config = dir / "synthetic.json";
+  std::ofstream(config) << testing::synthetic_config().json.dump();
+  LrSearchOptions o;
+  o.config_path = config;
+  o.trials = 6;
+  o.epochs = 1;
+  o.low = 1e-4;
+  o.high = 1.0;
+  o.out_dir = dir / "search";
+  o.verbose = false;
+  auto components = testing::synthetic_components();
+  auto make_model = components.make_model;
+  components.make_model = [make_model](const config::ExperimentConfig& cfg, const BatchSource& data,
+                                       uint64_t seed) {
+    TORCH_CHECK(cfg.train.optimizer.lr <= 1e-2, "injected failure for lr ", cfg.train.optimizer.lr);
+    return make_model(cfg, data, seed);
+  };
+  size_t expected_failures = 0;
+  for (int64_t t = 0; t < o.trials; ++t)
+    expected_failures += sample_learning_rate(0, t, o.low, o.high) > 1e-2;
+  ASSERT_GT(expected_failures, 0u);
+  ASSERT_LT(expected_failures, static_cast<size_t>(o.trials));
+
+  auto trials = run_lr_search(o, components);
+  ASSERT_EQ(trials.size(), static_cast<size_t>(o.trials));
+  auto csv = read_csv(dir / "search" / "trials.csv");
+  ASSERT_EQ(csv.rows.size(), trials.size());
+  size_t failures = 0;
+  for (size_t i = 0; i < trials.size(); ++i) {
+    const bool should_fail = trials[i].lr > 1e-2;
+    EXPECT_EQ(trials[i].failed, should_fail) << trials[i].lr;
+    EXPECT_EQ(csv.rows[i][csv.index("failed")], should_fail ? "1" : "0");
+    if (should_fail) {
+      ++failures;
+      EXPECT_NE(trials[i].error.find("injected failure"), std::string::npos) << trials[i].error;
+      EXPECT_EQ(read_run_status(dir / "search" / "beta=0" / ("trial-" + std::to_string(i))),
+                RunStatus::Failed);
+    }
+  }
+  EXPECT_EQ(failures, expected_failures);
+  auto best = read_csv(dir / "search" / "best_lr.csv");
+  ASSERT_EQ(best.rows.size(), 1u);
+  EXPECT_LE(std::stod(best.rows[0][1]), 1e-2);
+
+  // Every trial failing has no answer: an error, after the files are written.
+  o.out_dir = dir / "hopeless";
+  o.low = 0.5;
+  EXPECT_THROW(run_lr_search(o, components), c10::Error);
+  EXPECT_EQ(read_csv(dir / "hopeless" / "trials.csv").rows.size(), static_cast<size_t>(o.trials));
 }
 
 }  // namespace

@@ -5,6 +5,9 @@
 
 #include <torch/torch.h>
 
+#include <filesystem>
+#include <fstream>
+
 namespace tiebreak::train::testing {
 
 /// A small learnable classification problem: 3 classes of 1x8x8 images, each
@@ -53,6 +56,23 @@ inline config::LoadedConfig synthetic_config(const std::vector<std::string>& ove
       {"exp", {{"deterministic", true}, {"device", "cpu"}}}};
   for (const auto& o : overrides) config::apply_override(j, o);
   return config::config_from_json(j, "synthetic");
+}
+
+/// A config file for the built CLI: tiebreak's own LeNet-5 on the `synthetic`
+/// dataset (1x28x28, no files needed), SGD with momentum, deterministic, one thread.
+inline std::filesystem::path write_cli_config(const std::filesystem::path& dir, int epochs) {
+  nlohmann::json j = {
+      {"data",
+       {{"dataset", "synthetic"},
+        {"batch_size", 32},
+        {"test_batch_size", 64},
+        {"synthetic", {{"train_size", 256}, {"test_size", 128}, {"classes", 4}, {"shape", {1, 28, 28}}}}}},
+      {"model", {{"name", "lenet5"}}},
+      {"train", {{"epochs", epochs}, {"optimizer", {{"name", "sgd"}, {"lr", 0.05}, {"momentum", 0.9}}}}},
+      {"exp", {{"device", "cpu"}, {"deterministic", true}, {"threads", 1}}}};
+  const auto path = dir / "synthetic.json";
+  std::ofstream(path) << j.dump(2);
+  return path;
 }
 
 }  // namespace tiebreak::train::testing

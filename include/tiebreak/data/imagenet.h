@@ -1,6 +1,7 @@
 #pragma once
 
 #include "tiebreak/data/dataset.h"
+#include "tiebreak/data/image_decode.h"
 
 #include <filesystem>
 #include <memory>
@@ -9,10 +10,8 @@
 
 namespace tiebreak::data {
 
-/// Decodes a JPEG (libturbojpeg) into uint8 RGB [3, H, W]; a corrupt image is a DataError naming `what`.
-torch::Tensor decode_jpeg(const std::vector<uint8_t>& bytes, const std::string& what);
-
-/// The files of an ImageNet-style folder split: `dir/<class>/*.{JPEG,jpg,jpeg}`.
+/// The files of an ImageNet-style folder split: `dir/<class>/*.{JPEG,jpg,jpeg,png}` (any case),
+/// decoded by content (image_decode.h): a PNG under a .JPEG name is read as the PNG it is.
 struct ImageFolder {
   std::vector<std::string> classes;          ///< sorted class folder names (WordNet ids)
   std::vector<std::filesystem::path> files;  ///< sorted by class, then name
@@ -22,7 +21,8 @@ struct ImageFolder {
 ImageFolder scan_image_folder(const std::filesystem::path& dir,
                               const std::vector<std::string>* classes = nullptr);
 
-/// ILSVRC-2012 in the `train/<wnid>/*.JPEG`, `val/<wnid>/*.JPEG` layout, decoded on the fly by
+/// ILSVRC-2012 in the `train/<wnid>/*.JPEG`, `val/<wnid>/*.JPEG` layout, decoded (decode_image: JPEG in
+/// any colour space, PNG, converted to RGB as PIL does) on the fly by
 /// options.num_workers() threads with at most options.prefetch() batches decoded ahead.
 /// Training: RandomResizedCrop(crop_size, scale (0.08, 1), ratio (3/4, 4/3)) + horizontal flip,
 /// each image's draws a function of (seed, epoch, position); test: Resize(resize_size) +

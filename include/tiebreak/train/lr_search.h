@@ -43,14 +43,20 @@ struct LrTrial {
   int64_t epochs_done = 0;
   bool pruned = false;
   bool diverged = false;
+  /// The trial's training stopped with an error (recorded in its run.json); the search went on.
+  bool failed = false;
+  std::string error;
 };
 
 /// Searches the learning rate per β: `trials` trials of `epochs` epochs each,
 /// rates sampled log-uniformly, median pruning on per-epoch test accuracy,
 /// objective = the last epoch's test accuracy. Trials train into
 /// `out_dir`/beta=<β>/trial-<k>/ (a complete trial is reused when the search is
-/// re-run); writes `out_dir`/trials.csv (every trial) and `out_dir`/best_lr.csv
-/// (columns maxpool, lr, accuracy: the best unpruned trial per β). Returns the trials.
+/// re-run, a failed one trained again); writes `out_dir`/trials.csv (every
+/// trial; `failed` = 1 for a trial whose training stopped with an error, which
+/// does not stop the search) and `out_dir`/best_lr.csv (columns maxpool, lr,
+/// accuracy: the best unpruned, successful trial per β). Returns the trials;
+/// throws a one-line error, after writing both files, when every trial of a β failed.
 std::vector<LrTrial> run_lr_search(const LrSearchOptions& options, const Components& components);
 
 }  // namespace tiebreak::train
