@@ -5,8 +5,10 @@
 //   train/<device>/<task>/<precision>/<impl>
 //     task       lenet5_mnist (MNIST, batch 128), vgg11_cifar10 (the shared
 //                4000-image CIFAR-10 subset, crop+flip, batch 128 on CUDA, 32 on the CPU)
-//     precision  fp32, fp16 (whole model in half), amp (fp32 weights, fp16 autocast,
-//                dynamic loss scaling)
+//     precision  fp32, fp16 / bf16 (whole model in 16 bits), amp (fp32 weights, fp16
+//                autocast, dynamic loss scaling); the 16-bit ones with the default
+//                train.half_compute=fp32_accumulate, and as <precision>_native with
+//                LibTorch's own 16-bit kernels (tiebreak_pure_b0 only: the slow path)
 //     impl       tiebreak_pure_b0, tiebreak_pure_b1000, tiebreak_mixture_b1000 (tie
 //                statistics off, as the Python baseline keeps none), and
 //                tiebreak_pure_b1000_tiestats (with the per-layer tie counters the
@@ -38,11 +40,16 @@
 namespace tiebreak::bench {
 namespace {
 
+struct PrecisionVariant {
+  config::Precision precision;
+  config::HalfCompute half_compute = config::HalfCompute::Fp32Accumulate;
+};
+
 struct TrainCase {
   std::string task;
   std::string model;
   std::string dataset;
-  std::vector<config::Precision> precisions;
+  std::vector<PrecisionVariant> precisions;
 };
 
 struct TrainImpl {
@@ -64,7 +71,7 @@ StepSizes step_sizes(const std::string& task, const c10::Device& device, bool sm
   return task == "lenet5_mnist" ? StepSizes{128, 20} : StepSizes{32, 3};
 }
 
-config::ExperimentConfig make_config(const TrainCase& c, const TrainImpl& impl, config::Precision precision,
+config::ExperimentConfig make_config(const TrainCase& c, const TrainImpl& impl, PrecisionVariant precision,
                                      const c10::Device& device, StepSizes sizes) {
   config::ExperimentConfig cfg;
   cfg.data.dataset = c.dataset;
@@ -78,7 +85,8 @@ config::ExperimentConfig make_config(const TrainCase& c, const TrainImpl& impl, 
   cfg.model.name = c.model;
   cfg.nonsmooth.beta = impl.beta;
   cfg.nonsmooth.formulation = impl.formulation;
-  cfg.train.precision = precision;
+  cfg.train.precision = precision.precision;
+  cfg.train.half_compute = precision.half_compute;
   cfg.train.optimizer.name = config::OptimizerKind::Sgd;
   cfg.train.optimizer.lr = 0.01;
   cfg.train.optimizer.momentum = 0.9;
@@ -87,8 +95,10 @@ config::ExperimentConfig make_config(const TrainCase& c, const TrainImpl& impl, 
   return cfg;
 }
 
-std::string precision_name(config::Precision precision) {
-  return precision == config::Precision::AmpFp16 ? "amp" : config::to_string(precision);
+std::string precision_name(PrecisionVariant v) {
+  const std::string name = v.precision == config::Precision::AmpFp16 ? "amp" : config::to_string(v.precision);
+  const bool sixteen_bit = v.precision != config::Precision::Fp32 && v.precision != config::Precision::Fp64;
+  return sixteen_bit && v.half_compute == config::HalfCompute::Native ? name + "_native" : name;
 }
 
 /// Components whose data comes from the benchmark's cache, so a zones run
@@ -108,10 +118,10 @@ train::Components cached_components() {
   return components;
 }
 
-void train_steps(benchmark::State& state, TrainCase c, TrainImpl impl, config::Precision precision,
+void train_steps(benchmark::State& state, TrainCase c, TrainImpl impl, PrecisionVariant precision,
                  c10::Device device, StepSizes sizes) {
   const auto cfg = make_config(c, impl, precision, device, sizes);
-  const auto plan = train::plan_for(precision);
+  const auto plan = train::plan_for(precision.precision, precision.half_compute);
   const at::ScalarType compute = plan.autocast_dtype.value_or(plan.parameter_dtype);
   if (auto missing = train::unsupported_ops(compute, device); !missing.empty()) {
     state.SkipWithError(("LibTorch lacks " + std::string(c10::toString(compute)) + " kernels on " +
@@ -162,8 +172,8 @@ void train_steps(benchmark::State& state, TrainCase c, TrainImpl impl, config::P
 /// gradient discrepancy measured (and, where D > 0, classified in fp64) per
 /// mini-batch; items are mini-batches (each = two networks' forward + backward).
 void zones_passes(benchmark::State& state, c10::Device device, StepSizes sizes, bool classify) {
-  const TrainCase c{"lenet5_mnist", "lenet5", "mnist", {config::Precision::Fp32}};
-  auto cfg = make_config(c, {"zones", 0.0, "pure", false}, config::Precision::Fp32, device, sizes);
+  const TrainCase c{"lenet5_mnist", "lenet5", "mnist", {{config::Precision::Fp32}}};
+  auto cfg = make_config(c, {"zones", 0.0, "pure", false}, {config::Precision::Fp32}, device, sizes);
   cfg.data.train_limit = 0;
   const auto loaded = config::config_from_json(config::to_json(cfg), "zones benchmark");
   zones::ZonesOptions options;
@@ -185,10 +195,27 @@ void zones_passes(benchmark::State& state, c10::Device device, StepSizes sizes, 
 }
 
 void register_all(const RunOptions& options) {
+  using config::HalfCompute;
   using config::Precision;
   const std::vector<TrainCase> cases{
-      {"lenet5_mnist", "lenet5", "mnist", {Precision::Fp32, Precision::Fp16}},
-      {"vgg11_cifar10", "vgg11", "cifar-10", {Precision::Fp32, Precision::Fp16, Precision::AmpFp16}},
+      {"lenet5_mnist",
+       "lenet5",
+       "mnist",
+       {{Precision::Fp32},
+        {Precision::Fp16},
+        {Precision::Fp16, HalfCompute::Native},
+        {Precision::Bf16},
+        {Precision::Bf16, HalfCompute::Native}}},
+      {"vgg11_cifar10",
+       "vgg11",
+       "cifar-10",
+       {{Precision::Fp32},
+        {Precision::Fp16},
+        {Precision::Fp16, HalfCompute::Native},
+        {Precision::AmpFp16},
+        {Precision::AmpFp16, HalfCompute::Native},
+        {Precision::Bf16},
+        {Precision::Bf16, HalfCompute::Native}}},
   };
   const std::vector<TrainImpl> impls{
       {"tiebreak_pure_b0", 0.0, "pure", false},
@@ -206,6 +233,10 @@ void register_all(const RunOptions& options) {
       const auto sizes = step_sizes(c.task, device, options.smoke);
       for (auto precision : c.precisions) {
         for (const auto& impl : impls) {
+          // LibTorch's own 16-bit CPU kernels are the slow reference: one implementation is enough. On
+          // CUDA the two paths are one (train.half_compute applies to CPU tensors).
+          const bool native = precision_name(precision).find("_native") != std::string::npos;
+          if (native && (impl.name != "tiebreak_pure_b0" || device.is_cuda())) continue;
           const std::string name =
               "train/" + device.str() + "/" + c.task + "/" + precision_name(precision) + "/" + impl.name;
           benchmark::RegisterBenchmark(name.c_str(), train_steps, c, impl, precision, device, sizes)

@@ -419,10 +419,11 @@ def load_task(task, data_dir, device, dtype, batch_size):
 
 
 TRAIN_CASES = [
-    # task, precisions
-    ("lenet5_mnist", ("fp32", "fp16")),
-    ("vgg11_cifar10", ("fp32", "fp16", "amp")),
+    # task, precisions (fp16/bf16: the whole model in that dtype, PyTorch's own kernels; amp: fp16 autocast)
+    ("lenet5_mnist", ("fp32", "fp16", "bf16")),
+    ("vgg11_cifar10", ("fp32", "fp16", "amp", "bf16")),
 ]
+PARAMETER_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16, "amp": torch.float32}
 
 
 def train_step_sizes(task, device, smoke):
@@ -444,7 +445,7 @@ def run_train(args, results):
                         continue
                     default_batch, default_steps = train_step_sizes(task, device, args.smoke)
                     batch_size = args.batch_size or default_batch
-                    parameter_dtype = torch.float16 if precision == "fp16" else torch.float32
+                    parameter_dtype = PARAMETER_DTYPES[precision]
                     data = load_task(task, args.data_dir, device, parameter_dtype, batch_size)
                     torch.manual_seed(0)
                     model = (LeNet5 if task.startswith("lenet5") else VGG11)(impl, beta).to(device, parameter_dtype)

@@ -11,6 +11,11 @@ reference's own time. With repetitions the median aggregate is used.
     scripts/bench_report.py ops.json py_ops.json          # op tables
     scripts/bench_report.py train.json py_train.json      # training tables
     scripts/bench_report.py data.json                     # data tables
+    scripts/bench_report.py half_*.json --accuracy DIR --study study_results.csv
+                                                          # 16-bit CPU tables (bench_run.sh ... half)
+
+JSON written by `tiebreak half-check --json` (per-operator ulps, ties, gradients)
+is recognised and tabulated too.
 
 Uses only the standard library, so any python3 runs it.
 """
@@ -36,6 +41,8 @@ def load(paths):
             print(f"warning: {path} is empty (no benchmarks ran)", file=sys.stderr)
             continue
         doc = json.loads(text)
+        if "operations" in doc and "benchmarks" not in doc:
+            continue  # a `tiebreak half-check` report (half_check_tables)
         contexts.append((path, doc.get("context", {})))
         for entry in doc.get("benchmarks", []):
             if entry.get("error_occurred"):
@@ -180,13 +187,127 @@ def throughput_tables(results, prefix, unit, pairs):
     return [table(header, body)]
 
 
+SIXTEEN_BIT = ("fp16", "bf16", "amp")
+
+
+def half_speed_table(results):
+    """16-bit training rows: the default fp32-accumulate path against fp32, LibTorch's
+    own 16-bit kernels (<precision>_native) and PyTorch eager (py_native), all β = 0."""
+    rows = []
+    groups = collections.OrderedDict()
+    for name in results:
+        if name.startswith("train/"):
+            group, _ = split(name)
+            groups.setdefault(group.rsplit("/", 1)[0], None)
+    for base in groups:
+        def ips(precision, impl):
+            return results.get(f"{base}/{precision}/{impl}", {}).get("items_per_second")
+        fp32 = ips("fp32", "tiebreak_pure_b0")
+        for precision in SIXTEEN_BIT:
+            fast, native, python = (ips(precision, "tiebreak_pure_b0"), ips(precision + "_native", "tiebreak_pure_b0"),
+                                    ips(precision, "py_native"))
+            if not (fast or native or python):
+                continue
+            cell = lambda v: f"{v:,.0f}" if v else "–"
+            quotient = lambda a, b: f"{a / b:.2f}×" if a and b else "–"
+            rows.append([base.split("/", 1)[1], precision, cell(fp32), cell(fast), cell(native), cell(python),
+                         quotient(fast, fp32), quotient(fast, native), quotient(fast, python)])
+    if not rows:
+        return []
+    header = ["case", "precision", "fp32 (img/s)", "fp32_accumulate (img/s)", "native 16-bit (img/s)",
+              "PyTorch eager (img/s)", "fp32_accumulate / fp32", "fp32_accumulate / native",
+              "fp32_accumulate / PyTorch eager"]
+    return ["#### 16-bit training on the CPU, β = 0 (tiebreak_pure_b0, py_native)\n\n" + table(header, rows)]
+
+
+def half_check_tables(paths):
+    """Tables from `tiebreak half-check --json` reports."""
+    out = []
+    for path in paths:
+        with open(path) as f:
+            text = f.read()
+        if not text.strip():
+            continue
+        doc = json.loads(text)
+        if "operations" not in doc or "benchmarks" in doc:
+            continue
+        err = lambda e: "inf" if e is None else f"{e:.2f}"
+        body = []
+        for c in doc["operations"]:
+            share = c["differing"] / c["elements"] if c["elements"] else 0.0
+            body.append([c["layer"], c["op"], c["product"], f"{c['elements']:,}", f"{100 * share:.3f}%",
+                         str(c["max_ulp_distance"]), err(c["native_max_error_ulp"]),
+                         err(c["fp32_accumulate_max_error_ulp"])])
+        section = [f"#### half-check: {doc['description']}\n",
+                   table(["layer", "op", "product", "elements", "differing", "max ulps (native vs fp32_accumulate)",
+                          "native: max error vs fp64 (ulps)", "fp32_accumulate: max error vs fp64 (ulps)"], body)]
+        ties = [[t["layer"], f"{t['windows']:,}", f"{t['ties_native']:,}", f"{t['ties_fp32_accumulate']:,}",
+                 str(t["differing_windows"])] for t in doc["ties"]]
+        if ties:
+            section.append("\nTies of the pooling layers, same weights and batch:\n\n" + table(
+                ["layer", "windows", "tied (native)", "tied (fp32_accumulate)", "differing windows"], ties))
+        grads = doc["gradients"]
+        if grads:
+            differing = sum(g["differing"] for g in grads)
+            elements = sum(g["elements"] for g in grads)
+            worst = max(grads, key=lambda g: g["max_ulp_distance"])
+            identical = sum(1 for g in grads if g["differing"] == 0)
+            section.append(f"\nWhole-step parameter gradients: {identical} of {len(grads)} tensors identical; "
+                           f"{differing:,} of {elements:,} elements differ; largest difference "
+                           f"{worst['max_ulp_distance']} ulps ({worst['parameter']}).")
+        out.append("\n".join(section))
+    return out
+
+
+def accuracy_table(directory, study_path):
+    """One epoch of MNIST LeNet5 per (batch norm, β) under DIR/<bn>_beta<β>/run-0 against the
+    study's epoch-0 test accuracy (mean ± std over its runs)."""
+    import csv
+    import glob
+    import os
+    study = {}
+    if study_path:
+        with open(study_path) as f:
+            for r in csv.DictReader(f):
+                if (r["dataset"], r["model"], r["optimizer"], r["bits"]) == ("mnist", "lenet", "sgd", "16"):
+                    study[(r["batch_norm"] == "true", float(r["beta"]))] = (
+                        float(r["epoch0_test_acc_mean"]), float(r["epoch0_test_acc_std"]), int(r["runs"]))
+    rows = []
+    for metrics in sorted(glob.glob(os.path.join(directory, "*", "run-0", "metrics.csv"))):
+        with open(metrics) as f:
+            first = next(csv.DictReader(f), None)
+        if first is None:
+            continue
+        bn, beta = first["batch_norm"] == "1", float(first["maxpool"])
+        acc, diverged, seconds = float(first["test_accuracy"]), first["diverged"] == "1", float(first["seconds"])
+        ref = study.get((bn, beta))
+        if ref:
+            mean, std, runs = ref
+            within = abs(acc - mean) <= max(3 * std, 0.005)
+            study_cell, verdict = f"{100 * mean:.2f} ± {100 * std:.2f} ({runs} runs)", "yes" if within else "NO"
+        else:
+            study_cell, verdict = "–", "–"
+        rows.append((bn, beta, [("BN" if bn else "no BN"), f"{beta:g}", first["lr"][:8], f"{100 * acc:.2f}",
+                                "yes" if diverged else "no", study_cell, verdict, f"{seconds:.1f}"]))
+    if not rows:
+        return []
+    rows.sort(key=lambda r: (r[0], r[1]))
+    header = ["model", "β", "lr", "epoch-1 test acc %", "diverged", "study epoch 0 (mean ± std)",
+              "within 3 std", "epoch seconds (train + test)"]
+    return ["#### MNIST LeNet5 fp16 (fp32_accumulate), one epoch against the study\n\n"
+            + table(header, [r[2] for r in rows])]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("json", nargs="+", help="Google Benchmark JSON files")
     parser.add_argument("--context", action="store_true", help="also print each file's context")
+    parser.add_argument("--accuracy", help="directory of one-epoch runs (bench_run.sh ... half)")
+    parser.add_argument("--study", help="the study's results (../shared/paper/study_results.csv) for --accuracy")
     args = parser.parse_args()
     results, contexts = load(args.json)
-    if not results:
+    checks = half_check_tables(args.json)
+    if not results and not checks:
         sys.exit("error: no benchmark results in " + ", ".join(args.json))
     sections = ops_tables(results)
     sections += throughput_tables(
@@ -197,6 +318,10 @@ def main():
          ("libtorch native / py native", "native", "py_native")])
     sections += throughput_tables(results, "zones", "pass", [])
     sections += throughput_tables(results, "data", "img", [])
+    sections += half_speed_table(results)
+    sections += checks
+    if args.accuracy:
+        sections += accuracy_table(args.accuracy, args.study)
     print("\n\n".join(sections))
     if args.context:
         for path, context in contexts:

@@ -67,6 +67,7 @@ int run(int argc, char** argv) {
   add_compare_command(app, action);
   add_zones_command(app, action);
   add_lr_search_command(app, action);
+  add_half_check_command(app, action);
 
   try {
     app.parse(argc, argv);

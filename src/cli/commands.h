@@ -38,6 +38,9 @@ void add_zones_command(CLI::App& app, Action& action);
 /// `tiebreak lr-search CONFIG [--trials N] [--epochs N] [--range lo,hi] [--betas b,...]`.
 void add_lr_search_command(CLI::App& app, Action& action);
 
+/// `tiebreak half-check CONFIG [--set k=v]... [--batches N] [--json FILE]`.
+void add_half_check_command(CLI::App& app, Action& action);
+
 /// Builds the command line, runs the chosen subcommand, and turns every error
 /// into one line on stderr and a non-zero exit code.
 int run(int argc, char** argv);

@@ -253,6 +253,8 @@ const Names<Precision> kPrecisions{{{Precision::Fp16, "fp16"},
                                     {Precision::Bf16, "bf16"},
                                     {Precision::AmpFp16, "amp_fp16"},
                                     {Precision::AmpBf16, "amp_bf16"}}};
+const Names<HalfCompute> kHalfComputes{
+    {{HalfCompute::Fp32Accumulate, "fp32_accumulate"}, {HalfCompute::Native, "native"}}};
 const Names<OptimizerKind> kOptimizers{{{OptimizerKind::Sgd, "sgd"},
                                         {OptimizerKind::Adam, "adam"},
                                         {OptimizerKind::AdamW, "adamw"},
@@ -397,6 +399,7 @@ ExperimentConfig parse(const json& document, const Origins& origins) {
     Section s = root.section("train");
     auto& t = c.train;
     t.precision = kPrecisions.parse(s.choice("precision", "fp32", kPrecisions.names()));
+    t.half_compute = kHalfComputes.parse(s.choice("half_compute", "fp32_accumulate", kHalfComputes.names()));
     {
       Section o = s.section("optimizer");
       auto& opt = t.optimizer;
@@ -548,6 +551,7 @@ json load_layers(const fs::path& path, Origins& origins, std::vector<fs::path>& 
 std::string to_string(Precision precision) { return kPrecisions.name(precision); }
 std::string to_string(OptimizerKind kind) { return kOptimizers.name(kind); }
 std::string to_string(ScheduleKind kind) { return kSchedules.name(kind); }
+std::string to_string(HalfCompute mode) { return kHalfComputes.name(mode); }
 
 int precision_bits(Precision precision) {
   switch (precision) {
@@ -708,6 +712,7 @@ json to_json(const ExperimentConfig& c) {
         {"relu_alpha", c.nonsmooth.relu_alpha}}},
       {"train",
        {{"precision", to_string(c.train.precision)},
+        {"half_compute", to_string(c.train.half_compute)},
         {"optimizer",
          {{"name", to_string(o.name)},
           {"lr", o.lr},

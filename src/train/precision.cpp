@@ -11,7 +11,7 @@ namespace tiebreak::train {
 
 using config::Precision;
 
-PrecisionPlan plan_for(Precision precision) {
+PrecisionPlan plan_for(Precision precision, config::HalfCompute half_compute) {
   PrecisionPlan plan;
   switch (precision) {
     case Precision::Fp16:
@@ -34,8 +34,30 @@ PrecisionPlan plan_for(Precision precision) {
       plan.autocast_dtype = at::kBFloat16;
       break;
   }
+  const at::ScalarType compute = plan.autocast_dtype.value_or(plan.parameter_dtype);
+  plan.fp32_accumulate = (compute == at::kHalf || compute == at::kBFloat16) &&
+                         half_compute == config::HalfCompute::Fp32Accumulate;
   return plan;
 }
+
+std::string describe(const PrecisionPlan& plan, Precision precision) {
+  const at::ScalarType compute = plan.autocast_dtype.value_or(plan.parameter_dtype);
+  std::string text = config::to_string(precision) + ": parameters in " + c10::toString(plan.parameter_dtype);
+  if (plan.autocast_dtype) text += std::string(", autocast to ") + c10::toString(*plan.autocast_dtype);
+  if (plan.loss_scaling) text += ", dynamic loss scaling";
+  if (compute == at::kHalf || compute == at::kBFloat16) {
+    text += plan.fp32_accumulate
+                ? std::string("; on the CPU convolution/linear/batch_norm compute in fp32 on the ") +
+                      c10::toString(compute) + " values and round once (train.half_compute=fp32_accumulate)"
+                : std::string("; LibTorch's own ") + c10::toString(compute) +
+                      " kernels (train.half_compute=native)";
+  }
+  return text;
+}
+
+PrecisionGuard::PrecisionGuard(const PrecisionPlan& plan, c10::DeviceType device_type)
+    : autocast_(device_type, plan.autocast_dtype),
+      fp32_accumulate_(plan.fp32_accumulate && device_type == c10::DeviceType::CPU) {}
 
 AutocastGuard::AutocastGuard(c10::DeviceType device_type, std::optional<at::ScalarType> dtype)
     : device_type_(device_type) {

@@ -12,7 +12,7 @@ StepOutput train_step(Model& model, torch::optim::Optimizer& optimizer, const Pr
   optimizer.zero_grad();
   torch::Tensor logits, loss;
   {
-    AutocastGuard autocast(device.type(), plan.autocast_dtype);
+    PrecisionGuard guard(plan, device.type());
     logits = model.forward(x);
     loss = torch::nn::functional::cross_entropy(logits, y);
   }

@@ -338,7 +338,7 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
                  build_info().git_revision, build_info().libtorch_version, device.str(), options.run_id,
                  run_seed);
 
-    const PrecisionPlan plan = plan_for(cfg.train.precision);
+    const PrecisionPlan plan = plan_for(cfg.train.precision, cfg.train.half_compute);
     const at::ScalarType compute = plan.autocast_dtype.value_or(plan.parameter_dtype);
     if (auto missing = unsupported_ops(compute, device); !missing.empty()) {
       std::string names;
@@ -348,6 +348,7 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
                   " lacks on ", device.str(), ": ", names,
                   " (tiebreak does not silently up-cast; choose another precision or device)");
     }
+    logger->info("precision {}", describe(plan, cfg.train.precision));
 
     torch::manual_seed(run_seed);
     DataRequest request;
@@ -533,7 +534,7 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
         data->for_each_test_batch([&](const Batch& batch) {
           auto x = batch.inputs.to(device, plan.parameter_dtype, true);
           auto y = batch.targets.to(device, true);
-          AutocastGuard autocast(device.type(), plan.autocast_dtype);
+          PrecisionGuard guard(plan, device.type());
           auto logits = model.forward(x);
           auto loss = torch::nn::functional::cross_entropy(logits, y);
           test_loss += loss.to(torch::kDouble) * static_cast<double>(y.size(0));

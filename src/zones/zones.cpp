@@ -129,7 +129,7 @@ double test_accuracy(train::BatchSource& data, Network& net, const train::Precis
   data.for_each_test_batch([&](const train::Batch& batch) {
     auto x = batch.inputs.to(device, plan.parameter_dtype);
     auto y = batch.targets.to(device);
-    train::AutocastGuard autocast(device.type(), plan.autocast_dtype);
+    train::PrecisionGuard guard(plan, device.type());
     correct += net.model.forward(x).argmax(1).eq(y).sum();
     seen += y.size(0);
   });
@@ -242,7 +242,7 @@ ZonesResult run_zones(const config::LoadedConfig& config, const ZonesOptions& op
         options.batch_limit > 0 ? options.batch_limit * config.config.data.batch_size : 0;
     const auto config_a = variant(config, precision, options.pair.key, options.pair.value_a, train_limit);
     const auto config_b = variant(config, precision, options.pair.key, options.pair.value_b, train_limit);
-    const auto plan = train::plan_for(precision);
+    const auto plan = train::plan_for(precision, config.config.train.half_compute);
     const at::ScalarType compute = plan.autocast_dtype.value_or(plan.parameter_dtype);
     if (auto missing = train::unsupported_ops(compute, device); !missing.empty()) {
       std::string names;
@@ -320,7 +320,7 @@ ZonesResult run_zones(const config::LoadedConfig& config, const ZonesOptions& op
           net->optimizer->zero_grad();
           at::Tensor loss;
           {
-            train::AutocastGuard autocast(device.type(), plan.autocast_dtype);
+            train::PrecisionGuard guard(plan, device.type());
             loss = torch::nn::functional::cross_entropy(net->model.forward(x), y);
           }
           if (is_a) {

@@ -54,7 +54,7 @@ TEST(Config, JsonRoundTrip) {
   TempDir dir;
   write(dir / "c.json", R"({"model": {"name": "vgg11", "batch_norm": true},
       "nonsmooth": {"beta": 1000, "formulation": "mixture"},
-      "train": {"precision": "amp_fp16", "optimizer": {"name": "adam", "betas": [0.8, 0.99]},
+      "train": {"precision": "amp_fp16", "half_compute": "native", "optimizer": {"name": "adam", "betas": [0.8, 0.99]},
                 "schedule": {"name": "cosine"}, "epochs": 7, "seed": 12},
       "data": {"files": {"train": ["/x/y.gz", "z.gz"]}, "synthetic": {"shape": [3, 8, 8]}}})");
   auto loaded = load_config(dir / "c.json");
@@ -64,6 +64,9 @@ TEST(Config, JsonRoundTrip) {
   EXPECT_EQ(again.config.data.train_files, (std::vector<std::string>{"/x/y.gz", "z.gz"}));
   EXPECT_EQ(again.config.data.synthetic_shape, (std::vector<int64_t>{3, 8, 8}));
   EXPECT_EQ(again.config.train.precision, Precision::AmpFp16);
+  EXPECT_EQ(again.config.train.half_compute, HalfCompute::Native);
+  EXPECT_EQ(config_from_json(nlohmann::json::object()).config.train.half_compute,
+            HalfCompute::Fp32Accumulate);
 }
 
 TEST(Config, ExtendsChainsRelativeToEachFileWithDeepMerge) {
@@ -144,6 +147,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{R"({"train": {"epochs": 0}})", "train.epochs: expected a positive integer, got 0"},
         BadCase{R"({"train": {"epochs": "ten"}})", "train.epochs: expected a positive integer, got \"ten\""},
         BadCase{R"({"train": {"precision": "fp8"}})", "train.precision: expected one of fp16|fp32|fp64|bf16"},
+        BadCase{R"({"train": {"half_compute": "fp16"}})",
+                "train.half_compute: expected one of fp32_accumulate|native, got \"fp16\""},
         BadCase{R"({"model": {"batch_norm": "yes"}})", "model.batch_norm: expected true or false"},
         BadCase{R"({"model": 3})", "model: expected an object, got 3"},
         BadCase{R"({"nonsmooth": {"beta": "big"}})", "nonsmooth.beta: expected a finite number"},

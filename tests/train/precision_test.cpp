@@ -27,6 +27,50 @@ TEST(PrecisionPlan, MapsEachPrecision) {
   EXPECT_FALSE(plan_for(Precision::AmpBf16).loss_scaling);
 }
 
+TEST(PrecisionPlan, Fp32AccumulateForTheSixteenBitComputeTypesUnlessNative) {
+  using config::HalfCompute;
+  for (auto p : {Precision::Fp16, Precision::Bf16, Precision::AmpFp16, Precision::AmpBf16}) {
+    SCOPED_TRACE(config::to_string(p));
+    EXPECT_TRUE(plan_for(p).fp32_accumulate);
+    EXPECT_TRUE(plan_for(p, HalfCompute::Fp32Accumulate).fp32_accumulate);
+    EXPECT_FALSE(plan_for(p, HalfCompute::Native).fp32_accumulate);
+  }
+  for (auto p : {Precision::Fp32, Precision::Fp64}) EXPECT_FALSE(plan_for(p).fp32_accumulate);
+  EXPECT_THAT(describe(plan_for(Precision::Fp16), Precision::Fp16),
+              ::testing::HasSubstr("train.half_compute=fp32_accumulate"));
+  EXPECT_THAT(describe(plan_for(Precision::Bf16, HalfCompute::Native), Precision::Bf16),
+              ::testing::HasSubstr("LibTorch's own BFloat16 kernels"));
+}
+
+TEST(PrecisionGuard, EngagesWhatThePlanAsksForOnTheCpuOnly) {
+  ASSERT_FALSE(precision::fp32_accumulate_enabled());
+  {
+    PrecisionGuard guard(plan_for(Precision::Fp16), c10::DeviceType::CPU);
+    EXPECT_TRUE(precision::fp32_accumulate_enabled());
+    EXPECT_FALSE(at::autocast::is_autocast_enabled(at::kCPU));
+  }
+  EXPECT_FALSE(precision::fp32_accumulate_enabled());
+  {
+    PrecisionGuard guard(plan_for(Precision::AmpBf16), c10::DeviceType::CPU);
+    EXPECT_TRUE(precision::fp32_accumulate_enabled());
+    EXPECT_TRUE(at::autocast::is_autocast_enabled(at::kCPU));
+  }
+  {
+    PrecisionGuard guard(plan_for(Precision::Fp16, config::HalfCompute::Native), c10::DeviceType::CPU);
+    EXPECT_FALSE(precision::fp32_accumulate_enabled());
+  }
+  {
+    // CUDA's 16-bit kernels are used as they are.
+    PrecisionGuard guard(plan_for(Precision::Fp16), c10::DeviceType::CUDA);
+    EXPECT_FALSE(precision::fp32_accumulate_enabled());
+  }
+  {
+    PrecisionGuard guard(plan_for(Precision::Fp32), c10::DeviceType::CPU);
+    EXPECT_FALSE(precision::fp32_accumulate_enabled());
+  }
+  EXPECT_FALSE(at::autocast::is_autocast_enabled(at::kCPU));
+}
+
 TEST(AutocastGuard, CastsMatmulsOnCpuAndRestoresTheState) {
   auto a = torch::randn({4, 4});
   ASSERT_FALSE(at::autocast::is_autocast_enabled(at::kCPU));

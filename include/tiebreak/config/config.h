@@ -27,10 +27,17 @@ class ConfigError : public std::runtime_error {
 enum class Precision { Fp16, Fp32, Fp64, Bf16, AmpFp16, AmpBf16 };
 enum class OptimizerKind { Sgd, Adam, AdamW, INNAprop };
 enum class ScheduleKind { Constant, Cosine, Step };
+/// How convolution, linear/matmul and batch norm compute on 16-bit (Half,
+/// BFloat16) CPU tensors; see tiebreak::precision::Fp32AccumulateGuard.
+/// `Fp32Accumulate`: in float on the 16-bit values, the result (forward and
+/// each backward product) rounded once to the 16-bit type; `Native`: LibTorch's
+/// own 16-bit CPU kernels. CUDA tensors always use the native kernels.
+enum class HalfCompute { Fp32Accumulate, Native };
 
 std::string to_string(Precision precision);
 std::string to_string(OptimizerKind kind);
 std::string to_string(ScheduleKind kind);
+std::string to_string(HalfCompute mode);
 /// The mantissa+sign bits the study labels a precision with (16, 24, 32, 64; bf16 → 8).
 int precision_bits(Precision precision);
 
@@ -126,6 +133,9 @@ struct LossScaleConfig {
 /// `train` section.
 struct TrainConfig {
   Precision precision = Precision::Fp32;
+  /// `train.half_compute`: fp32_accumulate (default: same values as the native
+  /// kernels up to summation order, 10-30x faster on the CPU) or native.
+  HalfCompute half_compute = HalfCompute::Fp32Accumulate;
   OptimizerConfig optimizer;
   ScheduleConfig schedule;
   LossScaleConfig loss_scale;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "tiebreak/config/config.h"
+#include "tiebreak/precision/fp32_accumulate.h"
 
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
@@ -14,17 +15,30 @@
 namespace tiebreak::train {
 
 /// How a precision is realised: the dtype of parameters and inputs, the
-/// autocast compute dtype (if any) and whether the loss is dynamically scaled.
+/// autocast compute dtype (if any), whether the loss is dynamically scaled, and
+/// whether 16-bit convolution/linear/batch norm on the CPU compute in fp32
+/// (precision::Fp32AccumulateGuard). The trainer, tiebreak::zones and the
+/// benchmarks all run their forward passes under a PrecisionGuard of the plan.
 struct PrecisionPlan {
   at::ScalarType parameter_dtype = at::kFloat;
   std::optional<at::ScalarType> autocast_dtype;
   bool loss_scaling = false;
+  /// The plan computes in a 16-bit type (fp16, bf16, amp_*) and
+  /// train.half_compute is fp32_accumulate.
+  bool fp32_accumulate = false;
 };
 
 /// fp16/bf16/fp64: everything in that dtype (the study's fp16: no master weights,
 /// no loss scaling); fp32: float; amp_fp16: float weights, fp16 autocast and
 /// dynamic loss scaling; amp_bf16: float weights, bf16 autocast, no scaling.
-PrecisionPlan plan_for(config::Precision precision);
+/// `half_compute` applies to the 16-bit ones (fp16, bf16, amp_fp16, amp_bf16).
+PrecisionPlan plan_for(config::Precision precision,
+                       config::HalfCompute half_compute = config::HalfCompute::Fp32Accumulate);
+
+/// One line for logs, e.g. "fp16: parameters and activations in Half;
+/// convolution/linear/batch_norm in fp32 on the Half values, rounded once
+/// (train.half_compute=fp32_accumulate)".
+std::string describe(const PrecisionPlan& plan, config::Precision precision);
 
 /// Enables autocast on one device type for its lifetime and restores the previous
 /// state (enabled flag, dtype, nesting and cast cache) afterwards, as Python's
@@ -49,6 +63,29 @@ class AutocastGuard {
   bool engaged_ = false;
   bool previous_enabled_ = false;
   at::ScalarType previous_dtype_ = at::kFloat;
+};
+
+/// The plan's computation mode for the forward pass on `device_type`:
+/// autocast (AutocastGuard) for amp plans and the fp32-accumulate interception
+/// (precision::Fp32AccumulateGuard) for 16-bit plans that ask for it. The
+/// backward needs no guard (the recorded graph holds the casts).
+///
+/// Example:
+/// ```
+/// const auto plan = plan_for(config.train.precision, config.train.half_compute);
+/// {
+///   PrecisionGuard guard(plan, device.type());
+///   loss = torch::nn::functional::cross_entropy(model.forward(x), y);
+/// }
+/// loss.backward();
+/// ```
+class PrecisionGuard {
+ public:
+  PrecisionGuard(const PrecisionPlan& plan, c10::DeviceType device_type);
+
+ private:
+  AutocastGuard autocast_;
+  precision::Fp32AccumulateGuard fp32_accumulate_;
 };
 
 /// Dynamic loss scaling (PyTorch's GradScaler, which LibTorch lacks): the loss is

@@ -21,7 +21,7 @@ struct StepOutput {
 
 /// One optimization step on `batch`, the one the trainer runs (and the training
 /// benchmark times): the batch moved to `device` in the plan's parameter dtype,
-/// forward and cross-entropy under the plan's autocast, backward (through
+/// forward and cross-entropy under the plan's PrecisionGuard, backward (through
 /// `scaler` when the plan scales the loss; `reducer`, when given, all-reduces
 /// the gradients during backward), optimizer step.
 ///
