@@ -39,7 +39,7 @@ torch_lib="$("$(tiebreak_python)" -c 'import os, torch; print(os.path.dirname(to
   esac
 done
 strip --strip-unneeded "$out"/bin/* "$out"/lib/*.so* 2>/dev/null || true
-shared="${TIEBREAK_SHARED_DATA:-$root/../shared/data}"
+shared="${TIEBREAK_DATA:-$root/../shared/data}"
 if [ -d "$shared" ]; then
   cp -r "$shared/mnist" "$shared/cifar-10" "$out/data/" 2>/dev/null || true
 fi

@@ -17,7 +17,7 @@ stages=("$@")
 python="${TIEBREAK_PYTHON:-python3}"
 torch_lib="$("$python" -c 'import os, torch; print(os.path.dirname(torch.__file__))')/lib"
 export LD_LIBRARY_PATH="$root/.gpu/lib:$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-export TIEBREAK_SHARED_DATA="$root/.gpu/data" TIEBREAK_DATA="$root/.gpu/data" TIEBREAK_REQUIRE_CUDA=1
+export TIEBREAK_DATA="$root/.gpu/data" TIEBREAK_REQUIRE_CUDA=1
 export PYTHONUNBUFFERED=1
 bin="$root/.gpu/bin"
 lib="$root/.gpu/lib/libtiebreak.so"

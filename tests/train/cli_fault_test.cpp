@@ -27,6 +27,7 @@ using ::testing::Not;
 using tiebreak::testing::FileSizeLimit;
 using tiebreak::testing::run_tiebreak;
 using tiebreak::testing::TempDir;
+using tiebreak::testing::tiebreak_binary;
 
 std::string metrics_without_seconds(const fs::path& run_dir) {
   auto table = read_csv(run_dir / "metrics.csv");
@@ -120,7 +121,7 @@ TEST(CliFaults, AFullDiskEndsTheRunCleanlyAndFreesItsTemporary) {
   const auto config = testing::write_cli_config(dir.path(), 1);
   fs::create_directories(dir / "mnt");
   const std::string script =
-      "mount -t tmpfs -o size=192k tmpfs " + (dir / "mnt").string() + " || exit 99; " + TIEBREAK_BINARY +
+      "mount -t tmpfs -o size=192k tmpfs " + (dir / "mnt").string() + " || exit 99; " + tiebreak_binary() +
       " train " + config.string() + " --no-progress --out " + (dir / "mnt" / "exp").string() + " >" +
       (dir / "out").string() + " 2>" + (dir / "err").string() + "; echo $? >" + (dir / "rc").string() +
       "; ls -A " + (dir / "mnt" / "exp" / "run-0").string() + " >" + (dir / "listing").string() + "; cp " +
@@ -145,7 +146,7 @@ TEST(CliFaults, StandardOutputThatCannotBeWrittenIsAnError) {
   ASSERT_EQ(
       run_tiebreak("train " + config.string() + " --no-progress --out " + (dir / "exp").string()).exit_code,
       0);
-  const int status = std::system((std::string(TIEBREAK_BINARY) + " compare --csv " + (dir / "exp").string() +
+  const int status = std::system((tiebreak_binary() + " compare --csv " + (dir / "exp").string() +
                                   " >/dev/full 2>" + (dir / "err").string())
                                      .c_str());
   EXPECT_EQ(WEXITSTATUS(status), 1);
