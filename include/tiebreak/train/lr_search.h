@@ -50,7 +50,7 @@ struct LrTrial {
 /// objective = the last epoch's test accuracy. Trials train into
 /// `out_dir`/beta=<β>/trial-<k>/ (a complete trial is reused when the search is
 /// re-run); writes `out_dir`/trials.csv (every trial) and `out_dir`/best_lr.csv
-/// (columns maxpool, lr, accuracy: the best unpruned trial per β). Returns the trials.
+/// (columns beta, lr, accuracy: the best unpruned trial per β). Returns the trials.
 std::vector<LrTrial> run_lr_search(const LrSearchOptions& options, const Components& components);
 
 }  // namespace tiebreak::train
