@@ -21,6 +21,7 @@ int run(int argc, char** argv) {
   add_sweep_command(app, action);
   add_compare_command(app, action);
   add_zones_command(app, action);
+  add_diverge_command(app, action);
   add_lr_search_command(app, action);
 
   try {
