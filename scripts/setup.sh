@@ -18,7 +18,7 @@ say() { printf '[setup] %s\n' "$*"; }
 apt_packages=(
   build-essential cmake ninja-build ccache git pkg-config python3-venv
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libturbojpeg0-dev libmatio-dev zlib1g-dev libssl-dev clang-format curl ca-certificates libgloo-dev
+  libturbojpeg0-dev libmatio-dev zlib1g-dev libssl-dev clang-format curl ca-certificates libgloo-dev libboost-dev
   dataset-fashion-mnist
 )
 missing=()

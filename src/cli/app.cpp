@@ -22,6 +22,7 @@ int run(int argc, char** argv) {
   add_compare_command(app, action);
   add_zones_command(app, action);
   add_diverge_command(app, action);
+  add_report_command(app, action);
   add_lr_search_command(app, action);
 
   try {
