@@ -130,7 +130,7 @@ TEST(ZonesRun, SameChoiceOnBothSidesGivesZeroDiscrepancy) {
 }
 
 // LeNet5 from the model registry on random 28x28 images; with `background`, MNIST-like images: a constant
-// nonzero background (MNIST's 0 after normalization) around a random 12x12 stroke.
+// nonzero background (MNIST's black, -1 after its (0.5, 0.5) normalization) around a random 12x12 stroke.
 train::Components lenet_components(bool background = false) {
   train::Components c;
   c.make_data = [background](const config::ExperimentConfig& cfg, const train::DataRequest& request) {
@@ -138,7 +138,7 @@ train::Components lenet_components(bool background = false) {
     auto x = torch::randn({64, 1, 28, 28}, gen).clamp_min_(0);  // many exact zeros: ReLU/pool ties
     if (background) {
       auto stroke = x.narrow(2, 8, 12).narrow(3, 8, 12).clone();
-      x.fill_(-0.4242);
+      x.fill_(-1.0);
       x.narrow(2, 8, 12).narrow(3, 8, 12).copy_(stroke);
     }
     auto y = torch::randint(0, 10, {64}, gen, torch::kLong);
