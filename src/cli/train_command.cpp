@@ -170,8 +170,12 @@ void add_sweep_command(CLI::App& app, Action& action) {
       if (args->slurm_tasks > 0 || !args->sbatch.empty())
         throw std::runtime_error("--slurm-tasks/--sbatch: expected --emit-slurm FILE with them");
       auto s = train::run_sweep(o, train::default_components());
-      std::cout << fmt::format("{}: {} finished, {} diverged, {} failed, {} skipped (already done)\n",
-                               o.out_dir.string(), s.finished, s.diverged, s.failed, s.skipped);
+      std::cout << fmt::format("{}: {} finished, {} diverged, {} failed, {} skipped (already done){}\n",
+                               o.out_dir.string(), s.finished, s.diverged, s.failed, s.skipped,
+                               s.stopped > 0 ? fmt::format(", {} stopped early (train.stop_after_epoch; re-run to "
+                                                           "continue)",
+                                                           s.stopped)
+                                             : "");
       return s.failed > 0 ? 1 : 0;
     };
   });
