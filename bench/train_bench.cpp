@@ -175,6 +175,7 @@ void zones_passes(benchmark::State& state, c10::Device device, StepSizes sizes, 
   const TrainCase c{"lenet5_mnist", "lenet5", "mnist", {{config::Precision::Fp32}}};
   auto cfg = make_config(c, {"zones", 0.0, "pure", false}, {config::Precision::Fp32}, device, sizes);
   cfg.data.train_limit = 0;
+  cfg.zones.initializations = 1;  // one pass: the unit the benchmark times
   const auto loaded = config::config_from_json(config::to_json(cfg), "zones benchmark");
   zones::ZonesOptions options;
   options.pair = zones::PairSpec::parse("nonsmooth.beta=0,1");

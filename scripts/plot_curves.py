@@ -2,8 +2,9 @@
 """Plots tiebreak runs the way the study does.
 
 For every run directory (metrics.csv + config.json) under the given paths:
-  curves.{png,pdf}  test accuracy and train loss vs epoch, mean +- std band over
-                    runs for each beta, one column of panels per precision;
+  curves.{png,pdf}  test accuracy and train loss vs epoch (numbered from 0, as
+                    in the study), mean +- std band over runs for each beta,
+                    one column of panels per precision;
   boxplot.{png,pdf} the study's box plot of final test accuracy per beta, one
                     panel per precision.
 Other config keys that vary between runs (batch norm, optimizer...) split the
@@ -28,8 +29,9 @@ import matplotlib.ticker as ticker  # noqa: E402
 import numpy as np  # noqa: E402
 from atomic_figure import make_directory, save_figure  # noqa: E402
 
-IGNORED_PREFIXES = ("exp.",)
-IGNORED_KEYS = {"train.seed", "train.runs", "train.stop_after_epoch", "nonsmooth.beta", "train.precision"}
+IGNORED_PREFIXES = ("exp.", "sweep.", "zones.")
+IGNORED_KEYS = {"train.seed", "train.seeding", "train.runs", "train.stop_after_epoch", "nonsmooth.beta",
+                "train.precision"}
 PRECISION_ORDER = ["fp16", "bf16", "amp_fp16", "amp_bf16", "fp32", "fp64"]
 
 
@@ -72,7 +74,8 @@ def load_run(path):
         "epoch": np.array([int(r["epoch"]) for r in rows]),
         "test_accuracy": np.array([float(r["test_accuracy"]) for r in rows]),
         "train_loss": np.array([float(r["train_loss"]) for r in rows]),
-        "diverged": any(r.get("diverged") == "1" for r in rows),
+        # Diverged = ended non-finite (a mixed-precision run may recover from a non-finite epoch).
+        "diverged": rows[-1].get("diverged") == "1",
     }
 
 
@@ -141,7 +144,7 @@ def main():
             axes[1][col].set_yscale("log")
         longest = max((len(line.get_xdata()) for line in axes[1][col].get_lines()), default=0)
         if longest <= 20:
-            axes[1][col].set_xticks(range(1, longest + 1))
+            axes[1][col].set_xticks(range(0, longest))  # epochs are numbered from 0, as in the study
         else:
             axes[1][col].xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
         axes[1][col].set_xlabel("epoch")

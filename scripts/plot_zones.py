@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
 """Plots `tiebreak zones` results (zones.json files).
 
-  histogram.{png,pdf}  log10 D histogram (bins [10^(e-1), 10^e) plus a bar for exact zeros), one panel per
+  histogram.{png,pdf}  log10 D∞ histogram (bins [10^(e-1), 10^e) plus a bar for exact zeros), one panel per
                        precision, one bar series per zones.json;
+  histogram_d1.{png,pdf}
+                       the study's histogram (threshold notebooks): D1 = sum of |grad a - grad b| over all
+                       parameters, a bar "0" for exact zeros (% of all mini-batches) and a bar e for
+                       [10^(e-1), 10^e) (% of the mini-batches inside the study's bins), log y axis up to 100 %;
   volume.{png,pdf}     zone volume (fraction of mini-batches with D > 0, and with D > threshold) with Wilson
                        95% intervals, grouped by precision, one bar per zones.json.
 
@@ -84,6 +88,38 @@ def plot_histograms(docs, labels, out):
     plt.close(fig)
 
 
+def plot_study_histograms(docs, labels, out):
+    entries = [(label, p) for (_, doc), label in zip(docs, labels) for p in doc["precisions"] if "study_histogram" in p]
+    if not entries:
+        return False
+    precisions = sorted({p["precision"] for _, p in entries})
+    fig, axes = plt.subplots(1, len(precisions), figsize=(5 * len(precisions), 3.8), squeeze=False)
+    for ax, precision in zip(axes[0], precisions):
+        series = [(label, p["study_histogram"]) for label, p in entries if p["precision"] == precision]
+        exponents = sorted({b["exponent"] for _, h in series for b in h["bars"]})
+        ticks = ["0"] + [str(e) for e in exponents]
+        width = 0.8 / max(1, len(series))
+        for k, (label, h) in enumerate(series):
+            percent = {b["exponent"]: b["percent"] for b in h["bars"]}
+            values = [h["zero_percent"]] + [percent.get(e, 0.0) for e in exponents]
+            n = h["samples"]
+            ax.bar(np.arange(len(values)) + k * width, values, width=width, label=f"{label} ({n} mini-batches)")
+        ax.set_xticks(np.arange(len(ticks)) + 0.4 - width / 2)
+        ax.set_xticklabels(ticks)
+        ax.set_yscale("log")
+        ax.set_ylim(top=100)
+        ax.set_xlabel("log10(magnitude) of D1 (0: D1 = 0)")
+        ax.set_ylabel("proportion (%)")
+        ax.set_title(f"{precision}: D1, the study's bins")
+        ax.grid(True, linestyle="--", alpha=0.6, linewidth=0.7)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    for ext in ("png", "pdf"):
+        fig.savefig(os.path.join(out, f"histogram_d1.{ext}"), dpi=150)
+    plt.close(fig)
+    return True
+
+
 def plot_volumes(docs, labels, out):
     precisions = sorted({p["precision"] for _, d in docs for p in d["precisions"]})
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), squeeze=False)
@@ -153,6 +189,8 @@ def main():
     docs, labels = [docs[i] for i in order], [labels[i] for i in order]
     make_directory(args.out)
     plot_histograms(docs, labels, args.out)
+    if plot_study_histograms(docs, labels, args.out):
+        print(f"wrote {os.path.join(args.out, 'histogram_d1.png')}")
     plot_volumes(docs, labels, args.out)
     if plot_divergence(docs, labels, args.out):
         print(f"wrote {os.path.join(args.out, 'divergence.png')}")

@@ -19,7 +19,7 @@ apt_packages=(
   build-essential cmake ninja-build ccache git pkg-config python3-venv
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
   libturbojpeg0-dev libpng-dev libzip-dev libmatio-dev zlib1g-dev libssl-dev clang-format curl ca-certificates
-  libgloo-dev util-linux
+  libgloo-dev libboost-dev util-linux
   dataset-fashion-mnist
 )
 missing=()

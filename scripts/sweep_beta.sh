@@ -5,7 +5,8 @@
 # (with --shard/--jobs); this script shows what it amounts to.
 #
 # Usage: scripts/sweep_beta.sh CONFIG OUT_DIR [RUNS] [BETAS...]
-#   e.g. scripts/sweep_beta.sh configs/paper/mnist_lenet5_sgd_nobn_fp32.json runs/mnist-beta 10 0 1 10 100 1000
+#   e.g. scripts/sweep_beta.sh configs/paper/mnist_lenet5_sgd_nobn_fp32.json runs/mnist-beta 10 0 1 10 100 1000 10000
+# Default BETAS: the study's grid, 0,1,10,100,1000,10000.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$here/env.sh"
@@ -15,7 +16,7 @@ out="${2:?usage: $0 CONFIG OUT_DIR [RUNS] [BETAS...]}"
 runs="${3:-10}"
 shift $(( $# >= 3 ? 3 : $# ))
 betas=("$@")
-[ ${#betas[@]} -gt 0 ] || betas=(0 1 10 100 1000)
+[ ${#betas[@]} -gt 0 ] || IFS=, read -r -a betas <<< "0,1,10,100,1000,10000"
 
 for beta in "${betas[@]}"; do
   for ((run = 0; run < runs; run++)); do

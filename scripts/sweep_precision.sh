@@ -15,7 +15,7 @@ out="${2:?usage: $0 CONFIG OUT_DIR [RUNS]}"
 runs="${3:-10}"
 
 "$tiebreak" sweep "$config" \
-  --grid nonsmooth.beta=0,1,10,100,1000 \
+  --grid nonsmooth.beta=0,1,10,100,1000,10000 \
   --grid train.precision=fp16,amp_fp16,fp32 \
   --runs "$runs" --shard "${SHARD:-0/1}" --jobs "${JOBS:-1}" --out "$out"
 "$tiebreak" compare "$out"

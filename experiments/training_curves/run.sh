@@ -10,7 +10,7 @@ epochs=()
 [ -n "${EPOCHS:-}" ] && epochs=(--set "train.epochs=$EPOCHS")
 for config in "${configs[@]}"; do
   name="$(basename "$config" .json)"
-  "$tiebreak" sweep "$config" --grid nonsmooth.beta=0,1,10,100,1000 --runs "${RUNS:-3}" "${epochs[@]}" \
+  "$tiebreak" sweep "$config" --grid nonsmooth.beta=0,1,10,100,1000,10000 --runs "${RUNS:-3}" "${epochs[@]}" \
     --out "$out/$name"
   "$python" "$root/scripts/plot_curves.py" "$out/$name" --out "$out/$name/plots"
 done

@@ -66,6 +66,8 @@ int run(int argc, char** argv) {
   add_sweep_command(app, action);
   add_compare_command(app, action);
   add_zones_command(app, action);
+  add_diverge_command(app, action);
+  add_report_command(app, action);
   add_lr_search_command(app, action);
   add_half_check_command(app, action);
 

@@ -35,6 +35,10 @@ void add_compare_command(CLI::App& app, Action& action);
 /// `tiebreak zones CONFIG --pair nonsmooth.KEY=A,B [--precision fp16,fp32,fp64] [--epochs N] [--train]
 /// [--threshold p=v,...] [--out DIR] [--set k=v]... [--nondeterministic] [--batch-limit N]`.
 void add_zones_command(CLI::App& app, Action& action);
+/// `tiebreak diverge CONFIG --values nonsmooth.KEY=REF,V1,... [--epochs N] [--lr-jitter J] [--resume]`.
+void add_diverge_command(CLI::App& app, Action& action);
+/// `tiebreak report RUNS_DIR... [--reference study] [--out DIR]`.
+void add_report_command(CLI::App& app, Action& action);
 /// `tiebreak lr-search CONFIG [--trials N] [--epochs N] [--range lo,hi] [--betas b,...]`.
 void add_lr_search_command(CLI::App& app, Action& action);
 

@@ -108,7 +108,8 @@ void add_sweep_command(CLI::App& app, Action& action) {
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("sweep", "Train a config over a grid of values; re-running resumes");
   cmd->add_option("config", args->config, "Experiment config (JSON)")->required();
-  cmd->add_option("--grid", args->grids, "An axis: key=v1,v2,... (repeatable; cartesian product)")
+  cmd->add_option("--grid", args->grids,
+                  "An axis: key=v1,v2,... (repeatable; cartesian product); default: the config's sweep.grid")
       ->take_all()
       ->expected(1);
   cmd->add_option("--set", args->sets, "Override a config value for every point: key=value")
@@ -139,6 +140,8 @@ void add_sweep_command(CLI::App& app, Action& action) {
       o.config_path = args->config;
       o.overrides = args->sets;
       for (const auto& g : args->grids) o.axes.push_back(train::parse_grid_axis(g));
+      // Without --grid, the config's own (sweep.grid: the study's β grid in configs/paper).
+      if (o.axes.empty()) o.axes = train::config_grid(config::load_config(args->config, args->sets).config);
       o.runs = args->runs;
       std::tie(o.shard_index, o.shard_count) = train::parse_shard(args->shard);
       if (gpus_given->count() > 0) {
@@ -177,8 +180,12 @@ void add_sweep_command(CLI::App& app, Action& action) {
       if (args->slurm_tasks > 0 || !args->sbatch.empty())
         throw std::runtime_error("--slurm-tasks/--sbatch: expected --emit-slurm FILE with them");
       auto s = train::run_sweep(o, train::default_components());
-      std::cout << fmt::format("{}: {} finished, {} diverged, {} failed, {} skipped (already done)\n",
-                               o.out_dir.string(), s.finished, s.diverged, s.failed, s.skipped);
+      std::cout << fmt::format("{}: {} finished, {} diverged, {} failed, {} skipped (already done){}\n",
+                               o.out_dir.string(), s.finished, s.diverged, s.failed, s.skipped,
+                               s.stopped > 0 ? fmt::format(", {} stopped early (train.stop_after_epoch; re-run to "
+                                                           "continue)",
+                                                           s.stopped)
+                                             : "");
       return s.failed > 0 ? 1 : 0;
     };
   });

@@ -336,6 +336,7 @@ ExperimentConfig parse(const json& document, const Origins& origins) {
     d.root = s.string("root", d.root);
     d.batch_size = s.integer("batch_size", d.batch_size, 1, "a positive integer");
     d.test_batch_size = s.integer("test_batch_size", d.test_batch_size, 1, "a positive integer");
+    d.shuffle = s.boolean("shuffle", d.shuffle);
     d.augmentation = s.choice("augmentation", d.augmentation, {"standard", "none"});
     d.svhn_extra = s.boolean("svhn_extra", d.svhn_extra);
     d.train_limit = s.integer("train_limit", d.train_limit, 0, "a non-negative integer (0 = all)");
@@ -370,7 +371,9 @@ ExperimentConfig parse(const json& document, const Origins& origins) {
     auto& m = c.model;
     m.name = s.string("name", m.name, "a non-empty model name", [](auto& v) { return !v.empty(); });
     m.batch_norm = s.boolean("batch_norm", m.batch_norm);
-    m.init = s.choice("init", m.init, {"pytorch_default", "kaiming"});
+    m.init = s.choice("init", m.init,
+                      {"pytorch_default", "kaiming", "torchvision_resnet", "torchvision_densenet"});
+    m.variant = s.choice("variant", m.variant, {"torchvision", "study"});
     m.stem = s.choice("stem", m.stem, {"cifar", "imagenet"});
     {
       Section p = s.section("stem_pool");
@@ -453,8 +456,34 @@ ExperimentConfig parse(const json& document, const Origins& origins) {
     t.epochs = s.integer("epochs", t.epochs, 1, "a positive integer");
     t.runs = s.integer("runs", t.runs, 1, "a positive integer");
     t.seed = static_cast<uint64_t>(s.integer("seed", 0, 0, "a non-negative integer"));
+    t.seeding = s.choice("seeding", t.seeding, {"paired", "independent"});
     t.stop_after_epoch = s.integer("stop_after_epoch", 0, 0, "a non-negative integer (0 = never)");
     check_optimizer_range(t, s.section("optimizer"), s.section("schedule"));
+    s.finish();
+  }
+  {
+    Section s = root.section("sweep");
+    if (const json* grid = s.find("grid")) {
+      if (!grid->is_object())
+        s.fail("sweep.grid", "expected an object of dotted keys and value lists", *grid);
+      for (const auto& [key, values] : grid->items()) {
+        const std::string path = "sweep.grid." + key;
+        bool ok = values.is_array() && !values.empty();
+        for (const auto& v : values) ok = ok && !v.is_object() && !v.is_array() && !v.is_null();
+        if (!ok) s.fail(path, "expected a non-empty list of values (numbers, strings or booleans)", values);
+        if (key.empty() || key.front() == '.' || key.back() == '.' || key.find("..") != std::string::npos)
+          s.fail(path, "expected a dotted config key such as nonsmooth.beta", key);
+        c.sweep.grid.emplace_back(key, values.get<std::vector<json>>());
+      }
+    }
+    s.finish();
+  }
+  {
+    Section s = root.section("zones");
+    auto& z = c.zones;
+    z.initializations = s.integer("initializations", z.initializations, 1, "a positive integer");
+    z.initializations_fp64 =
+        s.integer("initializations_fp64", z.initializations_fp64, 1, "a positive integer");
     s.finish();
   }
   {
@@ -682,6 +711,7 @@ json to_json(const ExperimentConfig& c) {
         {"root", c.data.root},
         {"batch_size", c.data.batch_size},
         {"test_batch_size", c.data.test_batch_size},
+        {"shuffle", c.data.shuffle},
         {"augmentation", c.data.augmentation},
         {"svhn_extra", c.data.svhn_extra},
         {"train_limit", c.data.train_limit},
@@ -699,6 +729,7 @@ json to_json(const ExperimentConfig& c) {
        {{"name", c.model.name},
         {"batch_norm", c.model.batch_norm},
         {"init", c.model.init},
+        {"variant", c.model.variant},
         {"stem", c.model.stem},
         {"stem_pool",
          {{"kernel", c.model.stem_pool_kernel},
@@ -736,7 +767,18 @@ json to_json(const ExperimentConfig& c) {
         {"epochs", c.train.epochs},
         {"runs", c.train.runs},
         {"seed", c.train.seed},
+        {"seeding", c.train.seeding},
         {"stop_after_epoch", c.train.stop_after_epoch}}},
+      {"sweep",
+       {{"grid",
+         [&] {
+           json grid = json::object();
+           for (const auto& [key, values] : c.sweep.grid) grid[key] = values;
+           return grid;
+         }()}}},
+      {"zones",
+       {{"initializations", c.zones.initializations},
+        {"initializations_fp64", c.zones.initializations_fp64}}},
       {"exp",
        {{"output_dir", c.exp.output_dir},
         {"name", c.exp.name},

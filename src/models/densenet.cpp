@@ -3,6 +3,8 @@
 #include "models/layers.h"
 #include "tiebreak/models/init.h"
 
+#include <torch/nn/modules/activation.h>
+#include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/pooling.h>
 
 #include <array>
@@ -12,16 +14,27 @@ namespace {
 
 constexpr std::array<int64_t, 4> kDenseNet121Blocks = {6, 12, 24, 16};
 
+// Inside dense blocks and transitions the study's build has no normalization and the plain ReLU (its
+// _DenseBlock and _Transition ignore the norm_layer and relu_fn they are given).
+torch::nn::AnyModule inner_norm(const ModelOptions& options, int64_t channels) {
+  if (options.variant() == ModelVariant::Study) return torch::nn::AnyModule(torch::nn::Identity());
+  return detail::norm2d(options, channels);
+}
+
+torch::nn::AnyModule inner_relu(const ModelOptions& options) {
+  if (options.variant() == ModelVariant::Study) return torch::nn::AnyModule(torch::nn::ReLU());
+  return options.nonsmooth().make_relu();
+}
+
 // torchvision's _DenseLayer: norm1, relu1, conv1 (1×1, bn_size·growth), norm2, relu2, conv2 (3×3, growth).
 torch::nn::Sequential make_dense_layer(int64_t in_channels, int64_t growth_rate, int64_t bn_size,
                                        const ModelOptions& options) {
-  const auto& policy = options.nonsmooth();
   torch::nn::Sequential layer;
-  layer->push_back("norm1", detail::norm2d(options, in_channels));
-  layer->push_back("relu1", policy.make_relu());
+  layer->push_back("norm1", inner_norm(options, in_channels));
+  layer->push_back("relu1", inner_relu(options));
   layer->push_back("conv1", detail::conv2d(in_channels, bn_size * growth_rate, 1, 1, 0, false));
-  layer->push_back("norm2", detail::norm2d(options, bn_size * growth_rate));
-  layer->push_back("relu2", policy.make_relu());
+  layer->push_back("norm2", inner_norm(options, bn_size * growth_rate));
+  layer->push_back("relu2", inner_relu(options));
   layer->push_back("conv2", detail::conv2d(bn_size * growth_rate, growth_rate, 3, 1, 1, false));
   return layer;
 }
@@ -67,8 +80,8 @@ DenseTransitionImpl::DenseTransitionImpl(int64_t in_channels_, int64_t out_chann
 }
 
 void DenseTransitionImpl::reset() {
-  norm = detail::register_any(*this, "norm", detail::norm2d(options, in_channels));
-  relu = detail::register_any(*this, "relu", options.nonsmooth().make_relu());
+  norm = detail::register_any(*this, "norm", inner_norm(options, in_channels));
+  relu = detail::register_any(*this, "relu", inner_relu(options));
   conv = register_module("conv", detail::conv2d(in_channels, out_channels, 1, 1, 0, false));
   pool = register_module("pool", torch::nn::AvgPool2d(torch::nn::AvgPool2dOptions(2).stride(2)));
 }
@@ -90,6 +103,10 @@ void DenseNetImpl::reset() {
   TORCH_CHECK(detail::stem_output_size(options, options.image_size()) >= 8,
               "model \"densenet121\": image_size ", options.image_size(), " leaves less than 8×8 after the ",
               to_string(options.stem()), " stem, expected at least 8×8 before the three transitions");
+  TORCH_CHECK(options.variant() == ModelVariant::Torchvision || options.stem() == Stem::ImageNet,
+              "model \"densenet121\" variant \"study\": the study built its 7×7/2 stem conv on every input, "
+              "expected stem \"imagenet\", got \"",
+              to_string(options.stem()), "\"");
   const auto& policy = options.nonsmooth();
 
   GlobalRngGuard rng;  // layer constructors draw from the global RNG; initialize() redraws from the seed
@@ -129,10 +146,10 @@ torch::Tensor DenseNetImpl::forward(torch::Tensor x) {
 }
 
 void DenseNetImpl::pretty_print(std::ostream& stream) const {
-  stream << "tiebreak::models::DenseNet(depth=121, stem=" << to_string(options.stem())
-         << ", stem_pool=" << options.stem_pool_kernel() << "/" << options.stem_pool_stride() << "/"
-         << options.stem_pool_padding() << ", in_channels=" << options.in_channels()
-         << ", num_classes=" << options.num_classes()
+  stream << "tiebreak::models::DenseNet(depth=121, variant=" << to_string(options.variant())
+         << ", stem=" << to_string(options.stem()) << ", stem_pool=" << options.stem_pool_kernel() << "/"
+         << options.stem_pool_stride() << "/" << options.stem_pool_padding()
+         << ", in_channels=" << options.in_channels() << ", num_classes=" << options.num_classes()
          << ", batch_norm=" << (options.batch_norm() ? "true" : "false")
          << ", nonsmooth=" << options.nonsmooth().describe() << ")";
 }

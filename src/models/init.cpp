@@ -34,10 +34,34 @@ void default_bias(const at::Tensor& weight, at::Tensor& bias, at::Generator& gen
   bias.uniform_(-bound, bound, gen);
 }
 
+// torch::nn::init::kaiming_normal_ with the ReLU gain √2 (Python's default a = 0 gives the same gain), on
+// `fan_out` or fan_in, drawing from `gen`.
+void kaiming_normal_relu(at::Tensor& weight, bool fan_out, at::Generator& gen) {
+  const auto fans = torch::nn::init::_calculate_fan_in_and_fan_out(weight);
+  const auto fan = static_cast<double>(fan_out ? std::get<1>(fans) : std::get<0>(fans));
+  weight.normal_(0.0, std::sqrt(2.0) / std::sqrt(fan), gen);
+}
+
+template <typename Layer>
+void init_default(Layer& layer, at::Generator& gen) {
+  kaiming_uniform(layer.weight, std::sqrt(5), gen);
+  if (layer.bias.defined()) default_bias(layer.weight, layer.bias, gen);
+}
+
 template <typename Layer>
 void init_weighted(Layer& layer, InitScheme scheme, at::Generator& gen, bool is_linear) {
-  if (scheme == InitScheme::PytorchDefault) {
-    kaiming_uniform(layer.weight, std::sqrt(5), gen);
+  if (scheme == InitScheme::PytorchDefault || (is_linear && scheme == InitScheme::TorchvisionResNet)) {
+    init_default(layer, gen);
+    return;
+  }
+  if (scheme == InitScheme::TorchvisionResNet || scheme == InitScheme::TorchvisionDenseNet) {
+    if (is_linear) {  // TorchvisionDenseNet: the default weight, bias 0
+      kaiming_uniform(layer.weight, std::sqrt(5), gen);
+      if (layer.bias.defined()) layer.bias.zero_();
+      return;
+    }
+    // The constructors redraw only conv weights; a conv bias (none in these networks) keeps the default rule.
+    kaiming_normal_relu(layer.weight, /*fan_out=*/scheme == InitScheme::TorchvisionResNet, gen);
     if (layer.bias.defined()) default_bias(layer.weight, layer.bias, gen);
     return;
   }

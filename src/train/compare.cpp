@@ -27,7 +27,8 @@ void flatten(const json& node, const std::string& path, std::map<std::string, st
 }
 
 bool ignored_key(const std::string& key) {
-  return key.rfind("exp.", 0) == 0 || key == "train.seed" || key == "train.runs" ||
+  return key.rfind("exp.", 0) == 0 || key.rfind("sweep.", 0) == 0 || key.rfind("zones.", 0) == 0 ||
+         key == "train.seed" || key == "train.seeding" || key == "train.runs" ||
          key == "train.stop_after_epoch";
 }
 
@@ -103,8 +104,11 @@ std::vector<RunRecord> collect_runs(const std::vector<fs::path>& roots) {
       double a = parse_field(row[acc], dir / "metrics.csv");
       if (!std::isnan(a)) r.best_test_accuracy = std::max(r.best_test_accuracy, a);
       r.final_test_accuracy = a;
-      if (div >= 0 && row[div] == "1") r.diverged = true;
+      r.test_accuracies.push_back(a);
+      r.diverged_rows.push_back(div >= 0 && row[div] == "1");
     }
+    // Diverged = ended non-finite: a mixed-precision run that recovered from a non-finite epoch did not.
+    if (div >= 0 && !table.rows.empty() && table.rows.back()[div] == "1") r.diverged = true;
     if (r.status == "diverged") r.diverged = true;
     runs.push_back(std::move(r));
   }

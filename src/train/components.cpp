@@ -90,6 +90,7 @@ Components default_components() {
             .root(d.root)
             .train_batch_size(request.train_batch_size > 0 ? request.train_batch_size : d.batch_size)
             .test_batch_size(d.test_batch_size)
+            .shuffle(d.shuffle)
             .augment(d.augmentation == "standard")
             .seed(request.seed)
             .device(request.device)
@@ -129,6 +130,7 @@ Components default_components() {
                        .stem_pool_stride(cfg.model.stem_pool_stride)
                        .stem_pool_padding(cfg.model.stem_pool_padding)
                        .init(models::parse_init_scheme(cfg.model.init))
+                       .variant(models::parse_model_variant(cfg.model.variant))
                        .seed(seed);
     auto any = models::make_model(options);
     Model m;

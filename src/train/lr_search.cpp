@@ -56,7 +56,7 @@ std::vector<LrTrial> run_lr_search(const LrSearchOptions& options, const Compone
   fs::create_directories(options.out_dir);
 
   std::vector<LrTrial> all;
-  std::string best_csv = "maxpool,lr,accuracy\n";
+  std::string best_csv = "beta,lr,accuracy\n";
   for (double beta : betas) {
     std::vector<std::vector<double>> history;
     std::optional<LrTrial> best;
@@ -125,7 +125,7 @@ std::vector<LrTrial> run_lr_search(const LrSearchOptions& options, const Compone
                      static_cast<long long>(t), trial.lr, trial.accuracy, note.c_str());
       }
       all.push_back(trial);
-      std::string trials_csv = "maxpool,trial,lr,accuracy,epochs,pruned,diverged,failed\n";
+      std::string trials_csv = "beta,trial,lr,accuracy,epochs,pruned,diverged,failed\n";
       for (const auto& x : all) {
         trials_csv += fmt::format("{},{},{},{},{},{},{},{}\n", x.beta, x.trial, x.lr, x.accuracy,
                                   x.epochs_done, x.pruned ? 1 : 0, x.diverged ? 1 : 0, x.failed ? 1 : 0);

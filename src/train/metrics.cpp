@@ -48,7 +48,7 @@ nlohmann::json to_json(const EpochMetrics& r) {
           {"train_accuracy", number(r.train_accuracy)},
           {"test_loss", number(r.test_loss)},
           {"test_accuracy", number(r.test_accuracy)},
-          {"maxpool", number(r.maxpool)},
+          {"beta", number(r.beta)},
           {"batch_norm", r.batch_norm},
           {"precision", r.precision},
           {"formulation", r.formulation},
@@ -56,7 +56,8 @@ nlohmann::json to_json(const EpochMetrics& r) {
           {"lr", number(r.lr)},
           {"seconds", number(r.seconds)},
           {"ties", ties},
-          {"diverged", r.diverged}};
+          {"diverged", r.diverged},
+          {"filled", r.filled}};
 }
 
 EpochMetrics epoch_metrics_from_json(const nlohmann::json& j) {
@@ -67,7 +68,7 @@ EpochMetrics epoch_metrics_from_json(const nlohmann::json& j) {
   r.train_accuracy = number_from(j.at("train_accuracy"));
   r.test_loss = number_from(j.at("test_loss"));
   r.test_accuracy = number_from(j.at("test_accuracy"));
-  r.maxpool = number_from(j.at("maxpool"));
+  r.beta = number_from(j.at("beta"));
   r.batch_norm = j.at("batch_norm").get<bool>();
   r.precision = j.at("precision").get<std::string>();
   r.formulation = j.at("formulation").get<std::string>();
@@ -76,13 +77,13 @@ EpochMetrics epoch_metrics_from_json(const nlohmann::json& j) {
   r.seconds = number_from(j.at("seconds"));
   for (const auto& t : j.at("ties")) r.ties.emplace_back(t.at(0).get<std::string>(), number_from(t.at(1)));
   r.diverged = j.at("diverged").get<bool>();
+  r.filled = j.at("filled").get<bool>();
   return r;
 }
 
 std::string format_metrics_csv(const std::vector<EpochMetrics>& rows) {
   std::string out =
-      "run_id,epoch,train_loss,train_accuracy,test_loss,test_accuracy,maxpool,batch_norm,precision,"
-      "formulation,"
+      "run_id,epoch,train_loss,train_accuracy,test_loss,test_accuracy,beta,batch_norm,precision,formulation,"
       "optimizer,lr,seconds";
   std::vector<std::string> tie_columns;
   for (const auto& row : rows) {
@@ -92,10 +93,10 @@ std::string format_metrics_csv(const std::vector<EpochMetrics>& rows) {
     }
   }
   for (const auto& name : tie_columns) out += ",ties." + name;
-  out += ",diverged\n";
+  out += ",diverged,filled\n";
   for (const auto& r : rows) {
     out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{}", r.run_id, r.epoch, field(r.train_loss),
-                       field(r.train_accuracy), field(r.test_loss), field(r.test_accuracy), field(r.maxpool),
+                       field(r.train_accuracy), field(r.test_loss), field(r.test_accuracy), field(r.beta),
                        r.batch_norm ? 1 : 0, r.precision, r.formulation, r.optimizer, field(r.lr),
                        field(r.seconds));
     for (const auto& name : tie_columns) {
@@ -104,7 +105,27 @@ std::string format_metrics_csv(const std::vector<EpochMetrics>& rows) {
         if (n == name) value = fraction;
       out += "," + field(value);
     }
-    out += fmt::format(",{}\n", r.diverged ? 1 : 0);
+    out += fmt::format(",{},{}\n", r.diverged ? 1 : 0, r.filled ? 1 : 0);
+  }
+  return out;
+}
+
+std::string python_float(double v) {
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  // fmt's shortest round-trip form switches to exponents where repr() does (below 1e-4, from 1e16) and
+  // writes them the same way ("1e-05", "1e+16"); only an integral value lacks repr()'s ".0".
+  std::string text = fmt::format("{}", v);
+  if (text.find_first_of(".e") == std::string::npos) text += ".0";
+  return text;
+}
+
+std::string format_study_metrics_csv(const std::vector<EpochMetrics>& rows) {
+  std::string out = "run_id,epoch,train_loss,train_accuracy,test_loss,test_accuracy,maxpool,batch_norm\n";
+  for (const auto& r : rows) {
+    out += fmt::format("{},{},{},{},{},{},{},{}\n", r.run_id, r.epoch, python_float(r.train_loss),
+                       python_float(r.train_accuracy), python_float(r.test_loss),
+                       python_float(r.test_accuracy), python_float(r.beta), r.batch_norm ? "True" : "False");
   }
   return out;
 }

@@ -55,6 +55,12 @@ std::string describe(const PrecisionPlan& plan, Precision precision) {
   return text;
 }
 
+PrecisionPlan evaluation_plan(PrecisionPlan plan) {
+  plan.autocast_dtype.reset();
+  plan.loss_scaling = false;
+  return plan;
+}
+
 PrecisionGuard::PrecisionGuard(const PrecisionPlan& plan, c10::DeviceType device_type)
     : autocast_(device_type, plan.autocast_dtype),
       fp32_accumulate_(plan.fp32_accumulate && device_type == c10::DeviceType::CPU) {}

@@ -62,6 +62,12 @@ GridAxis parse_grid_axis(const std::string& argument) {
   return axis;
 }
 
+std::vector<GridAxis> config_grid(const config::ExperimentConfig& config) {
+  std::vector<GridAxis> axes;
+  for (const auto& [key, values] : config.sweep.grid) axes.push_back({key, values});
+  return axes;
+}
+
 std::vector<GridPoint> expand_grid(const std::vector<GridAxis>& axes) {
   std::map<std::string, int> short_names;
   std::set<std::string> keys;

@@ -50,8 +50,31 @@ std::string format_duration(double seconds) {
 /// it executes, not what it computes.
 json identity_of(json config) {
   config.erase("exp");
+  config.erase("sweep");
+  config.erase("zones");
   config["train"].erase("stop_after_epoch");
   return config;
+}
+
+uint64_t splitmix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+/// FNV-1a: a hash of text that is the same on every machine and build (std::hash is not).
+uint64_t fnv1a(const std::string& text) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : text) h = (h ^ c) * 0x100000001b3ULL;
+  return h;
+}
+
+bool all_finite(const torch::nn::Module& module) {
+  torch::NoGradGuard no_grad;
+  for (const auto& p : module.parameters())
+    if (!torch::isfinite(p).all().item<bool>()) return false;
+  return true;
 }
 
 std::string first_difference(const json& a, const json& b, const std::string& path = "") {
@@ -202,6 +225,19 @@ std::optional<RunStatus> read_run_status(const fs::path& run_dir) {
   }
 }
 
+uint64_t run_seed(const config::LoadedConfig& config, int64_t run_id) {
+  const auto& train = config.config.train;
+  if (train.seeding == "paired") return train.seed + static_cast<uint64_t>(run_id);
+  // Everything the run computes except how long it trains (a longer run of a configuration starts as the
+  // shorter one did): json dumps object keys sorted, so the text, and the seed, are reproducible.
+  json identity = identity_of(config.json);
+  identity["train"].erase("epochs");
+  identity["train"].erase("runs");
+  const uint64_t h = splitmix64(fnv1a(identity.dump()) ^ splitmix64(train.seed));
+  // Below 2^63: the seed travels through JSON and torch::manual_seed as a non-negative integer.
+  return splitmix64(h + static_cast<uint64_t>(run_id)) >> 1;
+}
+
 fs::path run_directory(const fs::path& experiment_dir, int64_t run_id) {
   return experiment_dir / fmt::format("run-{}", run_id);
 }
@@ -288,7 +324,7 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
   }
   auto logger = make_logger(dir / "train.log", cfg.exp, options.progress, options.run_id, ctx);
   Progress progress(options.progress && main_rank, logger);
-  const uint64_t run_seed = cfg.train.seed + static_cast<uint64_t>(options.run_id);
+  const uint64_t run_seed = train::run_seed(loaded, options.run_id);
   const auto started = std::chrono::steady_clock::now();
   json run = {{"run_id", options.run_id},
               {"status", to_string(RunStatus::Running)},
@@ -420,7 +456,9 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
                    distributed::to_string(ctx->launch().launcher), reducer->num_buckets());
     }
     {
-      json seeds = {{"model_init", run_seed}, {"shuffle", "shuffle_seed(run_seed, epoch)"}};
+      json seeds = {{"model_init", run_seed},
+                    {"shuffle", "shuffle_seed(run_seed, epoch)"},
+                    {"seeding", cfg.train.seeding}};
       run["seeds"] = seeds;
       run["model_parameters"] = [&] {
         int64_t n = 0;
@@ -432,15 +470,18 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
     const bool tie_stats = cfg.exp.tie_stats && !model.tie_counters.empty();
     const int64_t epochs = cfg.train.epochs;
     const double beta = cfg.nonsmooth.beta;
-    bool diverged = !outcome.rows.empty() && outcome.rows.back().diverged;
+    // Under loss scaling a non-finite loss only skips the step and the run may recover, so it trains on as
+    // the study did; in fp16/bf16/fp32/fp64 non-finite weights stay non-finite, so the run stops there.
+    const bool stops_when_non_finite = !plan.loss_scaling;
+    bool frozen = stops_when_non_finite && !outcome.rows.empty() && !all_finite(*model.module);
     double epoch_seconds_sum = 0;
     for (const auto& r : outcome.rows) epoch_seconds_sum += r.seconds;
 
     auto make_row = [&](int64_t epoch, double lr) {
       EpochMetrics row;
       row.run_id = options.run_id;
-      row.epoch = epoch + 1;
-      row.maxpool = beta;
+      row.epoch = epoch;
+      row.beta = beta;
       row.batch_norm = cfg.model.batch_norm;
       row.precision = config::to_string(cfg.train.precision);
       row.formulation = cfg.nonsmooth.formulation;
@@ -460,12 +501,13 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
       if (!main_rank) return;
       if (cfg.exp.checkpoint) save_checkpoint(checkpoint, parts, meta);
       write_text_atomically(dir / "metrics.csv", format_metrics_csv(outcome.rows));
+      write_text_atomically(dir / "metrics_study.csv", format_study_metrics_csv(outcome.rows));
       run["epochs_done"] = epochs_done;
       run["seconds_total"] = epoch_seconds_sum;
       write_run_json();
     };
 
-    for (int64_t epoch = start_epoch; epoch < epochs && !diverged; ++epoch) {
+    for (int64_t epoch = start_epoch; epoch < epochs && !frozen; ++epoch) {
       const double lr = learning_rate_at(cfg.train.schedule, cfg.train.optimizer.lr, epoch, epochs);
       set_learning_rate(*optimizer, lr);
       const auto t0 = std::chrono::steady_clock::now();
@@ -477,31 +519,36 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
         t.counter->set_enabled(tie_stats);
       }
       auto dopts = torch::TensorOptions().dtype(torch::kDouble).device(device);
+      // The study's epoch loss is the mean of the mini-batch losses (a short last batch weighs as much as a
+      // full one); accuracy counts examples.
       auto loss_sum = torch::zeros({}, dopts);
       auto correct = torch::zeros({}, dopts.dtype(torch::kLong));
       int64_t seen = 0;
+      int64_t steps = 0;
       const int64_t train_size = data->train_size();
       data->for_each_train_batch(epoch, [&](const Batch& batch) {
         const auto step = train_step(model, *optimizer, plan, device, batch, scaler.get(), reducer.get());
         const int64_t n = step.targets.size(0);
-        loss_sum += step.loss.to(torch::kDouble) * static_cast<double>(n);
+        loss_sum += step.loss.to(torch::kDouble);
         correct += step.logits.argmax(1).eq(step.targets).sum();
         seen += n;
+        ++steps;
         if (progress.wants_ticks()) {
           double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
           progress.tick(fmt::format("[run {}] epoch {}/{} {:3.0f}%  loss {:.4f}  acc {:.2f}%  {:.0f} img/s",
                                     options.run_id, epoch + 1, epochs, 100.0 * seen / train_size,
-                                    loss_sum.item<double>() / seen, 100.0 * correct.item<int64_t>() / seen,
+                                    loss_sum.item<double>() / steps, 100.0 * correct.item<int64_t>() / seen,
                                     seen / std::max(elapsed, 1e-9)));
         }
       });
-      const auto train_totals = sum_over_ranks(ctx, {loss_sum, correct, torch::full({}, seen, dopts)});
+      const auto train_totals = sum_over_ranks(
+          ctx, {loss_sum, correct, torch::full({}, seen, dopts), torch::full({}, steps, dopts)});
       const double seen_total = train_totals[2];
       TORCH_CHECK(seen_total > 0, "data '", cfg.data.dataset, "': the training set produced no batches");
       const double train_seconds =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       EpochMetrics row = make_row(epoch, lr);
-      row.train_loss = train_totals[0] / seen_total;
+      row.train_loss = train_totals[0] / train_totals[3];
       row.train_accuracy = train_totals[1] / seen_total;
       if (tie_stats) {
         std::vector<torch::Tensor> counts;
@@ -518,7 +565,8 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
       }
       for (auto& t : model.tie_counters) t.counter->set_enabled(false);
 
-      // Evaluation pass.
+      // Evaluation pass: in the parameters' dtype, without autocast, as the study's test() ran (so mixed
+      // precision evaluates in fp32).
       model.module->eval();
       {
         torch::NoGradGuard no_grad;
@@ -531,26 +579,30 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
         auto test_loss = torch::zeros({}, dopts);
         auto test_correct = torch::zeros({}, dopts.dtype(torch::kLong));
         int64_t tested = 0;
+        int64_t test_batches = 0;
         data->for_each_test_batch([&](const Batch& batch) {
           auto x = batch.inputs.to(device, plan.parameter_dtype, true);
           auto y = batch.targets.to(device, true);
-          PrecisionGuard guard(plan, device.type());
+          // The study's test pass had no autocast: mixed precision evaluates in fp32.
+          PrecisionGuard guard(evaluation_plan(plan), device.type());
           auto logits = model.forward(x);
           auto loss = torch::nn::functional::cross_entropy(logits, y);
-          test_loss += loss.to(torch::kDouble) * static_cast<double>(y.size(0));
+          test_loss += loss.to(torch::kDouble);
           test_correct += logits.argmax(1).eq(y).sum();
           tested += y.size(0);
+          ++test_batches;
         });
-        const auto test_totals =
-            sum_over_ranks(ctx, {test_loss, test_correct, torch::full({}, tested, dopts)});
+        const auto test_totals = sum_over_ranks(ctx, {test_loss, test_correct, torch::full({}, tested, dopts),
+                                                      torch::full({}, test_batches, dopts)});
         TORCH_CHECK(test_totals[2] > 0, "data '", cfg.data.dataset, "': the test set produced no batches");
-        row.test_loss = test_totals[0] / test_totals[2];
+        row.test_loss = test_totals[0] / test_totals[3];
         row.test_accuracy = test_totals[1] / test_totals[2];
       }
       row.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       epoch_seconds_sum += row.seconds;
-      diverged = !std::isfinite(row.train_loss);
-      row.diverged = diverged;
+      const bool weights_finite = all_finite(*model.module);
+      row.diverged = !std::isfinite(row.train_loss) || !weights_finite;
+      frozen = stops_when_non_finite && !weights_finite;
       outcome.rows.push_back(row);
 
       const double per_epoch = epoch_seconds_sum / static_cast<double>(outcome.rows.size());
@@ -561,28 +613,34 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
                       epoch + 1, epochs, lr, row.train_loss, 100 * row.train_accuracy, row.test_loss,
                       100 * row.test_accuracy, seen / std::max(train_seconds, 1e-9), row.seconds,
                       format_duration(per_epoch * static_cast<double>(epochs - epoch - 1)),
-                      diverged ? "  DIVERGED" : ""));
+                      row.diverged ? (frozen ? "  DIVERGED" : "  NON-FINITE LOSS") : ""));
 
-      if (diverged) {
-        // The study's convention: a diverged run keeps its place in every curve.
-        // The remaining epochs are not trained; their rows repeat the diverged
-        // model's test accuracy with NaN losses.
-        logger->warn(
-            "training loss is not finite at epoch {}: run diverged; recording the remaining {} epochs",
-            epoch + 1, epochs - epoch - 1);
+      if (frozen) {
+        // Non-finite weights cannot change any more: the remaining epochs are filled, not trained, so that a
+        // diverged run keeps its place in every curve as in the study. A filled row has NaN training loss
+        // and accuracy and the test metrics of the frozen model, which are the ones just measured.
+        logger->warn("weights are not finite after epoch {}: run diverged; filling the remaining {} epochs",
+                     epoch, epochs - epoch - 1);
         for (int64_t rest = epoch + 1; rest < epochs; ++rest) {
           EpochMetrics filler =
               make_row(rest, learning_rate_at(cfg.train.schedule, cfg.train.optimizer.lr, rest, epochs));
           filler.train_loss = kNaN;
-          filler.train_accuracy = row.train_accuracy;
-          filler.test_loss = kNaN;
+          filler.train_accuracy = kNaN;
+          filler.test_loss = row.test_loss;
           filler.test_accuracy = row.test_accuracy;
-          filler.ties = row.ties;
+          filler.seconds = 0;
           filler.diverged = true;
+          filler.filled = true;
           outcome.rows.push_back(filler);
         }
         persist(epochs);
         break;
+      }
+      if (row.diverged) {
+        logger->warn("training loss is not finite at epoch {}{}", epoch,
+                     scaler ? fmt::format(" (the loss scaler skipped those steps, {} so far); training on",
+                                          scaler->skipped_steps())
+                            : "; training on");
       }
       persist(epoch + 1);
       const bool go_on = !options.on_epoch || options.on_epoch(outcome.rows.back());
@@ -590,12 +648,15 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
         outcome.status = RunStatus::Stopped;
         run["status"] = to_string(outcome.status);
         write_run_json();
-        logger->info("stopped after epoch {} ({}); --resume continues", epoch + 1,
+        logger->info("stopped after {} epochs ({}); --resume continues", epoch + 1,
                      go_on ? "train.stop_after_epoch" : "asked by the caller");
         return outcome;
       }
     }
 
+    // A run is diverged when it ends non-finite: frozen, or (training on under loss scaling) with a
+    // non-finite last epoch.
+    const bool diverged = !outcome.rows.empty() && outcome.rows.back().diverged;
     outcome.status = diverged ? RunStatus::Diverged : RunStatus::Finished;
     run["status"] = to_string(outcome.status);
     run["finished_at"] = now_iso8601();

@@ -67,4 +67,55 @@ nlohmann::json Log10Histogram::to_json() const {
   return {{"zeros", zeros_}, {"bins", bins}};
 }
 
+StudyHistogram::StudyHistogram(int low_exponent, int high_exponent)
+    : low_(low_exponent), high_(high_exponent) {
+  TORCH_CHECK(high_ > low_,
+              "StudyHistogram: expected low_exponent < high_exponent (numpy.arange(a, b) must hold ",
+              "an exponent), got ", low_, " and ", high_);
+  edges_.push_back(0.0);
+  for (int e = low_; e < high_; ++e) edges_.push_back(power_of_ten(e));
+  counts_.assign(edges_.size() - 1, 0);
+}
+
+void StudyHistogram::add(double value) {
+  TORCH_CHECK(value >= 0 && std::isfinite(value), "StudyHistogram: expected a finite value >= 0, got ",
+              value);
+  ++samples_;
+  if (value == 0) ++zeros_;
+  if (value > edges_.back()) return;
+  ++in_range_;
+  // numpy: bin i holds [edges[i], edges[i+1]); the last bin also holds its right edge.
+  auto it = std::upper_bound(edges_.begin(), edges_.end(), value);
+  size_t bin = static_cast<size_t>(it - edges_.begin()) - 1;
+  if (bin == counts_.size()) --bin;
+  ++counts_[bin];
+}
+
+std::vector<StudyHistogram::Bar> StudyHistogram::bars() const {
+  std::vector<Bar> out;
+  for (size_t i = 1; i < counts_.size(); ++i) {
+    const int exponent = low_ + static_cast<int>(i);
+    out.push_back({exponent, edges_[i], edges_[i + 1], counts_[i],
+                   in_range_ == 0 ? 0.0 : 100.0 * static_cast<double>(counts_[i]) / in_range_});
+  }
+  return out;
+}
+
+double StudyHistogram::zero_percent() const {
+  return samples_ == 0 ? 0.0 : 100.0 * static_cast<double>(zeros_) / samples_;
+}
+
+nlohmann::json StudyHistogram::to_json() const {
+  nlohmann::json bars_json = nlohmann::json::array();
+  for (const auto& b : bars())
+    bars_json.push_back({{"exponent", b.exponent},
+                         {"low", b.low},
+                         {"high", b.high},
+                         {"count", b.count},
+                         {"percent", b.percent}});
+  return {{"exponents", {low_, high_}},     {"samples", samples_},   {"zeros", zeros_},
+          {"zero_percent", zero_percent()}, {"in_range", in_range_}, {"below_range", below_range()},
+          {"above_range", above_range()},   {"bars", bars_json}};
+}
+
 }  // namespace tiebreak::zones

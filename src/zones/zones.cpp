@@ -1,5 +1,7 @@
 #include "tiebreak/zones/zones.h"
 
+#include "zones/internal.h"
+
 #include "tiebreak/models/nonsmooth_layers.h"
 #include "tiebreak/train/atomic_file.h"
 #include "tiebreak/train/optimizer.h"
@@ -19,23 +21,11 @@ namespace {
 
 using nlohmann::json;
 namespace fs = std::filesystem;
-
-const std::set<std::string> kNonsmoothFields{"pool", "beta", "formulation", "grad_at_zero", "relu_alpha"};
-
-std::string trim(const std::string& s) {
-  const auto begin = s.find_first_not_of(" \t");
-  if (begin == std::string::npos) return "";
-  return s.substr(begin, s.find_last_not_of(" \t") - begin + 1);
-}
-
-std::vector<std::string> split(const std::string& text, char separator) {
-  std::vector<std::string> parts;
-  std::string part;
-  std::istringstream in(text);
-  while (std::getline(in, part, separator)) parts.push_back(trim(part));
-  if (!text.empty() && text.back() == separator) parts.push_back("");
-  return parts;
-}
+using detail::bit_identical;
+using detail::split;
+using detail::test_accuracy;
+using detail::trim;
+using detail::variant;
 
 // The kinds of layers whose Jacobian the pair changes: only their ties can make the two gradients differ.
 std::set<models::NonsmoothKind> layers_changed_by(const std::string& key) {
@@ -45,37 +35,10 @@ std::set<models::NonsmoothKind> layers_changed_by(const std::string& key) {
   return {models::NonsmoothKind::Pool};
 }
 
-config::LoadedConfig variant(const config::LoadedConfig& base, config::Precision precision,
-                             const std::string& key, const json& value, int64_t train_limit) {
-  json document = base.json;
-  config::apply_override(document, "train.precision=" + config::to_string(precision));
-  config::apply_override(document, key + "=" + value.dump());
-  if (train_limit > 0) config::apply_override(document, "data.train_limit=" + std::to_string(train_limit));
-  const std::string source = base.source.empty() ? std::string("<config>") : base.source.string();
-  auto loaded = config::config_from_json(document, source + " with " + key + "=" + value.dump());
-  loaded.source = base.source;
-  return loaded;
-}
-
 std::vector<at::Tensor> gradients(const torch::nn::Module& module) {
   std::vector<at::Tensor> grads;
   for (const auto& p : module.parameters()) grads.push_back(p.grad());
   return grads;
-}
-
-bool bit_identical(const torch::nn::Module& a, const torch::nn::Module& b) {
-  auto pa = a.parameters(), pb = b.parameters();
-  auto ba = a.buffers(), bb = b.buffers();
-  if (pa.size() != pb.size() || ba.size() != bb.size()) return false;
-  pa.insert(pa.end(), ba.begin(), ba.end());
-  pb.insert(pb.end(), bb.begin(), bb.end());
-  for (size_t k = 0; k < pa.size(); ++k) {
-    if (pa[k].sizes() != pb[k].sizes() || pa[k].scalar_type() != pb[k].scalar_type()) return false;
-    // Compare bits, not values: equal() would call −0 and +0 equal and NaN unequal to itself.
-    auto x = pa[k].contiguous(), y = pb[k].contiguous();
-    if (x.numel() > 0 && !at::equal(x.view(at::kByte), y.view(at::kByte))) return false;
-  }
-  return true;
 }
 
 // Copies parameters and buffers (same architecture, any dtypes) from `from` into `to`.
@@ -120,23 +83,6 @@ struct Network {
   std::unique_ptr<train::DynamicLossScaler> scaler;
 };
 
-double test_accuracy(train::BatchSource& data, Network& net, const train::PrecisionPlan& plan,
-                     const c10::Device& device) {
-  torch::NoGradGuard no_grad;
-  net.model.module->eval();
-  auto correct = torch::zeros({}, torch::TensorOptions().dtype(torch::kLong).device(device));
-  int64_t seen = 0;
-  data.for_each_test_batch([&](const train::Batch& batch) {
-    auto x = batch.inputs.to(device, plan.parameter_dtype);
-    auto y = batch.targets.to(device);
-    train::PrecisionGuard guard(plan, device.type());
-    correct += net.model.forward(x).argmax(1).eq(y).sum();
-    seen += y.size(0);
-  });
-  net.model.module->train();
-  return seen == 0 ? 0.0 : static_cast<double>(correct.item<int64_t>()) / seen;
-}
-
 json interval_json(int64_t count, int64_t total, const Interval& ci) {
   return {{"count", count},
           {"fraction", total == 0 ? 0.0 : static_cast<double>(count) / total},
@@ -156,7 +102,7 @@ json ties_json(const TieComparison& t) {
 PairSpec PairSpec::parse(const std::string& text) {
   const auto [key, values] = config::split_assignment(text);
   TORCH_CHECK(
-      key.rfind("nonsmooth.", 0) == 0 && kNonsmoothFields.count(key.substr(10)) > 0, "--pair '", text,
+      detail::is_nonsmooth_key(key), "--pair '", text,
       "': expected a key of the nonsmooth section (nonsmooth.pool, nonsmooth.beta, nonsmooth.formulation, ",
       "nonsmooth.grad_at_zero, nonsmooth.relu_alpha), got '", key, "'");
   auto parts = split(values, ',');
@@ -197,6 +143,22 @@ config::Precision parse_precision(const std::string& name) {
   TORCH_CHECK(false, "precision '", name, "': expected one of ", known);
 }
 
+std::pair<int, int> study_histogram_range(config::Precision precision, const std::string& pool) {
+  const bool normpool = pool == "normpool";
+  switch (precision) {
+    case config::Precision::Fp16:
+    case config::Precision::Bf16:
+      return {-8, normpool ? 2 : 1};
+    case config::Precision::Fp32:
+    case config::Precision::AmpFp16:
+    case config::Precision::AmpBf16:
+      return {-9, normpool ? 2 : 0};
+    case config::Precision::Fp64:
+      return {-18, -13};
+  }
+  TORCH_INTERNAL_ASSERT(false, "unknown precision");
+}
+
 std::map<config::Precision, double> parse_thresholds(const std::string& text) {
   std::map<config::Precision, double> thresholds;
   for (const auto& item : split(text, ',')) {
@@ -230,7 +192,7 @@ ZonesResult run_zones(const config::LoadedConfig& config, const ZonesOptions& op
   exp.deterministic = !options.nondeterministic;
   train::apply_execution_settings(exp);
   const c10::Device device = train::resolve_device(exp.device);
-  const uint64_t seed = config.config.train.seed;
+  const uint64_t base_seed = config.config.train.seed;
   const auto recorded_kinds = layers_changed_by(options.pair.key);
 
   ZonesResult result;
@@ -250,151 +212,166 @@ ZonesResult run_zones(const config::LoadedConfig& config, const ZonesOptions& op
       TORCH_CHECK(false, "zones: --precision ", config::to_string(precision), " needs ",
                   c10::toString(compute), " kernels this LibTorch lacks on ", device.str(), ": ", names);
     }
-
-    train::DataRequest request;
-    request.seed = seed;
-    request.device = device;
-    request.dtype = plan.parameter_dtype;
-    auto data = components.make_data(config_a.config, request);
-    Network a, b;
-    a.model = components.make_model(config_a.config, *data, seed);
-    b.model = components.make_model(config_b.config, *data, seed);
-    TORCH_CHECK(a.model.module && b.model.module, "zones: the model factory returned no module");
-    a.model.module->to(device, plan.parameter_dtype);
-    b.model.module->to(device, plan.parameter_dtype);
-    TORCH_CHECK(bit_identical(*a.model.module, *b.model.module), "zones: model '", config.config.model.name,
-                "' was not built with bit-identical weights from one seed for ", options.pair.describe());
-    for (auto* net : {&a, &b}) {
-      net->optimizer =
-          train::make_optimizer(config_a.config.train.optimizer, net->model.module->parameters());
-      if (plan.loss_scaling)
-        net->scaler = std::make_unique<train::DynamicLossScaler>(config_a.config.train.loss_scale, device);
-      net->model.module->train();
-    }
     // In fp64 there is no higher precision to resolve a tie with; once trained, the weights differ and the
     // discrepancy no longer isolates the Jacobian choice, so neither is classified.
     const bool classify_here = options.classify && !options.train && precision != config::Precision::Fp64;
-    train::Model reference;
-    std::vector<models::NonsmoothLayer> reference_layers;
-    if (classify_here) {
-      reference = components.make_model(config_a.config, *data, seed);
-      reference.module->to(device, at::kDouble);
-      reference.module->train();
-      reference_layers = counted_layers(*reference.module);
-    }
-    const auto layers_a = counted_layers(*a.model.module);
-    set_counters(counted_layers(*b.model.module), false, {});
-    if (result.layer_names.empty())
-      for (const auto& layer : layers_a) result.layer_names.push_back(layer.name);
 
     PrecisionSummary summary;
     summary.precision = precision;
+    summary.initializations = precision == config::Precision::Fp64 ? config.config.zones.initializations_fp64
+                                                                   : config.config.zones.initializations;
+    const auto [low_exponent, high_exponent] = study_histogram_range(precision, config.config.nonsmooth.pool);
+    summary.study_histogram = StudyHistogram(low_exponent, high_exponent);
     auto threshold_it = options.thresholds.find(precision);
     summary.threshold =
         threshold_it != options.thresholds.end() ? threshold_it->second : default_threshold(precision);
-    for (const auto& layer : layers_a)
-      summary.layers.push_back({layer.name, models::to_string(layer.kind), 0, 0, 0});
 
-    for (int64_t epoch = 0; epoch < options.epochs; ++epoch) {
-      if (options.train) {
-        const double lr = train::learning_rate_at(config_a.config.train.schedule,
-                                                  config_a.config.train.optimizer.lr, epoch, options.epochs);
-        train::set_learning_rate(*a.optimizer, lr);
-        train::set_learning_rate(*b.optimizer, lr);
+    for (int64_t init = 0; init < summary.initializations; ++init) {
+      const uint64_t seed = base_seed + static_cast<uint64_t>(init);
+      train::DataRequest request;
+      request.seed = seed;
+      request.device = device;
+      request.dtype = plan.parameter_dtype;
+      auto data = components.make_data(config_a.config, request);
+      Network a, b;
+      a.model = components.make_model(config_a.config, *data, seed);
+      b.model = components.make_model(config_b.config, *data, seed);
+      TORCH_CHECK(a.model.module && b.model.module, "zones: the model factory returned no module");
+      a.model.module->to(device, plan.parameter_dtype);
+      b.model.module->to(device, plan.parameter_dtype);
+      TORCH_CHECK(bit_identical(*a.model.module, *b.model.module), "zones: model '", config.config.model.name,
+                  "' was not built with bit-identical weights from one seed for ", options.pair.describe());
+      for (auto* net : {&a, &b}) {
+        net->optimizer =
+            train::make_optimizer(config_a.config.train.optimizer, net->model.module->parameters());
+        if (plan.loss_scaling)
+          net->scaler = std::make_unique<train::DynamicLossScaler>(config_a.config.train.loss_scale, device);
+        net->model.module->train();
       }
-      int64_t index = 0;
-      data->for_each_train_batch(epoch, [&](const train::Batch& batch) {
-        if (options.batch_limit > 0 && index >= options.batch_limit) return;
-        BatchRecord record;
-        record.precision = precision;
-        record.epoch = epoch;
-        record.batch = index++;
-        auto x = batch.inputs.to(device, plan.parameter_dtype);
-        auto y = batch.targets.to(device);
-        std::vector<at::Tensor> low_masks;
-        for (auto* net : {&a, &b}) {
-          const bool is_a = net == &a;
-          // Only a's forward is counted: in the default (learning rate 0) mode both forwards are identical.
-          set_counters(layers_a, is_a,
-                       is_a && classify_here ? recorded_kinds : std::set<models::NonsmoothKind>{});
-          net->optimizer->zero_grad();
-          at::Tensor loss;
-          {
-            train::PrecisionGuard guard(plan, device.type());
-            loss = torch::nn::functional::cross_entropy(net->model.forward(x), y);
-          }
-          if (is_a) {
-            for (size_t k = 0; k < layers_a.size(); ++k) {
-              const auto stats = layers_a[k].counter->stats();
-              record.layer_ties.push_back(stats.ties);
-              summary.layers[k].points += stats.points;
-              summary.layers[k].ties += stats.ties;
-              summary.layers[k].max_ties = std::max(summary.layers[k].max_ties, stats.max_ties);
+      train::Model reference;
+      std::vector<models::NonsmoothLayer> reference_layers;
+      if (classify_here) {
+        reference = components.make_model(config_a.config, *data, seed);
+        reference.module->to(device, at::kDouble);
+        reference.module->train();
+        reference_layers = counted_layers(*reference.module);
+      }
+      const auto layers_a = counted_layers(*a.model.module);
+      set_counters(counted_layers(*b.model.module), false, {});
+      if (result.layer_names.empty())
+        for (const auto& layer : layers_a) result.layer_names.push_back(layer.name);
+      if (summary.layers.empty())
+        for (const auto& layer : layers_a)
+          summary.layers.push_back({layer.name, models::to_string(layer.kind), 0, 0, 0});
+
+      for (int64_t epoch = 0; epoch < options.epochs; ++epoch) {
+        if (options.train) {
+          const double lr = train::learning_rate_at(
+              config_a.config.train.schedule, config_a.config.train.optimizer.lr, epoch, options.epochs);
+          train::set_learning_rate(*a.optimizer, lr);
+          train::set_learning_rate(*b.optimizer, lr);
+        }
+        int64_t index = 0;
+        data->for_each_train_batch(epoch, [&](const train::Batch& batch) {
+          if (options.batch_limit > 0 && index >= options.batch_limit) return;
+          BatchRecord record;
+          record.precision = precision;
+          record.initialization = init;
+          record.epoch = epoch;
+          record.batch = index++;
+          auto x = batch.inputs.to(device, plan.parameter_dtype);
+          auto y = batch.targets.to(device);
+          std::vector<at::Tensor> low_masks;
+          for (auto* net : {&a, &b}) {
+            const bool is_a = net == &a;
+            // Only a's forward is counted: in the default (learning rate 0) mode both forwards are identical.
+            set_counters(layers_a, is_a,
+                         is_a && classify_here ? recorded_kinds : std::set<models::NonsmoothKind>{});
+            net->optimizer->zero_grad();
+            at::Tensor loss;
+            {
+              train::PrecisionGuard guard(plan, device.type());
+              loss = torch::nn::functional::cross_entropy(net->model.forward(x), y);
             }
-            low_masks = recorded_masks(layers_a);
+            if (is_a) {
+              for (size_t k = 0; k < layers_a.size(); ++k) {
+                const auto stats = layers_a[k].counter->stats();
+                record.layer_ties.push_back(stats.ties);
+                summary.layers[k].points += stats.points;
+                summary.layers[k].ties += stats.ties;
+                summary.layers[k].max_ties = std::max(summary.layers[k].max_ties, stats.max_ties);
+              }
+              low_masks = recorded_masks(layers_a);
+            }
+            if (net->scaler) {
+              net->scaler->scale(loss).backward();
+              net->scaler->unscale_(*net->optimizer);
+            } else {
+              loss.backward();
+            }
+            (is_a ? record.loss_a : record.loss_b) = loss.detach().to(at::kDouble).item<double>();
           }
-          if (net->scaler) {
-            net->scaler->scale(loss).backward();
-            net->scaler->unscale_(*net->optimizer);
+          set_counters(layers_a, false, {});
+          record.d = discrepancy(gradients(*a.model.module), gradients(*b.model.module));
+
+          if (!std::isfinite(record.d.linf) || !std::isfinite(record.d.l1)) {
+            ++summary.non_finite;
           } else {
-            loss.backward();
+            ++summary.batches;
+            summary.histogram.add(record.d.linf);
+            summary.study_histogram.add(record.d.l1);
+            if (record.d.linf > 0) ++summary.nonzero;
+            record.above_threshold = record.d.linf > summary.threshold;
+            if (record.above_threshold) ++summary.above_threshold;
+            const TieComparison* ties = nullptr;
+            if (classify_here && record.d.linf > 0) {
+              torch::NoGradGuard no_grad;
+              copy_state(*a.model.module, *reference.module);
+              set_counters(reference_layers, true, recorded_kinds);
+              // The low-precision input itself, widened exactly: input rounding is not what is being
+              // classified.
+              reference.forward(x.to(at::kDouble));
+              record.ties = compare_tie_masks(low_masks, recorded_masks(reference_layers));
+              set_counters(reference_layers, false, {});
+              summary.ties += record.ties;
+              ties = &record.ties;
+            }
+            record.zone = classify(record.d.linf, ties);
+            if (record.zone == Zone::Bifurcation) ++summary.bifurcation;
+            if (record.zone == Zone::Compensation) ++summary.compensation;
+            if (record.zone == Zone::Unresolved) ++summary.unresolved;
           }
-          (is_a ? record.loss_a : record.loss_b) = loss.detach().to(at::kDouble).item<double>();
-        }
-        set_counters(layers_a, false, {});
-        record.d = discrepancy(gradients(*a.model.module), gradients(*b.model.module));
 
-        if (!std::isfinite(record.d.linf)) {
-          ++summary.non_finite;
-        } else {
-          ++summary.batches;
-          summary.histogram.add(record.d.linf);
-          if (record.d.linf > 0) ++summary.nonzero;
-          record.above_threshold = record.d.linf > summary.threshold;
-          if (record.above_threshold) ++summary.above_threshold;
-          const TieComparison* ties = nullptr;
-          if (classify_here && record.d.linf > 0) {
-            torch::NoGradGuard no_grad;
-            copy_state(*a.model.module, *reference.module);
-            set_counters(reference_layers, true, recorded_kinds);
-            // The low-precision input itself, widened exactly: input rounding is not what is being
-            // classified.
-            reference.forward(x.to(at::kDouble));
-            record.ties = compare_tie_masks(low_masks, recorded_masks(reference_layers));
-            set_counters(reference_layers, false, {});
-            summary.ties += record.ties;
-            ties = &record.ties;
+          for (auto* net : {&a, &b}) {
+            if (net->scaler) {
+              if (options.train) net->scaler->step(*net->optimizer);
+              net->scaler->update();
+            } else if (options.train) {
+              net->optimizer->step();
+            }
           }
-          record.zone = classify(record.d.linf, ties);
-          if (record.zone == Zone::Bifurcation) ++summary.bifurcation;
-          if (record.zone == Zone::Compensation) ++summary.compensation;
-          if (record.zone == Zone::Unresolved) ++summary.unresolved;
-        }
+          result.batches.push_back(std::move(record));
+        });
 
-        for (auto* net : {&a, &b}) {
-          if (net->scaler) {
-            if (options.train) net->scaler->step(*net->optimizer);
-            net->scaler->update();
-          } else if (options.train) {
-            net->optimizer->step();
-          }
+        if (options.train) {
+          EpochRecord row;
+          row.precision = precision;
+          row.initialization = init;
+          row.epoch = epoch + 1;
+          row.weight_l1 = discrepancy(a.model.module->parameters(), b.model.module->parameters()).l1;
+          row.test_accuracy_a = test_accuracy(*data, a.model, plan, device);
+          row.test_accuracy_b = test_accuracy(*data, b.model, plan, device);
+          summary.epochs.push_back(row);
+          if (log)
+            *log << fmt::format(
+                "[{}] epoch {}/{}: |w_a - w_b|_1 = {:.6g}, test accuracy {:.2f}% vs {:.2f}%\n",
+                config::to_string(precision), epoch + 1, options.epochs, row.weight_l1,
+                100 * row.test_accuracy_a, 100 * row.test_accuracy_b);
         }
-        result.batches.push_back(std::move(record));
-      });
-
-      if (options.train) {
-        EpochRecord row;
-        row.precision = precision;
-        row.epoch = epoch + 1;
-        row.weight_l1 = discrepancy(a.model.module->parameters(), b.model.module->parameters()).l1;
-        row.test_accuracy_a = test_accuracy(*data, a, plan, device);
-        row.test_accuracy_b = test_accuracy(*data, b, plan, device);
-        summary.epochs.push_back(row);
-        if (log)
-          *log << fmt::format("[{}] epoch {}/{}: |w_a - w_b|_1 = {:.6g}, test accuracy {:.2f}% vs {:.2f}%\n",
-                              config::to_string(precision), epoch + 1, options.epochs, row.weight_l1,
-                              100 * row.test_accuracy_a, 100 * row.test_accuracy_b);
       }
+      if (log && summary.initializations > 1 && ((init + 1) % 10 == 0 || init + 1 == summary.initializations))
+        *log << fmt::format("[{}] initialization {}/{} done\n", config::to_string(precision), init + 1,
+                            summary.initializations);
     }
     summary.nonzero_ci = wilson_interval(summary.nonzero, summary.batches);
     summary.above_threshold_ci = wilson_interval(summary.above_threshold, summary.batches);
@@ -435,18 +412,26 @@ nlohmann::json ZonesResult::to_json() const {
                         {"max_ties", l.max_ties}});
     json epochs = json::array();
     for (const auto& e : s.epochs)
-      epochs.push_back({{"epoch", e.epoch},
+      epochs.push_back({{"initialization", e.initialization},
+                        {"epoch", e.epoch},
                         {"weight_l1", e.weight_l1},
                         {"test_accuracy_a", e.test_accuracy_a},
                         {"test_accuracy_b", e.test_accuracy_b}});
     precisions.push_back(
         {{"precision", config::to_string(s.precision)},
+         {"initializations", s.initializations},
          {"threshold", s.threshold},
          {"batches", s.batches},
          {"non_finite", s.non_finite},
          {"volume", interval_json(s.nonzero, s.batches, s.nonzero_ci)},
          {"volume_above_threshold", interval_json(s.above_threshold, s.batches, s.above_threshold_ci)},
          {"histogram", s.histogram.to_json()},
+         {"study_histogram",
+          [&] {
+            auto h = s.study_histogram.to_json();
+            h["discrepancy"] = "l1";
+            return h;
+          }()},
          {"zones",
           {{"bifurcation", s.bifurcation},
            {"compensation", s.compensation},
@@ -456,21 +441,21 @@ nlohmann::json ZonesResult::to_json() const {
          {"layers", layers},
          {"epochs", epochs}});
   }
+  // "discrepancy": what the volumes and `histogram` measure; `study_histogram` is D₁ (its own field says so).
   return {{"pair", description}, {"discrepancy", "linf"}, {"precisions", precisions}};
 }
 
 std::string ZonesResult::batches_csv() const {
   std::string out =
-      "precision,epoch,batch,d_inf,d_1,loss_a,loss_b,above_threshold,zone,ties_low,ties_reference,ties_"
-      "surviving,"
-      "ties_created_by_rounding,ties_broken_by_rounding";
+      "precision,initialization,epoch,batch,d_inf,d_1,loss_a,loss_b,above_threshold,zone,ties_low,"
+      "ties_reference,ties_surviving,ties_created_by_rounding,ties_broken_by_rounding";
   for (const auto& name : layer_names) out += ",ties." + (name.empty() ? std::string("model") : name);
   out += "\n";
   for (const auto& r : batches) {
-    out += fmt::format("{},{},{},{:.17g},{:.17g},{:.17g},{:.17g},{},{},{},{},{},{},{}",
-                       config::to_string(r.precision), r.epoch + 1, r.batch, r.d.linf, r.d.l1, r.loss_a,
-                       r.loss_b, r.above_threshold ? 1 : 0, to_string(r.zone), r.ties.low, r.ties.high,
-                       r.ties.surviving, r.ties.created_by_rounding, r.ties.broken_by_rounding);
+    out += fmt::format("{},{},{},{},{:.17g},{:.17g},{:.17g},{:.17g},{},{},{},{},{},{},{}",
+                       config::to_string(r.precision), r.initialization, r.epoch + 1, r.batch, r.d.linf,
+                       r.d.l1, r.loss_a, r.loss_b, r.above_threshold ? 1 : 0, to_string(r.zone), r.ties.low,
+                       r.ties.high, r.ties.surviving, r.ties.created_by_rounding, r.ties.broken_by_rounding);
     for (const auto t : r.layer_ties) out += fmt::format(",{}", t);
     out += "\n";
   }
@@ -478,11 +463,11 @@ std::string ZonesResult::batches_csv() const {
 }
 
 std::string ZonesResult::divergence_csv() const {
-  std::string out = "precision,epoch,weight_l1,test_accuracy_a,test_accuracy_b\n";
+  std::string out = "precision,initialization,epoch,weight_l1,test_accuracy_a,test_accuracy_b\n";
   for (const auto& s : summaries)
     for (const auto& e : s.epochs)
-      out += fmt::format("{},{},{:.17g},{:.6f},{:.6f}\n", config::to_string(s.precision), e.epoch,
-                         e.weight_l1, e.test_accuracy_a, e.test_accuracy_b);
+      out += fmt::format("{},{},{},{:.17g},{:.6f},{:.6f}\n", config::to_string(s.precision), e.initialization,
+                         e.epoch, e.weight_l1, e.test_accuracy_a, e.test_accuracy_b);
   return out;
 }
 
@@ -506,8 +491,19 @@ std::string ZonesResult::table() const {
   }
   for (const auto& s : summaries) {
     out +=
-        fmt::format("log10 D histogram ({}): zeros {}", config::to_string(s.precision), s.histogram.zeros());
+        fmt::format("log10 D∞ histogram ({}): zeros {}", config::to_string(s.precision), s.histogram.zeros());
     for (const auto& [e, count] : s.histogram.bins()) out += fmt::format(", [1e{},1e{}) {}", e - 1, e, count);
+    out += "\n";
+  }
+  for (const auto& s : summaries) {
+    const auto& h = s.study_histogram;
+    out += fmt::format("D₁ in the study's bins ({}, {} initialization{}): zeros {:.3g}% of {}",
+                       config::to_string(s.precision), s.initializations, s.initializations == 1 ? "" : "s",
+                       h.zero_percent(), h.samples());
+    for (const auto& bar : h.bars()) out += fmt::format(", {} {:.3g}%", bar.exponent, bar.percent);
+    if (h.below_range() + h.above_range() > 0)
+      out += fmt::format(" ({} below 1e{}, {} above 1e{})", h.below_range(), h.low_exponent(),
+                         h.above_range(), h.high_exponent() - 1);
     out += "\n";
   }
   return out;

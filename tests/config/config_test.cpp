@@ -60,6 +60,15 @@ TEST(Config, JsonRoundTrip) {
   auto loaded = load_config(dir / "c.json");
   auto again = config_from_json(loaded.json, "config.json");
   EXPECT_EQ(again.json, loaded.json);
+  // What the file says reaches the typed config, through the JSON written as config.json.
+  EXPECT_EQ(again.config.model.name, "vgg11");
+  EXPECT_TRUE(again.config.model.batch_norm);
+  EXPECT_EQ(again.config.nonsmooth.beta, 1000);
+  EXPECT_EQ(again.config.nonsmooth.formulation, "mixture");
+  EXPECT_EQ(again.config.train.optimizer.name, OptimizerKind::Adam);
+  EXPECT_EQ(again.config.train.schedule.name, ScheduleKind::Cosine);
+  EXPECT_EQ(again.config.train.epochs, 7);
+  EXPECT_EQ(again.config.train.seed, 12u);
   EXPECT_EQ(again.config.train.optimizer.betas[0], 0.8);
   EXPECT_EQ(again.config.data.train_files, (std::vector<std::string>{"/x/y.gz", "z.gz"}));
   EXPECT_EQ(again.config.data.synthetic_shape, (std::vector<int64_t>{3, 8, 8}));
@@ -67,6 +76,43 @@ TEST(Config, JsonRoundTrip) {
   EXPECT_EQ(again.config.train.half_compute, HalfCompute::Native);
   EXPECT_EQ(config_from_json(nlohmann::json::object()).config.train.half_compute,
             HalfCompute::Fp32Accumulate);
+}
+
+TEST(Config, StudyFieldsParseAndRoundTrip) {
+  TempDir dir;
+  write(dir / "c.json", R"({"data": {"shuffle": false},
+      "model": {"name": "densenet121", "variant": "study", "init": "torchvision_densenet", "stem": "imagenet"},
+      "nonsmooth": {"relu_alpha": 0.5, "grad_at_zero": 1, "pool": "normpool"},
+      "train": {"seeding": "independent"},
+      "sweep": {"grid": {"nonsmooth.beta": [0, 1, 10000], "train.precision": ["fp16", "fp32"]}},
+      "zones": {"initializations": 7, "initializations_fp64": 2}})");
+  auto loaded = load_config(dir / "c.json");
+  auto again = config_from_json(loaded.json, "config.json");
+  EXPECT_EQ(again.json, loaded.json);
+  const auto& c = again.config;
+  EXPECT_FALSE(c.data.shuffle);
+  EXPECT_EQ(c.model.variant, "study");
+  EXPECT_EQ(c.model.init, "torchvision_densenet");
+  EXPECT_EQ(c.nonsmooth.relu_alpha, 0.5);
+  EXPECT_EQ(c.nonsmooth.grad_at_zero, 1.0);
+  EXPECT_EQ(c.nonsmooth.pool, "normpool");
+  EXPECT_EQ(c.train.seeding, "independent");
+  EXPECT_EQ(c.zones.initializations, 7);
+  EXPECT_EQ(c.zones.initializations_fp64, 2);
+  ASSERT_EQ(c.sweep.grid.size(), 2u);
+  EXPECT_EQ(c.sweep.grid[0].first, "nonsmooth.beta");
+  EXPECT_EQ(c.sweep.grid[0].second, (std::vector<nlohmann::json>{0, 1, 10000}));
+  EXPECT_EQ(c.sweep.grid[1].second, (std::vector<nlohmann::json>{"fp16", "fp32"}));
+
+  // The defaults: shuffled, torchvision's build, paired seeds, the study's 100 initializations, no grid.
+  write(dir / "d.json", "{}");
+  const auto d = load_config(dir / "d.json").config;
+  EXPECT_TRUE(d.data.shuffle);
+  EXPECT_EQ(d.model.variant, "torchvision");
+  EXPECT_EQ(d.train.seeding, "paired");
+  EXPECT_EQ(d.zones.initializations, 100);
+  EXPECT_EQ(d.zones.initializations_fp64, 1);
+  EXPECT_TRUE(d.sweep.grid.empty());
 }
 
 TEST(Config, ExtendsChainsRelativeToEachFileWithDeepMerge) {
@@ -178,7 +224,19 @@ INSTANTIATE_TEST_SUITE_P(
                 "data.synthetic.shape: expected [channels"},
         BadCase{R"({"model": {"stem_pool": {"kernel": 2, "padding": 2}}})",
                 "model.stem_pool.padding: expected at most half the kernel (2), got 2"},
-        BadCase{R"({"model": {"init": "xavier"}})", "model.init: expected one of pytorch_default|kaiming"},
+        BadCase{
+            R"({"model": {"init": "xavier"}})",
+            "model.init: expected one of pytorch_default|kaiming|torchvision_resnet|torchvision_densenet"},
+        BadCase{R"({"model": {"variant": "timm"}})", "model.variant: expected one of torchvision|study"},
+        BadCase{R"({"data": {"shuffle": 0}})", "data.shuffle: expected true or false, got 0"},
+        BadCase{R"({"train": {"seeding": "random"}})", "train.seeding: expected one of paired|independent"},
+        BadCase{R"({"zones": {"initializations": 0}})",
+                "zones.initializations: expected a positive integer, got 0"},
+        BadCase{R"({"zones": {"inits": 3}})", "zones.inits: unknown key"},
+        BadCase{R"({"sweep": {"grid": {"nonsmooth.beta": []}}})",
+                "sweep.grid.nonsmooth.beta: expected a non-empty list of values"},
+        BadCase{R"({"sweep": {"grid": [0, 1]}})",
+                "sweep.grid: expected an object of dotted keys and value lists"},
         BadCase{R"([1, 2])", "expected a JSON object at the top level"},
         BadCase{R"({"train": )", "invalid JSON: "}));
 

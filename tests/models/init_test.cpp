@@ -28,7 +28,8 @@ bool bit_identical(const torch::nn::AnyModule& a, const torch::nn::AnyModule& b)
 }
 
 TEST(ModelInit, SameSeedGivesBitIdenticalWeights) {
-  for (auto scheme : {InitScheme::PytorchDefault, InitScheme::Kaiming}) {
+  for (auto scheme : {InitScheme::PytorchDefault, InitScheme::Kaiming, InitScheme::TorchvisionResNet,
+                      InitScheme::TorchvisionDenseNet}) {
     for (const std::string name : {"lenet5", "vgg11", "resnet18", "densenet121"}) {
       SCOPED_TRACE(name + " " + to_string(scheme));
       auto options = ModelOptions(name).batch_norm(true).init(scheme).seed(1234);
@@ -69,9 +70,9 @@ TEST(ModelInit, PytorchDefaultIsWhatResetParametersDrawsFromTheSameSeed) {
 TEST(ModelInit, KaimingStatistics) {
   auto model = make_model("vgg11", ModelOptions().batch_norm(true).init(InitScheme::Kaiming).seed(3));
   auto params = model.ptr()->named_parameters();
-  // Linear: N(0, 0.01²), bias 0. 5,120 samples: the sample std is within ~2% of 0.01.
+  // Linear: N(0, 0.01²), bias 0. 5,120 samples: the sample std has a standard error of 0.01/√10240 ≈ 1e-4.
   auto fc = params["classifier.weight"];
-  EXPECT_NEAR(fc.std().item<double>(), 0.01, 0.001);
+  EXPECT_NEAR(fc.std().item<double>(), 0.01, 3e-4);
   EXPECT_NEAR(fc.mean().item<double>(), 0.0, 0.001);
   EXPECT_EQ(params["classifier.bias"].abs().max().item<double>(), 0.0);
   // Conv: U(±√6/√fan_in) has std √2/√fan_in; conv bias 0.
@@ -97,6 +98,56 @@ TEST(ModelInit, PytorchDefaultBoundsDifferFromKaiming) {
   EXPECT_NEAR(w.std().item<double>(), 1 / std::sqrt(3 * fan_in), 0.02 / std::sqrt(3 * fan_in));
 }
 
+TEST(ModelInit, TorchvisionResNetIsKaimingNormalOnFanOut) {
+  // The study's CIFAR ResNet18 (models/resnet.py): kaiming_normal_(mode="fan_out", nonlinearity="relu") on
+  // every conv, BN weight 1 bias 0, the fc left at PyTorch's default.
+  auto model =
+      make_model("resnet18", ModelOptions().batch_norm(true).init(InitScheme::TorchvisionResNet).seed(4));
+  auto params = model.ptr()->named_parameters();
+  // [128, 64, 3, 3]: fan_out 1152 and fan_in 576 give stds 0.0417 and 0.0589; 73,728 samples pin it to ~0.3
+  // %.
+  auto w = params["layer2.0.conv1.weight"];
+  EXPECT_NEAR(w.std().item<double>(), std::sqrt(2.0 / 1152), 0.02 * std::sqrt(2.0 / 1152));
+  EXPECT_NEAR(w.mean().item<double>(), 0.0, 1e-3);
+  // Normal, not uniform: a uniform of that std stops at √3·std; 2.4M normal draws reach past 4·std.
+  auto big = params["layer4.1.conv2.weight"];
+  const double std = std::sqrt(2.0 / (512 * 9));
+  EXPECT_NEAR(big.std().item<double>(), std, 0.01 * std);
+  EXPECT_GT(big.abs().max().item<double>(), 4 * std);
+  // fc: reset_parameters(), U(±1/√512) for the weight and the bias.
+  const double bound = 1 / std::sqrt(512.0);
+  EXPECT_LE(params["fc.weight"].abs().max().item<double>(), bound);
+  EXPECT_NEAR(params["fc.weight"].std().item<double>(), bound / std::sqrt(3.0),
+              0.05 * bound / std::sqrt(3.0));
+  EXPECT_LE(params["fc.bias"].abs().max().item<double>(), bound);
+  EXPECT_GT(params["fc.bias"].abs().max().item<double>(), 0.0);
+  EXPECT_TRUE(torch::equal(params["bn1.weight"], torch::ones({64})));
+  EXPECT_TRUE(torch::equal(params["layer3.1.bn2.bias"], torch::zeros({256})));
+}
+
+TEST(ModelInit, TorchvisionDenseNetIsKaimingNormalOnFanInWithZeroLinearBias) {
+  // The study's DenseNet121 (models/densenet.py): kaiming_normal_ (fan_in, gain √2) on every conv, BN 1/0,
+  // the classifier's default weight and a zero bias.
+  auto model = make_model("densenet121", ModelOptions()
+                                             .variant(ModelVariant::Study)
+                                             .stem(Stem::ImageNet)
+                                             .batch_norm(true)
+                                             .init(InitScheme::TorchvisionDenseNet)
+                                             .seed(5));
+  auto params = model.ptr()->named_parameters();
+  // [32, 128, 3, 3]: fan_in 1152 (std 0.0417) against fan_out 288 (0.0833).
+  auto w = params["features.denseblock3.denselayer1.conv2.weight"];
+  EXPECT_NEAR(w.std().item<double>(), std::sqrt(2.0 / 1152), 0.02 * std::sqrt(2.0 / 1152));
+  EXPECT_GT(w.abs().max().item<double>(), std::sqrt(3.0) * std::sqrt(2.0 / 1152));  // not uniform
+  const double bound = 1 / std::sqrt(1024.0);
+  EXPECT_LE(params["classifier.weight"].abs().max().item<double>(), bound);
+  EXPECT_NEAR(params["classifier.weight"].std().item<double>(), bound / std::sqrt(3.0),
+              0.05 * bound / std::sqrt(3.0));
+  EXPECT_EQ(params["classifier.bias"].abs().max().item<double>(), 0.0);
+  EXPECT_TRUE(torch::equal(params["features.norm0.weight"], torch::ones({64})));
+  EXPECT_TRUE(torch::equal(params["features.norm5.bias"], torch::zeros({1024})));
+}
+
 TEST(ModelInit, UnknownParameterOwnerIsAnError) {
   torch::nn::Sequential net(torch::nn::Linear(2, 2), torch::nn::LayerNorm(torch::nn::LayerNormOptions({2})));
   try {
@@ -108,10 +159,15 @@ TEST(ModelInit, UnknownParameterOwnerIsAnError) {
 }
 
 TEST(ModelInit, SchemeNamesRoundTrip) {
-  for (auto scheme : {InitScheme::PytorchDefault, InitScheme::Kaiming}) {
+  for (auto scheme : {InitScheme::PytorchDefault, InitScheme::Kaiming, InitScheme::TorchvisionResNet,
+                      InitScheme::TorchvisionDenseNet}) {
     EXPECT_EQ(parse_init_scheme(to_string(scheme)), scheme);
   }
+  EXPECT_EQ(to_string(InitScheme::TorchvisionResNet), "torchvision_resnet");
   EXPECT_THROW(parse_init_scheme("xavier"), c10::Error);
+  EXPECT_EQ(parse_model_variant("study"), ModelVariant::Study);
+  EXPECT_EQ(to_string(ModelVariant::Torchvision), "torchvision");
+  EXPECT_THROW(parse_model_variant("timm"), c10::Error);
 }
 
 }  // namespace

@@ -89,5 +89,16 @@ TEST(ModelParameters, DenseNet121CifarStemAndNoNorms) {
   EXPECT_EQ(count_parameters(ModelOptions("densenet121").batch_norm(false)), cifar_bn - 2 * bn_channels);
 }
 
+TEST(ModelParameters, DenseNet121AsTheStudyBuiltIt) {
+  // models/densenet.py: 7×7/2 stem conv, BN only at norm0 and norm5 (dense layers and transitions got
+  // norm_layer=None), 10 classes. The study's counts: 6,880,458 without BN and 6,882,634 with (2·(64 + 1024)
+  // BN parameters more).
+  auto study = ModelOptions("densenet121").variant(ModelVariant::Study).stem(Stem::ImageNet).in_channels(3);
+  EXPECT_EQ(count_parameters(ModelOptions(study).batch_norm(false)), 6880458);
+  EXPECT_EQ(count_parameters(ModelOptions(study).batch_norm(true)), 6882634);
+  // The torchvision build without norms has the same convolutions and classifier: the same count.
+  EXPECT_EQ(count_parameters(ModelOptions("densenet121").stem(Stem::ImageNet).batch_norm(false)), 6880458);
+}
+
 }  // namespace
 }  // namespace tiebreak::models

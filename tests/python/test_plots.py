@@ -1,4 +1,4 @@
-"""The plotting scripts on real tiebreak output: a short synthetic sweep and zones run.
+"""The plotting scripts on real tiebreak output: a short synthetic sweep, zones and diverge run, a report.
 
 Run by ctest as `python test_plots.py <tiebreak binary> <scripts dir>`.
 """
@@ -25,6 +25,7 @@ def synthetic_config(path, epochs):
                  "synthetic": {"train_size": 128, "test_size": 64, "classes": 4, "shape": [1, 28, 28]}},
         "model": {"name": "lenet5"},
         "train": {"epochs": epochs, "optimizer": {"name": "sgd", "lr": 0.05}},
+        "zones": {"initializations": 2},
         "exp": {"device": "cpu", "deterministic": True, "threads": 1},
     }
     with open(path, "w") as f:
@@ -102,8 +103,56 @@ class PlotsTest(unittest.TestCase):
             self.assertEqual(r.returncode, 0, r.stderr)
             r = run([sys.executable, os.path.join(SCRIPTS, "plot_zones.py"), out, "--out", os.path.join(tmp, "p")])
             self.assertEqual(r.returncode, 0, r.stderr)
-            for name in ("histogram", "volume"):
+            for name in ("histogram", "histogram_d1", "volume"):
                 self.assert_png(os.path.join(tmp, "p", name + ".png"))
+            with open(os.path.join(out, "zones.json")) as f:
+                doc = json.load(f)
+            fp32 = doc["precisions"][0]
+            self.assertEqual(fp32["initializations"], 2)
+            self.assertEqual(fp32["study_histogram"]["samples"], fp32["batches"])
+            self.assertEqual(fp32["study_histogram"]["exponents"], [-9, 0])
+
+    def test_divergence(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            config = os.path.join(tmp, "synthetic.json")
+            synthetic_config(config, 1)
+            out = os.path.join(tmp, "div")
+            r = run([TIEBREAK, "diverge", config, "--values", "nonsmooth.beta=0,0,1000", "--out", out])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            r = run([sys.executable, os.path.join(SCRIPTS, "plot_divergence.py"), out])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assert_png(os.path.join(out, "divergence.png"))
+
+    def test_report_draws_one_plot_per_configuration(self):
+        header = ("run_id,epoch,train_loss,train_accuracy,test_loss,test_accuracy,beta,batch_norm,precision,"
+                  "formulation,optimizer,lr,seconds,diverged,filled\n")
+        with tempfile.TemporaryDirectory() as tmp:
+            for beta, accuracies in ((0, [0.978, 0.984]), (1000, [0.098, 0.098])):
+                for run_id in range(2):
+                    d = os.path.join(tmp, "runs", "beta=%d" % beta, "run-%d" % run_id)
+                    os.makedirs(d)
+                    with open(os.path.join(d, "config.json"), "w") as f:
+                        json.dump({"data": {"dataset": "mnist", "batch_size": 128, "augmentation": "none"},
+                                   "model": {"name": "lenet5"},
+                                   "nonsmooth": {"beta": beta, "formulation": "mixture"},
+                                   "train": {"precision": "fp16", "epochs": 100, "schedule": {"name": "cosine"},
+                                             "optimizer": {"name": "sgd", "lr": 0.0232649491717045,
+                                                           "momentum": 0.9, "weight_decay": 5e-4}}}, f)
+                    with open(os.path.join(d, "metrics.csv"), "w") as f:
+                        f.write(header)
+                        for epoch, a in enumerate(accuracies):
+                            f.write("%d,%d,0.1,0.9,0.1,%s,%d,0,fp16,mixture,sgd,0.02,1,%d,0\n"
+                                    % (run_id, epoch, a, beta, int(beta > 0)))
+            out = os.path.join(tmp, "report")
+            env = dict(os.environ, TIEBREAK_PYTHON=sys.executable, TIEBREAK_SCRIPTS=SCRIPTS)
+            r = subprocess.run([TIEBREAK, "report", os.path.join(tmp, "runs"), "--out", out],
+                               capture_output=True, text=True, timeout=600, env=env)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assert_png(os.path.join(out, "plots", "mnist_lenet_nobn_sgd_16bits.png"))
+            with open(os.path.join(out, "report.md")) as f:
+                report = f.read()
+            self.assertIn("![mnist lenet no BN sgd 16 bits](plots/mnist_lenet_nobn_sgd_16bits.png)", report)
+            self.assertIn("| 1000 | 2 / 10 | 2 / 100 |", report)
 
 
 if __name__ == "__main__":

@@ -49,7 +49,10 @@ TEST(TrainCliRun, TrainsLeNetAndRecordsTiesPerPoolingLayer) {
   EXPECT_EQ(table.rows.size(), 2u);
   EXPECT_GE(table.index("ties.features.pool1"), 0);
   EXPECT_GE(table.index("ties.features.pool2"), 0);
-  EXPECT_EQ(table.rows[0][table.index("maxpool")], "1");
+  EXPECT_EQ(table.rows[0][table.index("beta")], "1");
+  EXPECT_EQ(table.rows[0][table.index("epoch")], "0");
+  EXPECT_EQ(table.rows[1][table.index("epoch")], "1");
+  EXPECT_TRUE(std::filesystem::exists(dir / "exp" / "run-0" / "metrics_study.csv"));
   auto run = nlohmann::json::parse(read_text(dir / "exp" / "run-0" / "run.json"));
   EXPECT_EQ(run["status"], "finished");
   // Not a terminal: plain per-epoch lines, no carriage returns.
@@ -138,6 +141,25 @@ TEST(SweepCliRun, ChildProcessesShareTheCoresUnlessTheConfigSetsThreads) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto resolved = nlohmann::json::parse(read_text(dir / "explicit" / "beta=1" / "run-0" / "config.json"));
   EXPECT_EQ(resolved["exp"]["threads"].get<int64_t>(), 1);
+}
+
+TEST(SweepCliRun, WithoutGridTheConfigsOwnGridIsSwept) {
+  TempDir dir;
+  auto config = write_config(dir.path(), 1);
+  auto j = nlohmann::json::parse(read_text(config));
+  j["sweep"] = {{"grid", {{"nonsmooth.beta", {0, 10000}}}}};
+  std::ofstream(dir / "grid.json") << j.dump(2);
+  auto r = run_tiebreak("sweep " + (dir / "grid.json").string() + " --out " + (dir / "own").string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("2 finished"));
+  EXPECT_TRUE(fs::exists(dir / "own" / "beta=0" / "run-0" / "metrics.csv"));
+  EXPECT_TRUE(fs::exists(dir / "own" / "beta=10000" / "run-0" / "metrics.csv"));
+  // --grid replaces it.
+  r = run_tiebreak("sweep " + (dir / "grid.json").string() + " --grid nonsmooth.beta=1 --out " +
+                   (dir / "given").string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(fs::exists(dir / "given" / "beta=1" / "run-0"));
+  EXPECT_FALSE(fs::exists(dir / "given" / "beta=0"));
 }
 
 }  // namespace

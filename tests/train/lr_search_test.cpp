@@ -63,8 +63,10 @@ TEST(LrSearch, WritesTrialsAndTheBestRatePerBetaAndReusesFinishedTrials) {
   auto trials = run_lr_search(o, testing::synthetic_components());
   ASSERT_EQ(trials.size(), 8u);
   auto best = read_csv(dir / "search" / "best_lr.csv");
-  EXPECT_EQ(best.header, (std::vector<std::string>{"maxpool", "lr", "accuracy"}));
+  EXPECT_EQ(best.header, (std::vector<std::string>{"beta", "lr", "accuracy"}));
   ASSERT_EQ(best.rows.size(), 2u);
+  EXPECT_EQ(std::stod(best.rows[0][0]), o.betas[0]);
+  EXPECT_EQ(std::stod(best.rows[1][0]), o.betas[1]);
   for (size_t b = 0; b < 2; ++b) {
     double best_accuracy = -1, best_lr = 0;
     for (const auto& t : trials) {

@@ -7,7 +7,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <ATen/autocast_mode.h>
+
+#include <cmath>
 #include <fstream>
+#include <limits>
 
 namespace tiebreak::train {
 namespace {
@@ -53,12 +57,27 @@ TEST(Trainer, LossDecreasesAndEveryOutputIsWritten) {
     EXPECT_TRUE(fs::exists(dir / f)) << f;
   }
   auto table = read_csv(dir / "metrics.csv");
-  for (const char* column :
-       {"run_id", "epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "maxpool",
-        "batch_norm", "precision", "formulation", "optimizer", "lr", "seconds", "diverged"}) {
-    EXPECT_GE(table.index(column), 0) << column;
+  EXPECT_EQ(table.header,
+            (std::vector<std::string>{"run_id", "epoch", "train_loss", "train_accuracy", "test_loss",
+                                      "test_accuracy", "beta", "batch_norm", "precision", "formulation",
+                                      "optimizer", "lr", "seconds", "diverged", "filled"}));
+  ASSERT_EQ(table.rows.size(), 5u);
+  auto cell = [&](size_t row, const char* column) { return table.rows[row][table.index(column)]; };
+  for (size_t e = 0; e < 5; ++e) {
+    SCOPED_TRACE(e);
+    EXPECT_EQ(cell(e, "run_id"), "0");
+    EXPECT_EQ(cell(e, "epoch"), std::to_string(e));  // numbered from 0, as in the study
+    EXPECT_EQ(cell(e, "beta"), "0");
+    EXPECT_EQ(cell(e, "batch_norm"), "0");
+    EXPECT_EQ(cell(e, "precision"), "fp32");
+    EXPECT_EQ(cell(e, "formulation"), "pure");
+    EXPECT_EQ(cell(e, "optimizer"), "sgd");
+    EXPECT_EQ(cell(e, "lr"), "0.05");  // constant schedule
+    EXPECT_EQ(cell(e, "diverged"), "0");
+    EXPECT_EQ(cell(e, "filled"), "0");
+    EXPECT_DOUBLE_EQ(std::stod(cell(e, "test_accuracy")), outcome.rows[e].test_accuracy);
+    EXPECT_DOUBLE_EQ(std::stod(cell(e, "train_loss")), outcome.rows[e].train_loss);
   }
-  EXPECT_EQ(table.rows.size(), 5u);
   auto info = nlohmann::json::parse(read_text(dir / "run.json"));
   EXPECT_EQ(info["status"], "finished");
   EXPECT_EQ(info["run_seed"], 0);
@@ -163,20 +182,232 @@ TEST(Trainer, CheckpointOfAnotherModelIsIncompatible) {
   EXPECT_THAT(msg, HasSubstr((dir / "checkpoint.pt").string() + ": incompatible checkpoint"));
 }
 
-TEST(Trainer, DivergenceIsRecordedAsAResult) {
+TEST(Trainer, NonFiniteWeightsStopTheRunAndTheRestIsFilledNotCopied) {
   TempDir dir;
   auto outcome = run(synthetic_config({"train.optimizer.lr=1e30", "train.epochs=3"}), dir.path());
   EXPECT_EQ(outcome.status, RunStatus::Diverged);
   ASSERT_EQ(outcome.rows.size(), 3u);
+  // Epoch 0 was trained (it is where the weights overflowed), epochs 1 and 2 were not.
   EXPECT_TRUE(outcome.rows[0].diverged);
-  for (const auto& r : outcome.rows) {
-    EXPECT_TRUE(std::isnan(r.train_loss));
+  EXPECT_FALSE(outcome.rows[0].filled);
+  EXPECT_FALSE(std::isnan(outcome.rows[0].train_accuracy));
+  for (size_t e = 1; e < 3; ++e) {
+    SCOPED_TRACE(e);
+    const auto& r = outcome.rows[e];
+    EXPECT_EQ(r.epoch, static_cast<int64_t>(e));
     EXPECT_TRUE(r.diverged);
+    EXPECT_TRUE(r.filled);
+    EXPECT_TRUE(std::isnan(r.train_loss));
+    EXPECT_TRUE(std::isnan(r.train_accuracy)) << "a training accuracy in an epoch that was not trained";
+    // The frozen model's test accuracy: the same evaluation of the same (non-finite) weights.
+    EXPECT_EQ(r.test_accuracy, outcome.rows[0].test_accuracy);
   }
   auto table = read_csv(dir / "metrics.csv");
+  EXPECT_EQ(table.rows[0][table.index("filled")], "0");
+  EXPECT_EQ(table.rows.back()[table.index("filled")], "1");
   EXPECT_EQ(table.rows.back()[table.index("diverged")], "1");
   EXPECT_EQ(table.rows.back()[table.index("train_loss")], "nan");
+  EXPECT_EQ(table.rows.back()[table.index("train_accuracy")], "nan");
   EXPECT_EQ(read_run_status(dir.path()), RunStatus::Diverged);
+}
+
+/// The synthetic model, whose logits are +inf on the first `poisoned` training steps (a forward overflow).
+Components poisoned_components(int poisoned) {
+  auto c = synthetic_components();
+  c.make_model = [poisoned](const config::ExperimentConfig& cfg, const BatchSource& data, uint64_t seed) {
+    auto m = testing::synthetic_model(cfg, data, seed);
+    auto steps = std::make_shared<int>(0);
+    auto inner = m.forward;
+    auto module = m.module;
+    m.forward = [inner, module, steps, poisoned](const torch::Tensor& x) {
+      auto logits = inner(x);
+      if (module->is_training() && (*steps)++ < poisoned)
+        return logits + std::numeric_limits<float>::infinity();
+      return logits;
+    };
+    return m;
+  };
+  return c;
+}
+
+TEST(Trainer, MixedPrecisionTrainsOnAfterANonFiniteLossAsTheStudyDid) {
+  TempDir dir;
+  RunOptions o;
+  o.run_dir = dir.path();
+  o.progress = false;
+  // Six steps per epoch: all of epoch 0 overflows, the loss scaler skips those steps, epoch 1 is clean.
+  auto outcome =
+      train_run(synthetic_config({"train.precision=amp_fp16", "train.epochs=3"}), o, poisoned_components(6));
+  EXPECT_EQ(outcome.status, RunStatus::Finished);
+  ASSERT_EQ(outcome.rows.size(), 3u);
+  EXPECT_TRUE(outcome.rows[0].diverged);
+  EXPECT_FALSE(std::isfinite(outcome.rows[0].train_loss));
+  for (const auto& r : outcome.rows) EXPECT_FALSE(r.filled);
+  for (size_t e = 1; e < 3; ++e) {
+    EXPECT_FALSE(outcome.rows[e].diverged) << e;
+    EXPECT_TRUE(std::isfinite(outcome.rows[e].train_loss)) << e;
+  }
+  EXPECT_LT(outcome.rows[2].train_loss, outcome.rows[1].train_loss);
+
+  // The same overflow in fp32 reaches the weights: the run stops there.
+  TempDir fp32;
+  o.run_dir = fp32.path();
+  auto stopped = train_run(synthetic_config({"train.epochs=3"}), o, poisoned_components(6));
+  EXPECT_EQ(stopped.status, RunStatus::Diverged);
+  EXPECT_TRUE(stopped.rows[1].filled);
+}
+
+TEST(Trainer, MixedPrecisionEvaluatesInFp32WithoutAutocast) {
+  // Records, per forward, whether the module was training and whether CPU autocast was on.
+  auto seen = std::make_shared<std::vector<std::pair<bool, bool>>>();
+  auto c = synthetic_components();
+  c.make_model = [seen](const config::ExperimentConfig& cfg, const BatchSource& data, uint64_t seed) {
+    auto m = testing::synthetic_model(cfg, data, seed);
+    auto inner = m.forward;
+    auto module = m.module;
+    m.forward = [inner, module, seen](const torch::Tensor& x) {
+      seen->emplace_back(module->is_training(), at::autocast::is_autocast_enabled(at::kCPU));
+      auto logits = inner(x);
+      if (!module->is_training()) EXPECT_EQ(logits.scalar_type(), at::kFloat);
+      return logits;
+    };
+    return m;
+  };
+  TempDir dir;
+  RunOptions o;
+  o.run_dir = dir.path();
+  o.progress = false;
+  train_run(synthetic_config({"train.precision=amp_fp16", "train.epochs=1"}), o, c);
+  int training = 0, evaluating = 0;
+  for (const auto& [is_training, autocast] : *seen) {
+    if (is_training) {
+      ++training;
+      EXPECT_TRUE(autocast) << "training forward without autocast";
+    } else {
+      ++evaluating;
+      EXPECT_FALSE(autocast) << "evaluation under autocast";
+    }
+  }
+  EXPECT_EQ(training, 6);    // 192 / 32
+  EXPECT_EQ(evaluating, 2);  // 96 / 64, rounded up
+}
+
+TEST(Trainer, EpochLossIsTheMeanOfTheBatchLossesAsInTheStudy) {
+  // 200 examples in batches of 64: three of 64 and one of 8, so the mean of the batch losses differs from the
+  // mean over examples. With lr 1e-30 the weights never change, so the batch losses can be recomputed.
+  auto c = synthetic_components();
+  c.make_data = [](const config::ExperimentConfig& cfg, const DataRequest& request) {
+    return testing::synthetic_data(200, 50, request.seed, cfg.data.batch_size, cfg.data.test_batch_size);
+  };
+  const auto cfg = synthetic_config({"train.epochs=1", "data.batch_size=64", "data.test_batch_size=20",
+                                     "train.optimizer.lr=1e-30", "train.optimizer.momentum=0"});
+  TempDir dir;
+  RunOptions o;
+  o.run_dir = dir.path();
+  o.progress = false;
+  const auto row = train_run(cfg, o, c).rows.at(0);
+
+  auto data = c.make_data(cfg.config, DataRequest{});
+  auto model = c.make_model(cfg.config, *data, 0);
+  torch::NoGradGuard no_grad;
+  std::vector<double> batch_losses;
+  int64_t examples = 0;
+  double example_sum = 0;
+  data->for_each_train_batch(0, [&](const Batch& b) {
+    const double l = torch::nn::functional::cross_entropy(model.forward(b.inputs), b.targets).item<double>();
+    batch_losses.push_back(l);
+    example_sum += l * b.targets.size(0);
+    examples += b.targets.size(0);
+  });
+  ASSERT_EQ(batch_losses.size(), 4u);
+  double mean = 0;
+  for (double l : batch_losses) mean += l / 4;
+  EXPECT_NEAR(row.train_loss, mean, 1e-6);
+  EXPECT_GT(std::abs(mean - example_sum / examples), 1e-4) << "the data do not tell the two means apart";
+  std::vector<double> test_losses;
+  model.module->eval();
+  data->for_each_test_batch([&](const Batch& b) {
+    test_losses.push_back(
+        torch::nn::functional::cross_entropy(model.forward(b.inputs), b.targets).item<double>());
+  });
+  ASSERT_EQ(test_losses.size(), 3u);  // 20, 20, 10
+  EXPECT_NEAR(row.test_loss, (test_losses[0] + test_losses[1] + test_losses[2]) / 3, 1e-6);
+}
+
+TEST(Trainer, StudyMetricsFileHasTheStudysColumnsAndFormats) {
+  TempDir dir;
+  run(synthetic_config({"train.epochs=3", "nonsmooth.beta=1000", "train.runs=2"}), dir.path(), false, 1);
+  // The study's notebooks read these files with pandas: exactly its header, epochs from 0, maxpool a Python
+  // float, batch_norm a Python bool.
+  auto table = read_csv(dir / "metrics_study.csv");
+  EXPECT_EQ(table.header, (std::vector<std::string>{"run_id", "epoch", "train_loss", "train_accuracy",
+                                                    "test_loss", "test_accuracy", "maxpool", "batch_norm"}));
+  ASSERT_EQ(table.rows.size(), 3u);
+  auto ours = read_csv(dir / "metrics.csv");
+  for (size_t e = 0; e < 3; ++e) {
+    SCOPED_TRACE(e);
+    const auto& row = table.rows[e];
+    EXPECT_EQ(row[0], "1");
+    EXPECT_EQ(row[1], std::to_string(e));
+    EXPECT_EQ(row[6], "1000.0");
+    EXPECT_EQ(row[7], "False");
+    for (size_t k : {2, 3, 4, 5}) {
+      EXPECT_NE(row[k].find_first_of(".en"), std::string::npos) << "not a Python float: " << row[k];
+      EXPECT_DOUBLE_EQ(std::stod(row[k]), std::stod(ours.rows[e][k]));
+    }
+    const double accuracy = std::stod(row[5]);
+    EXPECT_GE(accuracy, 0.0);
+    EXPECT_LE(accuracy, 1.0);
+  }
+}
+
+TEST(Metrics, PythonFloatIsWhatReprWrites) {
+  // repr() of these floats in CPython 3.
+  EXPECT_EQ(python_float(0.0), "0.0");
+  EXPECT_EQ(python_float(-0.0), "-0.0");
+  EXPECT_EQ(python_float(1.0), "1.0");
+  EXPECT_EQ(python_float(10000.0), "10000.0");
+  EXPECT_EQ(python_float(0.5), "0.5");
+  EXPECT_EQ(python_float(0.1 + 0.2), "0.30000000000000004");
+  EXPECT_EQ(python_float(1e-4), "0.0001");
+  EXPECT_EQ(python_float(1e-5), "1e-05");
+  EXPECT_EQ(python_float(1.5e-7), "1.5e-07");
+  EXPECT_EQ(python_float(1e15), "1000000000000000.0");
+  EXPECT_EQ(python_float(1e16), "1e+16");
+  EXPECT_EQ(python_float(0.9789), "0.9789");
+  EXPECT_EQ(python_float(std::nan("")), "nan");
+  EXPECT_EQ(python_float(-std::numeric_limits<double>::infinity()), "-inf");
+}
+
+TEST(Trainer, PairedSeedsAreSharedAcrossBetaAndIndependentSeedsAreNot) {
+  const auto paired0 = synthetic_config({"nonsmooth.beta=0", "train.seed=5"});
+  const auto paired1 = synthetic_config({"nonsmooth.beta=1", "train.seed=5"});
+  EXPECT_EQ(run_seed(paired0, 0), 5u);
+  EXPECT_EQ(run_seed(paired1, 3), 8u);
+  EXPECT_EQ(run_seed(paired0, 3), run_seed(paired1, 3));
+
+  const auto independent0 =
+      synthetic_config({"nonsmooth.beta=0", "train.seed=5", "train.seeding=independent"});
+  const auto independent1 =
+      synthetic_config({"nonsmooth.beta=1", "train.seed=5", "train.seeding=independent"});
+  EXPECT_NE(run_seed(independent0, 0), run_seed(independent1, 0));
+  EXPECT_NE(run_seed(independent0, 0), run_seed(independent0, 1));
+  EXPECT_NE(run_seed(independent0, 0),
+            run_seed(synthetic_config({"nonsmooth.beta=0", "train.seed=6", "train.seeding=independent"}), 0));
+  // Reproducible, and independent of how long or where the configuration runs.
+  EXPECT_EQ(run_seed(independent0, 2),
+            run_seed(synthetic_config({"nonsmooth.beta=0", "train.seed=5", "train.seeding=independent",
+                                       "train.epochs=50", "train.runs=7", "exp.threads=2"}),
+                     2));
+  for (int64_t k = 0; k < 20; ++k) EXPECT_LT(run_seed(independent1, k), uint64_t{1} << 63);
+
+  // The seed reaches the run: different initial weights, so different metrics.
+  TempDir dir;
+  run(independent0, dir / "a");
+  run(independent1, dir / "b");
+  auto a = nlohmann::json::parse(read_text(dir / "a" / "run.json"));
+  EXPECT_EQ(a["run_seed"].get<uint64_t>(), run_seed(independent0, 0));
+  EXPECT_EQ(a["seeds"]["seeding"], "independent");
 }
 
 TEST(Trainer, UnavailableCudaDeviceIsAnErrorNamingExpDevice) {
@@ -195,6 +426,8 @@ TEST(Trainer, ExperimentRunsEachSeed) {
   auto r1 = nlohmann::json::parse(read_text(dir / "run-1" / "run.json"));
   EXPECT_EQ(r1["run_seed"], 1);
   EXPECT_EQ(outcomes[1].rows[0].run_id, 1);
+  // Run 1 starts from other weights than run 0.
+  EXPECT_NE(outcomes[0].rows[0].train_loss, outcomes[1].rows[0].train_loss);
 }
 
 TEST(TensorBatchSource, BatchesDependOnlyOnSeedAndEpoch) {

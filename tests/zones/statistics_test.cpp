@@ -87,5 +87,56 @@ TEST(Log10Histogram, RejectsNegativeAndNonFinite) {
   EXPECT_EQ(h.total(), 0);
 }
 
+TEST(StudyHistogram, IsTheNotebooksNumpyHistogram) {
+  // The expected percentages are what the study's plot_histogram (threshold_maxpool.ipynb) computes for these
+  // samples with numpy 2.4: [(0, 23.08), (-8, 20.0), (-7, 10.0), (-6, 0), (-5, 0), (-4, 10.0), (-3, 0), (-2,
+  // 0),
+  // (-1, 20.0)] at 32 bits (exponents arange(-9, 0)).
+  StudyHistogram h(-9, 0);
+  for (double v : {0.0, 0.0, 0.0, 5e-10, 1e-9, 3e-9, 1e-8, 2.5e-5, 9.99e-2, 0.1, 0.5, 1.0, 2.0}) h.add(v);
+  EXPECT_EQ(h.samples(), 13);
+  EXPECT_EQ(h.zeros(), 3);
+  EXPECT_EQ(h.in_range(), 10);    // up to and including 1e-1, numpy's closed last bin
+  EXPECT_EQ(h.below_range(), 1);  // 5e-10: nonzero but under 1e-9, the bin the study drops
+  EXPECT_EQ(h.above_range(), 3);
+  EXPECT_NEAR(h.zero_percent(), 100.0 * 3 / 13, 1e-12);
+  const auto bars = h.bars();
+  ASSERT_EQ(bars.size(), 8u);
+  const std::vector<std::pair<int, double>> expected{{-8, 20.0}, {-7, 10.0}, {-6, 0.0}, {-5, 0.0},
+                                                     {-4, 10.0}, {-3, 0.0},  {-2, 0.0}, {-1, 20.0}};
+  for (size_t i = 0; i < bars.size(); ++i) {
+    EXPECT_EQ(bars[i].exponent, expected[i].first);
+    EXPECT_DOUBLE_EQ(bars[i].percent, expected[i].second) << bars[i].exponent;
+    EXPECT_EQ(bars[i].low, std::pow(10.0, bars[i].exponent - 1));
+  }
+  const auto j = h.to_json();
+  EXPECT_EQ(j["exponents"], nlohmann::json({-9, 0}));
+  EXPECT_EQ(j["bars"].size(), 8u);
+  EXPECT_EQ(j["bars"][7]["count"], 2);
+}
+
+TEST(StudyHistogram, SixteenBitRangeEndsAtOneInclusive) {
+  // numpy on [0, 1e-3, 1, 0.999, 3] with arange(-8, 1): zeros 20 %, bar -2 25 %, bar 0 ([0.1, 1]) 50 %.
+  StudyHistogram h(-8, 1);
+  for (double v : {0.0, 1e-3, 1.0, 0.999, 3.0}) h.add(v);
+  const auto bars = h.bars();
+  ASSERT_EQ(bars.size(), 8u);
+  EXPECT_EQ(bars.front().exponent, -7);
+  EXPECT_EQ(bars.back().exponent, 0);
+  EXPECT_DOUBLE_EQ(bars.back().percent, 50.0);
+  EXPECT_DOUBLE_EQ(bars[5].percent, 25.0);  // exponent -2
+  EXPECT_DOUBLE_EQ(h.zero_percent(), 20.0);
+  EXPECT_EQ(h.above_range(), 1);
+}
+
+TEST(StudyHistogram, RejectsBadInput) {
+  EXPECT_THROW(StudyHistogram(0, 0), c10::Error);
+  StudyHistogram h(-9, 0);
+  EXPECT_THROW(h.add(-1.0), c10::Error);
+  EXPECT_THROW(h.add(std::nan("")), c10::Error);
+  EXPECT_EQ(h.zero_percent(), 0.0);
+  for (const auto& bar : h.bars()) EXPECT_EQ(bar.percent, 0.0);
+}
+
 }  // namespace
 }  // namespace tiebreak::zones

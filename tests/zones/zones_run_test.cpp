@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include <fstream>
+#include <set>
 #include <sstream>
 
 namespace tiebreak::zones {
@@ -20,6 +21,7 @@ config::LoadedConfig test_config(int64_t batch_size, const std::vector<std::stri
   nlohmann::json j = {
       {"data", {{"dataset", "synthetic"}, {"batch_size", batch_size}, {"test_batch_size", 16}}},
       {"train", {{"optimizer", {{"name", "sgd"}, {"lr", 0.05}}}}},
+      {"zones", {{"initializations", 1}}},
       {"exp", {{"device", "cpu"}}}};
   for (const auto& o : overrides) config::apply_override(j, o);
   return config::config_from_json(j, "zones-test");
@@ -127,12 +129,18 @@ TEST(ZonesRun, SameChoiceOnBothSidesGivesZeroDiscrepancy) {
   for (const auto& s : result.summaries) EXPECT_EQ(s.volume(), 0.0);
 }
 
-// LeNet5 from the model registry on random 28x28 images.
-train::Components lenet_components() {
+// LeNet5 from the model registry on random 28x28 images; with `background`, MNIST-like images: a constant
+// nonzero background (MNIST's black, -1 after its (0.5, 0.5) normalization) around a random 12x12 stroke.
+train::Components lenet_components(bool background = false) {
   train::Components c;
-  c.make_data = [](const config::ExperimentConfig& cfg, const train::DataRequest& request) {
+  c.make_data = [background](const config::ExperimentConfig& cfg, const train::DataRequest& request) {
     auto gen = at::make_generator<at::CPUGeneratorImpl>(7);
     auto x = torch::randn({64, 1, 28, 28}, gen).clamp_min_(0);  // many exact zeros: ReLU/pool ties
+    if (background) {
+      auto stroke = x.narrow(2, 8, 12).narrow(3, 8, 12).clone();
+      x.fill_(-1.0);
+      x.narrow(2, 8, 12).narrow(3, 8, 12).copy_(stroke);
+    }
     auto y = torch::randint(0, 10, {64}, gen, torch::kLong);
     return std::make_shared<train::TensorBatchSource>(x, y, x.narrow(0, 0, 32), y.narrow(0, 0, 32), 10,
                                                       "random", request.seed, cfg.data.batch_size,
@@ -204,6 +212,57 @@ TEST(ZonesRun, LeNetSameChoiceIsExactlyZeroAndDifferentChoiceIsAVolume) {
   EXPECT_EQ(j["config"]["data"]["batch_size"], 16);
 }
 
+TEST(ZonesRun, PositiveTiesOfAConstantBackgroundMakeADiscrepancy) {
+  // A constant background convolves to equal positive values in every window of channels with a positive
+  // response: tied maxima the ReLU does not remove. The tied positions see identical input patches, so the
+  // weight gradients agree over the reals and differ by rounding only: D > 0, a compensation zone.
+  auto result = run_zones(test_config(16), beta_pair("0,1", {Precision::Fp32}), lenet_components(true));
+  const auto& s = result.summaries[0];
+  ASSERT_EQ(s.batches, 4);
+  EXPECT_EQ(s.nonzero, 4);
+  EXPECT_EQ(s.compensation + s.bifurcation, 4);
+  EXPECT_GT(s.ties.low, 0);
+  // D₁ in the study's 32-bit bins: no exact zeros, so the zero bar is empty.
+  EXPECT_EQ(s.study_histogram.samples(), 4);
+  EXPECT_EQ(s.study_histogram.zeros(), 0);
+}
+
+TEST(ZonesRun, InitializationsArePooledEachWithItsOwnSeed) {
+  auto options = beta_pair("0,1", {Precision::Fp32, Precision::Fp64});
+  options.batch_limit = 2;
+  auto cfg = test_config(16, {"zones.initializations=3", "zones.initializations_fp64=1"});
+  auto result = run_zones(cfg, options, lenet_components(true));
+  ASSERT_EQ(result.summaries.size(), 2u);
+  EXPECT_EQ(result.summaries[0].initializations, 3);
+  EXPECT_EQ(result.summaries[0].batches, 6);
+  EXPECT_EQ(result.summaries[0].study_histogram.samples(), 6);
+  EXPECT_EQ(result.summaries[1].initializations, 1);
+  EXPECT_EQ(result.summaries[1].batches, 2);
+  ASSERT_EQ(result.batches.size(), 8u);
+  std::set<double> first_losses;
+  for (size_t k = 0; k < 3; ++k) {
+    EXPECT_EQ(result.batches[2 * k].initialization, static_cast<int64_t>(k));
+    EXPECT_EQ(result.batches[2 * k].batch, 0);
+    first_losses.insert(result.batches[2 * k].loss_a);
+  }
+  EXPECT_EQ(first_losses.size(), 3u) << "the initializations share their weights";
+  const auto j = result.to_json();
+  EXPECT_EQ(j["precisions"][0]["initializations"], 3);
+  EXPECT_EQ(j["precisions"][0]["study_histogram"]["discrepancy"], "l1");
+  EXPECT_EQ(j["precisions"][0]["study_histogram"]["exponents"], nlohmann::json({-9, 0}));
+  EXPECT_EQ(j["precisions"][1]["study_histogram"]["exponents"], nlohmann::json({-18, -13}));
+  EXPECT_NE(result.batches_csv().find("precision,initialization,epoch,batch"), std::string::npos);
+}
+
+TEST(ZonesRun, StudyHistogramRangesAreTheNotebooks) {
+  EXPECT_EQ(study_histogram_range(Precision::Fp16, "maxpool"), std::make_pair(-8, 1));
+  EXPECT_EQ(study_histogram_range(Precision::Fp32, "maxpool"), std::make_pair(-9, 0));
+  EXPECT_EQ(study_histogram_range(Precision::Fp64, "maxpool"), std::make_pair(-18, -13));
+  EXPECT_EQ(study_histogram_range(Precision::Fp16, "normpool"), std::make_pair(-8, 2));
+  EXPECT_EQ(study_histogram_range(Precision::Fp32, "normpool"), std::make_pair(-9, 2));
+  EXPECT_EQ(study_histogram_range(Precision::Fp64, "normpool"), std::make_pair(-18, -13));
+}
+
 TEST(ZonesRun, BatchLimitStopsEachEpochEarly) {
   auto options = beta_pair("0,1", {Precision::Fp32});
   options.batch_limit = 2;
@@ -270,11 +329,15 @@ TEST(ZonesCli, BadPairIsAOneLineError) {
 
 TEST(ZonesRun, RealMnistLeNetVolumes) {
   TIEBREAK_REQUIRE_SHARED_DATA(images, "mnist/train-images-idx3-ubyte.gz");
-  nlohmann::json j = {{"data", {{"dataset", "mnist"}, {"root", images.parent_path().parent_path().string()},
-                                {"batch_size", 64}, {"test_batch_size", 1000}}},
+  nlohmann::json j = {{"data",
+                       {{"dataset", "mnist"},
+                        {"root", images.parent_path().parent_path().string()},
+                        {"batch_size", 64},
+                        {"test_batch_size", 1000}}},
                       {"model", {{"name", "lenet5"}}},
                       {"nonsmooth", {{"formulation", "mixture"}}},
                       {"exp", {{"device", "cpu"}}}};
+  j["zones"] = {{"initializations", 1}};
   auto options = beta_pair("0,1", {Precision::Fp16, Precision::Fp32, Precision::Fp64});
   options.batch_limit = 3;
   auto result = run_zones(config::config_from_json(j, "mnist-zones-test"), options);
@@ -290,9 +353,15 @@ TEST(ZonesRun, RealMnistLeNetVolumes) {
   // identical input patches, so the weight gradient is the same over the reals and D is rounding (about
   // 1e-17, far below fp64's 1e-15 threshold). fp64 has no higher precision to classify with.
   const auto& fp64 = result.summaries[2];
+  EXPECT_EQ(fp64.batches, 3);
+  EXPECT_EQ(fp64.nonzero, 3);
   EXPECT_EQ(fp64.above_threshold, 0);
   EXPECT_EQ(fp64.volume_above_threshold(), 0.0);
   EXPECT_EQ(fp64.unresolved, fp64.nonzero);
+  // 16 bits: every mini-batch differs (the study: always 100 %); 32 bits: some do.
+  const auto& fp16 = result.summaries[0];
+  EXPECT_EQ(fp16.nonzero, fp16.batches);
+  EXPECT_GE(result.summaries[1].nonzero, 1);
 }
 
 }  // namespace

@@ -49,6 +49,9 @@ struct DataConfig {
   std::string root;
   int64_t batch_size = 128;
   int64_t test_batch_size = 1000;
+  /// Shuffle the training split every epoch; false reads it in file order every epoch (augmentation is
+  /// still drawn per epoch), as the study's zone-volume notebook did (a DataLoader without shuffle).
+  bool shuffle = true;
   /// "standard": the dataset's own training augmentation (CIFAR: random crop with
   /// padding 4 + horizontal flip; ImageNet: random resized crop + flip; none for
   /// the MNIST family and SVHN); "none": no augmentation.
@@ -81,8 +84,12 @@ struct ModelConfig {
   /// lenet5, vgg11, vgg13, vgg16, vgg19, resnet18, resnet34, resnet50, densenet121.
   std::string name = "lenet5";
   bool batch_norm = false;
-  /// "pytorch_default" or "kaiming".
+  /// "pytorch_default", "kaiming" (the study's notebook init_weights), "torchvision_resnet" or
+  /// "torchvision_densenet" (see models::InitScheme).
   std::string init = "pytorch_default";
+  /// "torchvision" or "study": the network as the study's code built it (see models::ModelVariant; only
+  /// densenet121 differs).
+  std::string variant = "torchvision";
   /// ResNet/DenseNet stem: "cifar" (3x3 conv) or "imagenet" (7x7 conv stride 2).
   std::string stem = "cifar";
   /// The stem's max pooling {kernel, stride, padding}: the study's 2x2/2 by default (torchvision: 3, 2, 1).
@@ -142,6 +149,11 @@ struct TrainConfig {
   int64_t epochs = 1;
   int64_t runs = 1;
   uint64_t seed = 0;
+  /// "paired": run k of every configuration starts from seed + k, so the runs of a β sweep share their
+  /// initial weights and batch order run by run (a paired design); "independent": the seed also mixes in
+  /// everything the config computes (β, precision, ...), so every configuration draws its own, as the
+  /// study's independent runs did.
+  std::string seeding = "paired";
   /// Stop the process cleanly after this epoch (0 = never), leaving the run
   /// resumable: used by tests to simulate an interruption.
   int64_t stop_after_epoch = 0;
@@ -183,6 +195,22 @@ struct ExpConfig {
   DistributedConfig distributed;
 };
 
+/// `sweep` section: what `tiebreak sweep CONFIG` runs without --grid.
+struct SweepConfig {
+  /// Grid axes: a dotted config key and its values, e.g. {"nonsmooth.beta", [0, 1, 10, 100, 1000, 10000]}
+  /// (the study's β grid in every configs/paper config). JSON: {"grid": {"nonsmooth.beta": [0, 1, ...]}}.
+  std::vector<std::pair<std::string, std::vector<nlohmann::json>>> grid;
+};
+
+/// `zones` section: the study's gradient-discrepancy experiments (tiebreak zones).
+struct ZonesConfig {
+  /// Independent initializations (seeds train.seed + k) whose mini-batches the D histograms pool; the study's
+  /// noise and NormPool histograms used 100.
+  int64_t initializations = 100;
+  /// The same at 64 bits (the study: 1).
+  int64_t initializations_fp64 = 1;
+};
+
 /// A complete, validated experiment description.
 ///
 /// Example:
@@ -196,6 +224,8 @@ struct ExperimentConfig {
   ModelConfig model;
   NonsmoothConfig nonsmooth;
   TrainConfig train;
+  SweepConfig sweep;
+  ZonesConfig zones;
   ExpConfig exp;
 };
 

@@ -67,6 +67,12 @@ TORCH_MODULE(DenseTransition);
 /// final ReLU is the module features.relu5); `batch_norm == false` replaces every norm by Identity. 7,978,856
 /// parameters with the ImageNet stem, BN and 1000 classes (torchvision's densenet121()).
 ///
+/// With `variant(ModelVariant::Study)` it is the study's build (which needs the ImageNet stem, the study's
+/// only one): dense layers and transitions hold Identity norms and the plain torch::nn::ReLU, so BatchNorm
+/// (with `batch_norm`) is only at norm0 and norm5 and only relu0 and relu5 carry the policy's α. With the
+/// study's init (`InitScheme::TorchvisionDenseNet`), a 2×2/2 β-MaxPool at pool0 even on 32×32 input, and
+/// 10 classes: 6,880,458 parameters without BN, 6,882,634 with.
+///
 /// Example:
 /// ```
 /// DenseNet net(ModelOptions("densenet121").batch_norm(true));

@@ -19,20 +19,40 @@ namespace tiebreak::models {
 /// torchvision uses 3×3/2 pad 1.
 enum class Stem { Cifar, ImageNet };
 
-/// How the weights are set once a network is built.
+/// How the weights are set once a network is built (all draws from the model's seed).
 ///
 /// - `PytorchDefault`: what `reset_parameters()` of torch::nn::Conv2d/Linear/BatchNorm does (kaiming-uniform
-///   with a = √5 for weights, U(±1/√fan_in) for biases, BN weight 1 bias 0), drawn from the model's seed.
-/// - `Kaiming`: conv weights kaiming-uniform (fan_in, ReLU gain √2) and conv biases 0; linear weights
-///   N(0, 0.01²) and biases 0; BN weight 1, bias 0.
-enum class InitScheme { PytorchDefault, Kaiming };
+///   with a = √5 for weights, U(±1/√fan_in) for biases, BN weight 1 bias 0). The study's training runs of
+///   LeNet5 and VGG, and its ImageNet ResNet50 (which reset every conv and linear layer).
+/// - `Kaiming`: the study's notebook `init_weights` (zone volume, zone factors, weight divergence): conv
+///   weights kaiming-uniform (fan_in, ReLU gain √2) and conv biases 0; linear weights N(0, 0.01²) and biases
+///   0; BN weight 1, bias 0.
+/// - `TorchvisionResNet`: torchvision's ResNet constructor, which the study's CIFAR ResNet18 kept: conv
+///   weights kaiming-normal (fan_out, ReLU gain √2), BN weight 1 bias 0, linear layers PyTorch's default.
+/// - `TorchvisionDenseNet`: torchvision's DenseNet constructor, which the study's DenseNet121 kept: conv
+///   weights kaiming-normal (fan_in, gain √2), BN weight 1 bias 0, linear weights PyTorch's default and
+///   biases 0.
+enum class InitScheme { PytorchDefault, Kaiming, TorchvisionResNet, TorchvisionDenseNet };
+
+/// Which build of a named network.
+///
+/// - `Torchvision`: the torchvision layout (every model's default).
+/// - `Study`: the network as the study's code (`models/*.py` of the MaxPool-numerical repository) built it.
+///   Only densenet121 differs: the study's dense layers and transitions were built with `norm_layer=None`
+///   and `relu_fn=nn.ReLU`, so they hold no normalization (Identity) and the plain ReLU; BatchNorm (with
+///   `batch_norm`) sits only at norm0 and norm5, and only relu0 and the final ReLU carry the policy's α.
+///   6,880,458 parameters without BN and 6,882,634 with (3 channels, 10 classes).
+enum class ModelVariant { Torchvision, Study };
 
 /// "cifar" or "imagenet".
 Stem parse_stem(const std::string& name);
 std::string to_string(Stem stem);
-/// "pytorch_default" or "kaiming".
+/// "pytorch_default", "kaiming", "torchvision_resnet" or "torchvision_densenet".
 InitScheme parse_init_scheme(const std::string& name);
 std::string to_string(InitScheme scheme);
+/// "torchvision" or "study".
+ModelVariant parse_model_variant(const std::string& name);
+std::string to_string(ModelVariant variant);
 
 /// Everything a model builder needs. The same struct serves every model; fields a model has no use for
 /// (`stem*` for lenet5/vgg*) are ignored, except that asking lenet5/vgg* for an ImageNet stem is an error.
@@ -69,6 +89,7 @@ struct ModelOptions {
   TORCH_ARG(int64_t, stem_pool_stride) = 2;
   TORCH_ARG(int64_t, stem_pool_padding) = 0;
   TORCH_ARG(InitScheme, init) = InitScheme::PytorchDefault;
+  TORCH_ARG(ModelVariant, variant) = ModelVariant::Torchvision;
   /// Seeds the weights: the same options build bit-identical models, whatever the global RNG state.
   TORCH_ARG(uint64_t, seed) = 0;
 };

@@ -16,7 +16,11 @@ struct RunRecord {
   int64_t epochs = 0;
   double final_test_accuracy = 0;
   double best_test_accuracy = 0;
+  /// Ended non-finite (the last row's diverged flag, or status diverged).
   bool diverged = false;
+  /// Per row of metrics.csv (epochs from 0): the test accuracy and the diverged flag.
+  std::vector<double> test_accuracies;
+  std::vector<bool> diverged_rows;
 };
 
 /// Every run directory (one holding metrics.csv and config.json) under `roots`, sorted by path.

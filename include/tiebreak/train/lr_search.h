@@ -54,7 +54,7 @@ struct LrTrial {
 /// `out_dir`/beta=<β>/trial-<k>/ (a complete trial is reused when the search is
 /// re-run, a failed one trained again); writes `out_dir`/trials.csv (every
 /// trial; `failed` = 1 for a trial whose training stopped with an error, which
-/// does not stop the search) and `out_dir`/best_lr.csv (columns maxpool, lr,
+/// does not stop the search) and `out_dir`/best_lr.csv (columns beta, lr,
 /// accuracy: the best unpruned, successful trial per β). Returns the trials;
 /// throws a one-line error, after writing both files, when every trial of a β failed.
 std::vector<LrTrial> run_lr_search(const LrSearchOptions& options, const Components& components);

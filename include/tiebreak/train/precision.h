@@ -35,6 +35,11 @@ struct PrecisionPlan {
 PrecisionPlan plan_for(config::Precision precision,
                        config::HalfCompute half_compute = config::HalfCompute::Fp32Accumulate);
 
+/// The plan of an evaluation pass: the study's test pass ran without autocast,
+/// so mixed precision evaluates in its parameters' fp32; 16-bit plans keep
+/// their fp32 accumulation (it changes the speed, not the rounding of results).
+PrecisionPlan evaluation_plan(PrecisionPlan plan);
+
 /// One line for logs, e.g. "fp16: parameters and activations in Half;
 /// convolution/linear/batch_norm in fp32 on the Half values, rounded once
 /// (train.half_compute=fp32_accumulate)".

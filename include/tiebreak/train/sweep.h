@@ -23,6 +23,9 @@ struct GridAxis {
 /// Parses "nonsmooth.beta=0,1,10"; a one-line error naming the argument when malformed.
 GridAxis parse_grid_axis(const std::string& argument);
 
+/// The config's own grid (its `sweep.grid` section), what `tiebreak sweep` runs without --grid.
+std::vector<GridAxis> config_grid(const config::ExperimentConfig& config);
+
 /// One grid point: its directory name ("beta=1000_precision=fp16") and the
 /// `--set` assignments that realise it.
 struct GridPoint {

@@ -48,13 +48,21 @@ struct RunOutcome {
   std::vector<EpochMetrics> rows;
 };
 
-/// Trains run `run_id` of `config` (seed = train.seed + run_id) into
-/// `options.run_dir`, one metrics row per epoch, checkpointing after every
-/// epoch. A non-finite training loss marks the run diverged: that epoch is
-/// recorded as measured, the remaining epochs as rows with NaN losses, the
-/// diverged model's test accuracy, and diverged = 1, and the run ends normally.
-/// Errors (bad model name, unusable device, incompatible checkpoint...) mark
-/// run.json failed and are rethrown.
+/// Trains run `run_id` of `config` (seed: run_seed()) into `options.run_dir`,
+/// one row per epoch in metrics.csv and metrics_study.csv (the study's schema),
+/// checkpointing after every epoch. Evaluation runs in the parameters' dtype
+/// without autocast (mixed precision evaluates in fp32, as the study's test
+/// pass did).
+///
+/// Non-finite values, as the study handled them: an epoch whose training loss
+/// or final weights are not finite is recorded as measured with diverged = 1.
+/// Under loss scaling (amp_fp16) training goes on, since the scaler skips the
+/// non-finite steps and the run may recover. In every other precision
+/// non-finite weights cannot change any more, so the run stops and fills the
+/// remaining epochs with rows marked filled = 1 (NaN training loss and
+/// accuracy, the frozen model's test metrics). A run whose last row is
+/// diverged ends with status diverged. Errors (bad model name, unusable
+/// device, incompatible checkpoint...) mark run.json failed and are rethrown.
 ///
 /// With `options.distributed`, every rank calls this with the same arguments:
 /// rank 0's initial weights are broadcast, each rank trains on its shard of
@@ -75,6 +83,14 @@ struct RunOutcome {
 /// ```
 RunOutcome train_run(const config::LoadedConfig& config, const RunOptions& options,
                      const Components& components);
+
+/// The seed of run `run_id` (weights and batch order). train.seeding "paired":
+/// train.seed + run_id, the same for every β of a sweep, so run k of each β
+/// starts from the same weights and sees the same batches (a paired design);
+/// "independent": a hash of everything the config computes (β, precision,
+/// model... but not train.epochs or train.runs), train.seed and run_id, so
+/// every configuration draws its own, as the study's runs did. Below 2^63.
+uint64_t run_seed(const config::LoadedConfig& config, int64_t run_id);
 
 /// Directory of run `run_id` inside an experiment directory: `dir`/run-<id>.
 std::filesystem::path run_directory(const std::filesystem::path& experiment_dir, int64_t run_id);

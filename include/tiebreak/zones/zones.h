@@ -59,9 +59,17 @@ std::map<config::Precision, double> parse_thresholds(const std::string& text);
 /// Parses "fp16", "fp32", ... (config::to_string's names).
 config::Precision parse_precision(const std::string& name);
 
+/// The exponent range numpy.arange(a, b) of the study's D₁ histogram bins (see StudyHistogram): MaxPool
+/// (threshold_maxpool.ipynb) 16 bits (−8, 1), 32 bits (−9, 0), 64 bits (−18, −13); NormPool
+/// (threshold_normpool.ipynb) (−8, 2), (−9, 2), (−18, −13). The study drew no other precision: bf16 takes
+/// the 16-bit range, amp_fp16 and amp_bf16 (fp32 weights and gradients) the 32-bit one.
+std::pair<int, int> study_histogram_range(config::Precision precision, const std::string& pool);
+
 /// One mini-batch of a zones run.
 struct BatchRecord {
   config::Precision precision = config::Precision::Fp32;
+  /// Which initialization (seed train.seed + k) of the pair.
+  int64_t initialization = 0;
   int64_t epoch = 0;
   int64_t batch = 0;
   Discrepancy d;
@@ -78,6 +86,8 @@ struct BatchRecord {
 /// One epoch of a `train` run: how far apart the weights have moved and how both networks test.
 struct EpochRecord {
   config::Precision precision = config::Precision::Fp32;
+  int64_t initialization = 0;
+  /// Epochs trained (1 = after the first).
   int64_t epoch = 0;
   /// Σ_k ‖w_a,k − w_b,k‖₁ after the epoch (float64).
   double weight_l1 = 0;
@@ -94,9 +104,11 @@ struct LayerTies {
   int64_t max_ties = 0;
 };
 
-/// A precision's summary.
+/// A precision's summary, over every initialization's mini-batches.
 struct PrecisionSummary {
   config::Precision precision = config::Precision::Fp32;
+  /// How many initializations (zones.initializations, or zones.initializations_fp64 at fp64) were pooled.
+  int64_t initializations = 1;
   double threshold = 0;
   /// Mini-batches with a finite discrepancy (the denominator of the volumes).
   int64_t batches = 0;
@@ -109,6 +121,9 @@ struct PrecisionSummary {
   Interval above_threshold_ci;
   /// log10 D∞ with exact zeros apart.
   Log10Histogram histogram;
+  /// D₁ = Σ_p ‖∇_p a − ∇_p b‖₁ in the study's binning (its noise and NormPool histograms; the volume uses
+  /// D∞), over study_histogram_range(precision, pool).
+  StudyHistogram study_histogram{-9, 0};
   int64_t bifurcation = 0;
   int64_t compensation = 0;
   int64_t unresolved = 0;
@@ -141,10 +156,12 @@ struct ZonesResult {
   std::string table() const;
 };
 
-/// Runs the zones experiment: for each precision, two networks built from `config` with bit-identical
-/// initial weights, differing only in `options.pair`, fed the same mini-batches (same order, same
-/// augmentation), their gradient discrepancy measured per mini-batch. Writes zones.csv, zones.json (and
-/// divergence.csv with `train`) into `options.out` when set. `log` receives one progress line per epoch.
+/// Runs the zones experiment: for each precision and each of config.zones.initializations initializations
+/// (seed train.seed + k; zones.initializations_fp64 at fp64), two networks built from `config` with
+/// bit-identical initial weights, differing only in `options.pair`, fed the same mini-batches (same order,
+/// same augmentation), their gradient discrepancy measured per mini-batch; the summaries pool every
+/// initialization's mini-batches. Writes zones.csv, zones.json (and divergence.csv with `train`) into
+/// `options.out` when set, rewritten after each precision. `log` receives progress lines.
 ///
 /// Example:
 /// ```
