@@ -25,12 +25,19 @@ for m in ops ops_heavy data nn; do
   [ -x "$build/tests/tiebreak_${m}_tests" ] && programs+=("$build/tests/tiebreak_${m}_tests")
 done
 for p in "${programs[@]}"; do cp "$p" "$out/bin/"; done
-cp "$build/src/libtiebreak.so" "$out/lib/"
+cp "$build/src/libtiebreak.so" "$build/src/ops/libtiebreak_ops.so" "$out/lib/"
+# pytest for the opcheck stage: the GPU machine's Python has torch but maybe not
+# pytest (and no index to install it from); its pure-Python packages travel along.
+site="$("$(tiebreak_python)" -c 'import os, pytest; print(os.path.dirname(os.path.dirname(pytest.__file__)))')"
+mkdir -p "$out/pylib"
+for pkg in pytest _pytest pluggy iniconfig packaging pygments py.py; do
+  [ -e "$site/$pkg" ] && cp -r "$site/$pkg" "$out/pylib/"
+done
 # Libraries beyond LibTorch (its wheel is on the GPU machine) and the C/C++
 # runtime (newer there): spdlog, fmt, turbojpeg, matio and its HDF5, ...
 torch_lib="$("$(tiebreak_python)" -c 'import os, torch; print(os.path.dirname(torch.__file__))')"
 {
-  for p in "${programs[@]}" "$build/src/libtiebreak.so"; do ldd "$p"; done
+  for p in "${programs[@]}" "$build/src/libtiebreak.so" "$build/src/ops/libtiebreak_ops.so"; do ldd "$p"; done
 } | awk '/=> \// {print $3}' | sort -u | while read -r lib; do
   case "$lib" in
     "$torch_lib"/* | */nvidia/* | */libc.so* | */libm.so* | */libpthread.so* | */libdl.so* | */librt.so* | \

@@ -5,6 +5,8 @@ tree's operator library (TIEBREAK_OPS_LIBRARY); after `pip install .` the same
 tests run against the installed package.
 """
 
+import os
+
 import pytest
 import torch
 
@@ -19,6 +21,9 @@ def devices():
         "tiebreak::_max_pool2d_forward", "CUDA"
     ):
         found.append("cuda")
+    elif os.environ.get("TIEBREAK_REQUIRE_CUDA") == "1":
+        # The GPU check (scripts/gpu/check.sh) must not pass by running on the CPU alone.
+        raise RuntimeError("TIEBREAK_REQUIRE_CUDA=1: no CUDA device or no CUDA kernels for tiebreak's operators")
     return found
 
 
