@@ -58,6 +58,14 @@ def plot(key, by_beta, out):
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2), gridspec_kw={"width_ratios": [3, 2]})
     final_epoch = None
+    # Diverged runs are filled to the run's last epoch at a constant accuracy: the
+    # left panel ends where some curve still moves, and a flat tail is named in its label.
+    moving_until = 1
+    for beta in betas:
+        series = sorted(by_beta[beta]["tiebreak"])
+        for (_, _, a, _), (e, _, b, _) in zip(series, series[1:]):
+            if a != b:
+                moving_until = max(moving_until, e)
     for i, beta in enumerate(betas):
         color = colors[i % len(colors)]
         ours = sorted(by_beta[beta]["tiebreak"])
@@ -67,10 +75,12 @@ def plot(key, by_beta, out):
             epochs = np.array([e for e, _, _, _ in ours])
             mean = np.array([m for _, _, m, _ in ours])
             std = np.array([0.0 if math.isnan(s) else s for _, _, _, s in ours])
+            tail = f", flat to epoch {epochs[-1]}" if epochs[-1] > moving_until else ""
             left.plot(epochs, 100 * mean, color=color, marker="o" if len(epochs) <= 20 else None, markersize=4,
-                      label=f"{label} tiebreak (n={ours[0][1]})")
+                      label=f"{label} tiebreak (n={ours[0][1]}{tail})")
             if len(epochs) > 1:
-                left.fill_between(epochs, 100 * (mean - std), 100 * (mean + std), color=color, alpha=0.15, linewidth=0)
+                left.fill_between(epochs, np.clip(100 * (mean - std), 0, 100), np.clip(100 * (mean + std), 0, 100),
+                                  color=color, alpha=0.15, linewidth=0)
         for e in (0, 1):
             if e in study:
                 _, m, s = study[e]
@@ -92,6 +102,7 @@ def plot(key, by_beta, out):
             e, n, om, _ = ours[-1]
             right.plot([i + 0.1], [100 * om], color=color, marker="o", markerfacecolor="none", linestyle="none")
             right.annotate(f"ep {e}", (i + 0.1, 100 * om), textcoords="offset points", xytext=(4, -10), fontsize=7)
+    left.set_xlim(-0.3, moving_until + 0.3)
     left.set_xlabel("epoch (from 0)")
     left.set_ylabel("test accuracy (%)")
     left.set_title(f"{title(key)}: first epochs")
