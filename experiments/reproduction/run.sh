@@ -8,7 +8,7 @@
 #   256 and BN at 128 without the split (--no-classify: the fp64 recomputation of every mini-batch is most of
 #   the cost on a CPU).
 # Usage: experiments/reproduction/run.sh [OUT]
-#   environment: RUNS, EPOCHS, JOBS, PARTS="mnist zones", VARIANTS="b128 b64 b256 bn_b128"
+#   environment: RUNS, EPOCHS, JOBS, PARTS="mnist zones", VARIANTS="b128 b64 b256 bn_b128", PRECISIONS=fp16,fp32,fp64
 source "$(dirname "${BASH_SOURCE[0]}")/../experiment_env.sh"
 runs="${RUNS:-3}"
 epochs="${EPOCHS:-2}"
@@ -39,7 +39,7 @@ if [[ " $parts " == *" zones "* ]]; then
     classify=()
     [ "$variant" = b128 ] || classify=(--no-classify)
     stamp "zone volume vgg11 $variant"
-    "$tiebreak" zones "$config" --pair nonsmooth.beta=0,1 --precision fp16,fp32,fp64 "${subset[@]}" \
+    "$tiebreak" zones "$config" --pair nonsmooth.beta=0,1 --precision "${PRECISIONS:-fp16,fp32,fp64}" "${subset[@]}" \
       --set data.batch_size="$batch" --set model.batch_norm="$bn" "${classify[@]}" --out "$out/zones/vgg11_$variant"
     "$python" "$root/scripts/plot_zones.py" "$out/zones/vgg11_$variant/zones.json" --out "$out/zones/vgg11_$variant"
   done
