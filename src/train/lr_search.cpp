@@ -55,7 +55,7 @@ std::vector<LrTrial> run_lr_search(const LrSearchOptions& options, const Compone
     sets.push_back(fmt::format("train.optimizer.lr={}", options.high));
     config::load_config(options.config_path, sets);
   }
-  // What the config names (dataset, data files, model on its images) can be built: β changes neither.
+  // What the config names (dataset, data files, model on its images) can be built: β and lr change neither.
   check_runnable(base.config, components);
   fs::create_directories(options.out_dir);
   // Trials of an unfinished search are removed and redone: only while no other search writes here.

@@ -214,25 +214,6 @@ TEST(CliSignals, SigintEndsARunWithExit130) {
   EXPECT_EQ(read_run_status(run_dir), RunStatus::Interrupted);
 }
 
-TEST(CliSignals, ASecondSigintEndsTheProcessAtOnceAndTheCheckpointStaysUsable) {
-  TempDir dir;
-  const auto config = testing::write_cli_config(dir.path(), 400).string();
-  const auto out = dir / "exp";
-  const auto run_dir = out / "run-0";
-  Background run(dir.path(), "run", "train " + config + " --no-progress --out " + out.string());
-  ASSERT_TRUE(eventually([&] { return epochs_recorded(run_dir) >= 1; })) << run.err();
-  ::kill(run.pid(), SIGINT);
-  ::kill(run.pid(), SIGINT);
-  const int status = run.wait();
-  ASSERT_TRUE(WIFSIGNALED(status)) << describe_exit(status) << run.err();
-  EXPECT_EQ(WTERMSIG(status), SIGINT);
-  const size_t done = epochs_recorded(run_dir);
-  auto resumed = run_tiebreak("train " + config + " --no-progress --resume --set train.stop_after_epoch=" +
-                              std::to_string(done + 1) + " --out " + out.string());
-  EXPECT_EQ(resumed.exit_code, 0) << resumed.err;
-  EXPECT_EQ(epochs_recorded(run_dir), done + 1);
-}
-
 // §4: children die with their sweep.
 class SweepKilled : public ::testing::TestWithParam<int> {};
 

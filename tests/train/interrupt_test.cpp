@@ -13,6 +13,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
 #include <csignal>
 #include <nlohmann/json.hpp>
 
@@ -137,6 +139,34 @@ TEST(Interrupt, AnInProcessSweepStopsAndCountsTheRunInterrupted) {
   EXPECT_EQ(summary.finished + summary.failed, 0) << "no run starts after the stop request";
   EXPECT_EQ(read_run_status(dir / "sweep" / "beta=0" / "run-0"), RunStatus::Interrupted);
   EXPECT_FALSE(fs::exists(dir / "sweep" / "beta=1" / "run-0" / "run.json"));
+}
+
+// Two real signals in a child process: a repeated SIGTERM changes nothing (a dying multi-threaded parent
+// sends PR_SET_PDEATHSIG's once per thread), a second Ctrl-C ends the process at once. raise() delivers
+// each one before it returns, so no two of them merge as pending signals would.
+TEST(Interrupt, ARepeatedSigtermIsIgnoredAndASecondSigintEndsTheProcess) {
+  int report[2];
+  ASSERT_EQ(::pipe(report), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::close(report[0]);
+    StopOnSignals stop;
+    std::raise(SIGTERM);
+    std::raise(SIGTERM);
+    const char alive = stop_requested() == SIGTERM ? 'y' : 'n';
+    [[maybe_unused]] auto n = ::write(report[1], &alive, 1);
+    std::raise(SIGINT);
+    ::_exit(0);
+  }
+  ::close(report[1]);
+  char alive = 0;
+  EXPECT_EQ(::read(report[0], &alive, 1), 1);
+  ::close(report[0]);
+  EXPECT_EQ(alive, 'y') << "two SIGTERMs: still running, the first one recorded";
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGINT) << "status " << status;
 }
 
 TEST(Interrupt, SignalNames) {
