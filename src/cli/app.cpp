@@ -1,6 +1,7 @@
 #include "cli/commands.h"
 
 #include "tiebreak/core/build_info.h"
+#include "tiebreak/train/interrupt.h"
 
 #include <c10/util/Exception.h>
 
@@ -96,6 +97,10 @@ int run(int argc, char** argv) {
     } else {
       code = action();
     }
+  } catch (const train::Interrupted& e) {
+    // Not an error: what was kept and how to continue, and the shell's 128 + signal.
+    std::cerr << "tiebreak: " << e.what() << "\n";
+    code = e.exit_code();
   } catch (const c10::Error& e) {
     const std::string what = e.what_without_backtrace();
     std::cerr << "tiebreak: error: " << what.substr(0, what.find('\n')) << "\n";

@@ -4,6 +4,7 @@
 #include "tiebreak/distributed/launch.h"
 #include "tiebreak/train/atomic_file.h"
 #include "tiebreak/train/compare.h"
+#include "tiebreak/train/interrupt.h"
 #include "tiebreak/train/lr_search.h"
 #include "tiebreak/train/sweep.h"
 #include "tiebreak/train/trainer.h"
@@ -76,6 +77,9 @@ void add_train_command(CLI::App& app, Action& action) {
       if (args->run_id >= 0) only = args->run_id;
       const auto launch = distributed::launch_from_environment();
       auto ctx = launch.distributed() ? train::join_distributed_run(loaded.config, launch) : nullptr;
+      // SIGINT/SIGTERM stop the run at its next step, recorded as interrupted (train::Interrupted, exit
+      // 130/143).
+      const train::StopOnSignals stop_on_signals;
       auto outcomes = train::train_experiment(loaded, out, args->resume, train::default_components(), only,
                                               joined_command_line("train", parts), ctx);
       if (ctx && !ctx->is_main()) return 0;
@@ -179,13 +183,27 @@ void add_sweep_command(CLI::App& app, Action& action) {
       }
       if (args->slurm_tasks > 0 || !args->sbatch.empty())
         throw std::runtime_error("--slurm-tasks/--sbatch: expected --emit-slurm FILE with them");
+      std::string command = "tiebreak sweep " + args->config;
+      if (o.shard_count > 1) command += fmt::format(" --shard {}/{}", o.shard_index, o.shard_count);
+      o.command_line = command;
+      // SIGINT/SIGTERM: no new run starts, running ones stop at their next step (forwarded to the children).
+      const train::StopOnSignals stop_on_signals;
       auto s = train::run_sweep(o, train::default_components());
-      std::cout << fmt::format("{}: {} finished, {} diverged, {} failed, {} skipped (already done){}\n",
+      std::cout << fmt::format("{}: {} finished, {} diverged, {} failed, {} skipped (already done){}{}\n",
                                o.out_dir.string(), s.finished, s.diverged, s.failed, s.skipped,
-                               s.stopped > 0 ? fmt::format(", {} stopped early (train.stop_after_epoch; re-run to "
-                                                           "continue)",
-                                                           s.stopped)
-                                             : "");
+                               s.stopped > 0
+                                   ? fmt::format(", {} stopped early (train.stop_after_epoch; re-run to "
+                                                 "continue)",
+                                                 s.stopped)
+                                   : "",
+                               s.interrupted > 0 ? fmt::format(", {} interrupted", s.interrupted) : "");
+      if (s.signal != 0) {
+        throw train::Interrupted(
+            s.signal,
+            fmt::format("{}: sweep interrupted by {}: {} run(s) stopped with their checkpoints kept; "
+                        "re-run the same command to continue",
+                        o.out_dir.string(), train::signal_name(s.signal), s.interrupted));
+      }
       return s.failed > 0 ? 1 : 0;
     };
   });
@@ -267,6 +285,7 @@ void add_lr_search_command(CLI::App& app, Action& action) {
       } else {
         o.out_dir = args->out;
       }
+      const train::StopOnSignals stop_on_signals;
       train::run_lr_search(o, train::default_components());
       std::cout << train::read_text(o.out_dir / "best_lr.csv");
       return 0;

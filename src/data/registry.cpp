@@ -90,7 +90,7 @@ std::string canonical_dataset_name(const std::string& name) {
   if (auto it = aliases.find(key); it != aliases.end()) return it->second;
   std::string known;
   for (const auto& [registered, factory] : reg.factories) known += (known.empty() ? "" : ", ") + registered;
-  throw DataError("data.name: unknown dataset \"" + name + "\", expected one of " + known);
+  throw DataError("data.dataset: unknown dataset \"" + name + "\", expected one of " + known);
 }
 
 std::vector<std::string> dataset_names() {

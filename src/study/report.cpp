@@ -1,6 +1,7 @@
 #include "tiebreak/study/report.h"
 
 #include "tiebreak/config/config.h"
+#include "tiebreak/core/process.h"
 #include "tiebreak/train/atomic_file.h"
 #include "tiebreak/train/compare.h"
 
@@ -9,7 +10,6 @@
 #include <boost/math/distributions/normal.hpp>
 #include <boost/math/distributions/students_t.hpp>
 
-#include <spawn.h>
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -19,8 +19,6 @@
 #include <limits>
 #include <map>
 #include <set>
-
-extern char** environ;
 
 namespace tiebreak::study {
 
@@ -194,6 +192,12 @@ Report build_report(const ReportOptions& options, const StudyReference& referenc
       report.uncompared.push_back({run.dir.string(), "config.json is not a valid tiebreak config: " +
                                                          what.substr(0, what.find('\n'))});
       continue;
+    }
+    if (run.status == "interrupted") {
+      report.interrupted.push_back(
+          {run.dir.string(), fmt::format("interrupted after {} of {} epochs; `tiebreak train ... --resume` "
+                                         "(or re-running its sweep) continues it",
+                                         run.test_accuracies.size(), loaded.config.train.epochs)});
     }
     if (run.test_accuracies.empty()) {
       report.uncompared.push_back({run.dir.string(), "no epoch finished yet (metrics.csv has no rows)"});
@@ -409,6 +413,11 @@ std::string Report::markdown(const std::vector<std::string>& plot_files) const {
       out += fmt::format("\n![{}]({})\n", configuration, plot);
     out += "\n";
   }
+  if (!interrupted.empty()) {
+    out += "## Interrupted runs\n\n";
+    for (const auto& u : interrupted) out += fmt::format("- {}: {}\n", u.what, u.reason);
+    out += "\n";
+  }
   out += "## What could not be compared\n\n";
   if (uncompared.empty()) out += "Everything found was compared.\n";
   for (const auto& u : uncompared) out += fmt::format("- {}: {}\n", u.what, u.reason);
@@ -460,21 +469,20 @@ std::vector<std::string> draw_report_plots(const fs::path& out, const std::strin
                                            const fs::path& script) {
   TORCH_CHECK(fs::exists(script), "plots: ", script.string(),
               " not found (pass --no-plots to skip the plots)");
-  std::vector<std::string> args{python, script.string(), out.string()};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
+  SpawnOptions plot;
+  plot.argv = {python, script.string(), out.string()};
   pid_t pid = 0;
-  const int spawned = posix_spawnp(&pid, python.c_str(), nullptr, nullptr, argv.data(), environ);
-  TORCH_CHECK(spawned == 0, "plots: cannot start ", python, " (", std::strerror(spawned),
-              "); set TIEBREAK_PYTHON to a Python with matplotlib or pass --no-plots");
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  try {
+    pid = spawn_process(plot);
+  } catch (const c10::Error& e) {
+    const std::string what = e.what_without_backtrace();
+    TORCH_CHECK(false, "plots: ", what.substr(0, what.find('\n')),
+                "; set TIEBREAK_PYTHON to a Python with matplotlib or pass --no-plots");
   }
+  const int status = wait_process(pid);
   TORCH_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "plots: ", python, " ", script.string(), " ",
-              out.string(), " failed (",
-              WIFEXITED(status) ? fmt::format("exit {}", WEXITSTATUS(status)) : "killed",
-              "); the report without plots is in ", (out / "report.md").string(), ", --no-plots skips them");
+              out.string(), " failed (", describe_exit(status), "); the report without plots is in ",
+              (out / "report.md").string(), ", --no-plots skips them");
   std::vector<std::string> files;
   if (!fs::is_directory(out / "plots")) return files;
   for (const auto& entry : fs::directory_iterator(out / "plots")) {

@@ -156,6 +156,7 @@ Comparison compare_runs(const std::vector<RunRecord>& runs) {
       const auto& r = runs[i];
       if (r.status != "finished" && r.status != "diverged") {
         ++g.incomplete;
+        if (r.status == "interrupted") ++g.interrupted;
         continue;
       }
       ++g.runs;
@@ -179,9 +180,13 @@ Comparison compare_runs(const std::vector<RunRecord>& runs) {
 std::string format_comparison_table(const Comparison& c) {
   std::vector<std::string> header = c.columns;
   for (const char* h : {"runs", "diverged", "final test acc %", "best test acc %"}) header.emplace_back(h);
-  bool any_incomplete = false;
-  for (const auto& g : c.groups) any_incomplete |= g.incomplete > 0;
+  bool any_incomplete = false, any_interrupted = false;
+  for (const auto& g : c.groups) {
+    any_incomplete |= g.incomplete > 0;
+    any_interrupted |= g.interrupted > 0;
+  }
   if (any_incomplete) header.emplace_back("incomplete");
+  if (any_interrupted) header.emplace_back("interrupted");
   std::vector<std::vector<std::string>> rows;
   for (const auto& g : c.groups) {
     std::vector<std::string> row = g.key;
@@ -190,6 +195,7 @@ std::string format_comparison_table(const Comparison& c) {
     row.push_back(g.runs ? fmt::format("{:.2f} ± {:.2f}", 100 * g.final_mean, 100 * g.final_std) : "-");
     row.push_back(g.runs ? fmt::format("{:.2f} ± {:.2f}", 100 * g.best_mean, 100 * g.best_std) : "-");
     if (any_incomplete) row.push_back(std::to_string(g.incomplete));
+    if (any_interrupted) row.push_back(std::to_string(g.interrupted));
     rows.push_back(std::move(row));
   }
   auto width = [](const std::string& s) {
@@ -235,11 +241,11 @@ std::string format_comparison_csv(const Comparison& c) {
   };
   std::string out;
   for (const auto& col : c.columns) out += cell(col) + ",";
-  out += "runs,diverged,incomplete,final_mean,final_std,best_mean,best_std\n";
+  out += "runs,diverged,incomplete,final_mean,final_std,best_mean,best_std,interrupted\n";
   for (const auto& g : c.groups) {
     for (const auto& k : g.key) out += cell(k) + ",";
-    out += fmt::format("{},{},{},{},{},{},{}\n", g.runs, g.diverged, g.incomplete, g.final_mean, g.final_std,
-                       g.best_mean, g.best_std);
+    out += fmt::format("{},{},{},{},{},{},{},{}\n", g.runs, g.diverged, g.incomplete, g.final_mean,
+                       g.final_std, g.best_mean, g.best_std, g.interrupted);
   }
   return out;
 }

@@ -2,6 +2,8 @@
 
 #include "tiebreak/config/config.h"
 #include "tiebreak/train/atomic_file.h"
+#include "tiebreak/train/interrupt.h"
+#include "tiebreak/train/run_lock.h"
 #include "tiebreak/train/trainer.h"
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -53,7 +55,11 @@ std::vector<LrTrial> run_lr_search(const LrSearchOptions& options, const Compone
     sets.push_back(fmt::format("train.optimizer.lr={}", options.high));
     config::load_config(options.config_path, sets);
   }
+  // What the config names (dataset, data files, model on its images) can be built: β and lr change neither.
+  check_runnable(base.config, components);
   fs::create_directories(options.out_dir);
+  // Trials of an unfinished search are removed and redone: only while no other search writes here.
+  const DirectoryLock lock(options.out_dir, "tiebreak lr-search " + options.config_path.string());
 
   std::vector<LrTrial> all;
   std::string best_csv = "beta,lr,accuracy\n";
@@ -101,6 +107,8 @@ std::vector<LrTrial> run_lr_search(const LrSearchOptions& options, const Compone
           if (trial.pruned) write_text_atomically(pruned_marker, "pruned by the median rule\n");
           curve.clear();
           for (const auto& r : outcome.rows) curve.push_back(r.test_accuracy);
+        } catch (const Interrupted&) {
+          throw;  // the search stops; re-running redoes this trial and reuses the finished ones
         } catch (const std::exception& e) {
           // One trial's failure (its learning rate overflowed a step, ...) is that
           // trial's result; train_run recorded it in the trial's run.json.

@@ -1,15 +1,18 @@
 #include "tiebreak/train/sweep.h"
 
+#include "tiebreak/core/process.h"
 #include "tiebreak/train/atomic_file.h"
+#include "tiebreak/train/interrupt.h"
+#include "tiebreak/train/run_lock.h"
 
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
 
-#include <fcntl.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <algorithm>
+#include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <map>
 #include <set>
@@ -214,9 +217,27 @@ SweepSummary run_sweep(const SweepOptions& options, const Components& components
     configs.push_back(std::move(loaded));
     point_sets.push_back(std::move(sets));
   }
+  // ... and what each names can be built (dataset, its files, the model on its images): every distinct
+  // data/model pair once, so that a typo fails the sweep now, not hours later in one run.
+  {
+    std::set<std::string> checked;
+    for (const auto& c : configs) {
+      std::string key;
+      for (const char* section : {"data", "model", "nonsmooth"})
+        key += c.json.contains(section) ? c.json.at(section).dump() : "";
+      if (checked.insert(key).second) check_runnable(c.config, components);
+    }
+  }
   const int64_t runs = configs.front().config.train.runs;
 
   fs::create_directories(options.out_dir);
+  // One sweep (one per shard: the tasks of a Slurm array share the directory) writes here at a time; the runs
+  // themselves are locked by their trainers.
+  const DirectoryLock lock(
+      options.out_dir, options.command_line.empty() ? "run_sweep (library call)" : options.command_line,
+      options.shard_count == 1
+          ? ".lock"
+          : fmt::format(".lock.shard-{}-of-{}", options.shard_index, options.shard_count));
   json index = {{"config", options.config_path.string()},
                 {"overrides", options.overrides},
                 {"runs", runs},
@@ -263,6 +284,9 @@ SweepSummary run_sweep(const SweepOptions& options, const Components& components
       case RunStatus::Stopped:
         ++summary.stopped;
         break;
+      case RunStatus::Interrupted:
+        ++summary.interrupted;
+        break;
       default:
         ++summary.failed;
         break;
@@ -275,6 +299,7 @@ SweepSummary run_sweep(const SweepOptions& options, const Components& components
 
   if (options.jobs == 1 && options.gpus.empty()) {
     for (const auto& u : todo) {
+      if (stop_requested()) break;
       const auto experiment = options.out_dir / points[u.point].name;
       fs::create_directories(experiment);
       write_text_atomically(experiment / "config.json", configs[u.point].json.dump(2) + "\n");
@@ -289,12 +314,16 @@ SweepSummary run_sweep(const SweepOptions& options, const Components& components
         if (!outcome.rows.empty())
           detail = fmt::format(" (test accuracy {:.2f}%)", 100 * outcome.rows.back().test_accuracy);
         record(u, outcome.status, detail);
+      } catch (const Interrupted& e) {
+        record(u, RunStatus::Interrupted, fmt::format(" by {}", signal_name(e.signal())));
+        break;
       } catch (const std::exception& e) {
         std::string what = e.what();
         if (auto* c10 = dynamic_cast<const c10::Error*>(&e)) what = c10->what_without_backtrace();
         record(u, RunStatus::Failed, ": " + what.substr(0, what.find('\n')));
       }
     }
+    summary.signal = stop_requested();
     return summary;
   }
 
@@ -306,10 +335,28 @@ SweepSummary run_sweep(const SweepOptions& options, const Components& components
   std::vector<std::string> free_gpus(options.gpus.rbegin(), options.gpus.rend());
   const int64_t concurrency =
       options.gpus.empty() ? options.jobs : std::min<int64_t>(options.jobs, options.gpus.size());
+  // A stop request (SIGINT/SIGTERM on this process) goes once to every running child, which stops at its next
+  // safe point and records its run as interrupted; no new child starts, and the sweep waits for them all.
+  // Children run in process groups of their own (a terminal's Ctrl-C reaches only the sweep, which forwards
+  // it once) and get SIGTERM if the sweep dies without forwarding (kill -9).
+  int forwarded = 0;
+  auto forward_stop = [&] {
+    const int signal = stop_requested();
+    if (signal == 0 || forwarded != 0) return;
+    forwarded = signal;
+    if (options.verbose)
+      std::fprintf(stderr, "sweep: %s: stopping %zu running run(s) at their next step\n",
+                   signal_name(signal).c_str(), running.size());
+    for (const auto& [pid, unit] : running) ::kill(pid, signal);
+  };
   auto wait_one = [&] {
     int status = 0;
-    pid_t pid = ::waitpid(-1, &status, 0);
-    TORCH_CHECK(pid > 0, "sweep: waitpid failed");
+    pid_t pid = 0;
+    while ((pid = ::waitpid(-1, &status, WNOHANG)) <= 0) {
+      TORCH_CHECK(pid == 0 || errno == EINTR, "sweep: waitpid failed: ", std::strerror(errno));
+      forward_stop();
+      ::usleep(50 * 1000);
+    }
     auto it = running.find(pid);
     if (it == running.end()) return;
     if (auto g = gpu_of.find(pid); g != gpu_of.end()) {
@@ -322,70 +369,70 @@ SweepSummary run_sweep(const SweepOptions& options, const Components& components
     auto recorded = read_run_status(dir);
     RunStatus s = recorded.value_or(RunStatus::Failed);
     std::string detail;
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    const bool interrupted = recorded == RunStatus::Interrupted && WIFEXITED(status) &&
+                             (WEXITSTATUS(status) == 128 + SIGINT || WEXITSTATUS(status) == 128 + SIGTERM);
+    if (interrupted) {
+      detail = fmt::format(" by {}", signal_name(WEXITSTATUS(status) - 128));
+    } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
       s = RunStatus::Failed;
-      detail = fmt::format(" (exit {}; see {})", WIFEXITED(status) ? WEXITSTATUS(status) : -1,
-                           (dir / "console.log").string());
+      detail = fmt::format(" ({}; see {})", describe_exit(status), (dir / "console.log").string());
     }
     record(u, s, detail);
   };
   for (const auto& u : todo) {
     while (static_cast<int64_t>(running.size()) >= concurrency) wait_one();
+    if (stop_requested()) break;
     const auto experiment = options.out_dir / points[u.point].name;
     const auto dir = run_directory(experiment, u.run_id);
     fs::create_directories(dir);
-    std::vector<std::string> args{exe, "train", options.config_path.string()};
+    SpawnOptions child;
+    child.argv = {exe, "train", options.config_path.string()};
     for (const auto& s : point_sets[u.point]) {
-      args.push_back("--set");
-      args.push_back(s);
+      child.argv.push_back("--set");
+      child.argv.push_back(s);
     }
     if (configs[u.point].config.exp.threads == 0) {
       // N concurrent runs each spinning up one OpenMP thread per core oversubscribe
       // the CPU, and OpenMP barriers then wait on descheduled threads (measured: a
       // 2-core LeNet-5 epoch 75x slower). Give each child its share of the cores.
-      args.push_back("--set");
-      args.push_back("exp.threads=" + std::to_string(child_threads(concurrency)));
+      child.argv.push_back("--set");
+      child.argv.push_back("exp.threads=" + std::to_string(child_threads(concurrency)));
     }
     for (const auto& s : std::vector<std::string>{"--out", experiment.string(), "--run-id",
                                                   std::to_string(u.run_id), "--resume", "--no-progress"}) {
-      args.push_back(s);
+      child.argv.push_back(s);
     }
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    const std::string log = (dir / "console.log").string();
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_APPEND,
-                                     0644);
-    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    std::vector<std::string> env_entries;
+    child.output = dir / "console.log";
+    child.null_input = true;
+    child.die_with_parent = true;
+    child.own_process_group = true;
     std::string gpu;
-    for (char** e = environ; *e; ++e) {
-      if (options.gpus.empty() || std::strncmp(*e, "CUDA_VISIBLE_DEVICES=", 21) != 0)
-        env_entries.push_back(*e);
-    }
     if (!options.gpus.empty()) {
+      child.env.emplace();
+      for (char** e = environ; *e; ++e) {
+        if (std::strncmp(*e, "CUDA_VISIBLE_DEVICES=", 21) != 0) child.env->push_back(*e);
+      }
       gpu = free_gpus.back();
-      free_gpus.pop_back();
-      env_entries.push_back("CUDA_VISIBLE_DEVICES=" + gpu);
+      child.env->push_back("CUDA_VISIBLE_DEVICES=" + gpu);
     }
-    std::vector<char*> envp;
-    for (auto& e : env_entries) envp.push_back(e.data());
-    envp.push_back(nullptr);
     pid_t pid = 0;
-    int rc = posix_spawn(&pid, exe.c_str(), &actions, nullptr, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0 && !gpu.empty()) free_gpus.push_back(gpu);
-    if (rc == 0 && !gpu.empty()) gpu_of[pid] = gpu;
-    if (rc != 0) {
-      record(u, RunStatus::Failed, fmt::format(": cannot start {}: {}", exe, std::strerror(rc)));
+    try {
+      pid = spawn_process(child);
+    } catch (const c10::Error& e) {
+      const std::string what = e.what_without_backtrace();
+      record(u, RunStatus::Failed, ": " + what.substr(0, what.find('\n')));
       continue;
     }
+    if (!gpu.empty()) {
+      free_gpus.pop_back();
+      gpu_of[pid] = gpu;
+    }
     running[pid] = u;
+    // A stop requested while this one started reaches it too.
+    if (forwarded != 0) ::kill(pid, forwarded);
   }
   while (!running.empty()) wait_one();
+  summary.signal = stop_requested();
   return summary;
 }
 

@@ -4,8 +4,10 @@
 #include "tiebreak/distributed/gradient_reducer.h"
 #include "tiebreak/train/atomic_file.h"
 #include "tiebreak/train/checkpoint.h"
+#include "tiebreak/train/interrupt.h"
 #include "tiebreak/train/optimizer.h"
 #include "tiebreak/train/precision.h"
+#include "tiebreak/train/run_lock.h"
 #include "tiebreak/train/step.h"
 
 #include <ATen/Context.h>
@@ -200,16 +202,19 @@ std::string to_string(RunStatus status) {
       return "diverged";
     case RunStatus::Failed:
       return "failed";
+    case RunStatus::Interrupted:
+      return "interrupted";
   }
   return "unknown";
 }
 
 RunStatus parse_run_status(const std::string& name) {
   for (auto s : {RunStatus::Running, RunStatus::Stopped, RunStatus::Finished, RunStatus::Diverged,
-                 RunStatus::Failed}) {
+                 RunStatus::Failed, RunStatus::Interrupted}) {
     if (to_string(s) == name) return s;
   }
-  TORCH_CHECK(false, "run status: expected running|stopped|finished|diverged|failed, got '", name, "'");
+  TORCH_CHECK(false, "run status: expected running|stopped|finished|diverged|failed|interrupted, got '", name,
+              "'");
 }
 
 bool is_complete(RunStatus status) { return status == RunStatus::Finished || status == RunStatus::Diverged; }
@@ -282,16 +287,25 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
   const fs::path& dir = options.run_dir;
   distributed::DistributedContext* ctx = options.distributed.get();
   const bool main_rank = !ctx || ctx->is_main();
-  if (main_rank) fs::create_directories(dir);
+  // One writer per run directory, from before its state is read until the run ends (rank 0 writes it).
+  std::optional<DirectoryLock> lock;
+  if (main_rank) {
+    fs::create_directories(dir);
+    lock.emplace(dir, options.command_line.empty() ? "train_run (library call)" : options.command_line);
+  }
 
   const auto previous = read_run_status(dir);
-  if (!options.resume && fs::exists(dir / "run.json")) {
+  // An attempt that ended before its first epoch was recorded (a bad config, missing data) kept nothing
+  // worth protecting: the run starts again, with this config, with or without --resume.
+  const bool restart = previous && !is_complete(*previous) && !fs::exists(dir / "checkpoint.pt") &&
+                       !fs::exists(dir / "metrics.csv");
+  if (!options.resume && !restart && fs::exists(dir / "run.json")) {
     // An unreadable run.json (damaged, or not ours) still marks a run that must not be overwritten.
     TORCH_CHECK(false, dir.string(), ": already holds a run (",
                 previous ? "status " + to_string(*previous) : (dir / "run.json").string() + " is unreadable",
                 "); pass --resume to continue it or choose another --out");
   }
-  if (options.resume && fs::exists(dir / "config.json")) {
+  if (options.resume && !restart && fs::exists(dir / "config.json")) {
     json stored;
     try {
       stored = json::parse(read_text(dir / "config.json"));
@@ -316,7 +330,8 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
   // Every rank has read the run's previous state before rank 0 starts writing it.
   if (ctx) ctx->barrier();
 
-  // A process killed in the middle of an atomic write leaves its temporary file behind.
+  // A process killed in the middle of an atomic write leaves its temporary file behind; holding the lock,
+  // no live writer owns one.
   if (main_rank) {
     for (const auto& entry : fs::directory_iterator(dir)) {
       if (entry.path().filename().string().rfind(".tmp.", 0) == 0) fs::remove(entry.path());
@@ -373,6 +388,9 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
     logger->info("tiebreak {} (git {}), LibTorch {}; device {}; run {} seed {}", build_info().version,
                  build_info().git_revision, build_info().libtorch_version, device.str(), options.run_id,
                  run_seed);
+    if (restart && previous)
+      logger->info("the previous attempt ({}) ended before its first epoch was recorded: starting again",
+                   to_string(*previous));
 
     const PrecisionPlan plan = plan_for(cfg.train.precision, cfg.train.half_compute);
     const at::ScalarType compute = plan.autocast_dtype.value_or(plan.parameter_dtype);
@@ -489,6 +507,24 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
       row.lr = lr;
       return row;
     };
+    // SIGINT/SIGTERM (StopOnSignals) stop the run between two steps: the partial epoch is dropped and the
+    // last checkpoint is what the run keeps, so --resume sees exactly the batches it would have seen.
+    auto interrupted = [&](int signal, const std::string& when) {
+      const auto kept = static_cast<int64_t>(outcome.rows.size());
+      return Interrupted(
+          signal, fmt::format("{}: interrupted by {} {}; {}", dir.string(), signal_name(signal), when,
+                              kept == 0            ? "no epoch was completed, re-running starts the run again"
+                              : cfg.exp.checkpoint ? fmt::format("the checkpoint after epoch {} is kept, "
+                                                                 "--resume continues from it",
+                                                                 kept)
+                                                   : "exp.checkpoint is false, so --resume starts again"));
+    };
+    // A data-parallel run stops where all ranks agree (the end of an epoch, below), never mid-epoch alone.
+    auto stop_point = [&](int64_t epoch) {
+      if (ctx) return;
+      if (const int signal = stop_requested())
+        throw interrupted(signal, fmt::format("in epoch {} of {}", epoch + 1, epochs));
+    };
     auto persist = [&](int64_t epochs_done) {
       json rows = json::array();
       for (const auto& r : outcome.rows) rows.push_back(to_json(r));
@@ -508,6 +544,7 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
     };
 
     for (int64_t epoch = start_epoch; epoch < epochs && !frozen; ++epoch) {
+      stop_point(epoch);
       const double lr = learning_rate_at(cfg.train.schedule, cfg.train.optimizer.lr, epoch, epochs);
       set_learning_rate(*optimizer, lr);
       const auto t0 = std::chrono::steady_clock::now();
@@ -527,6 +564,7 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
       int64_t steps = 0;
       const int64_t train_size = data->train_size();
       data->for_each_train_batch(epoch, [&](const Batch& batch) {
+        stop_point(epoch);
         const auto step = train_step(model, *optimizer, plan, device, batch, scaler.get(), reducer.get());
         const int64_t n = step.targets.size(0);
         loss_sum += step.loss.to(torch::kDouble);
@@ -581,6 +619,7 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
         int64_t tested = 0;
         int64_t test_batches = 0;
         data->for_each_test_batch([&](const Batch& batch) {
+          stop_point(epoch);
           auto x = batch.inputs.to(device, plan.parameter_dtype, true);
           auto y = batch.targets.to(device, true);
           // The study's test pass had no autocast: mixed precision evaluates in fp32.
@@ -643,6 +682,13 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
                             : "; training on");
       }
       persist(epoch + 1);
+      if (ctx) {
+        const int local = stop_requested();
+        const auto asked = sum_over_ranks(ctx, {torch::full({}, local != 0 ? 1.0 : 0.0, dopts)});
+        if (asked[0] > 0 && epoch + 1 < epochs)
+          throw interrupted(local != 0 ? local : SIGTERM,
+                            fmt::format("after epoch {} of {}", epoch + 1, epochs));
+      }
       const bool go_on = !options.on_epoch || options.on_epoch(outcome.rows.back());
       if ((!go_on || cfg.train.stop_after_epoch == epoch + 1) && epoch + 1 < epochs) {
         outcome.status = RunStatus::Stopped;
@@ -671,6 +717,18 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
     write_run_json();
     logger->info("run {} {}", options.run_id, to_string(outcome.status));
     return outcome;
+  } catch (const Interrupted& e) {
+    progress.clear();
+    run["status"] = to_string(RunStatus::Interrupted);
+    run["interrupted_by"] = signal_name(e.signal());
+    run["interrupted_at"] = now_iso8601();
+    try {
+      write_run_json();
+      logger->warn("{}", e.what());
+    } catch (...) {
+      // The interruption matters more than a failure to record it.
+    }
+    throw;
   } catch (const std::exception& e) {
     progress.clear();
     std::string what = e.what();
@@ -702,10 +760,38 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
   }
 }
 
+void check_runnable(const config::ExperimentConfig& config, const Components& components) {
+  DataRequest request;  // the CPU, one process: what the config names, not where it will run
+  request.train_batch_size = config.data.batch_size;
+  auto data = components.make_data(config, request);
+  TORCH_CHECK(data, "data.dataset: ", config.data.dataset, ": the data factory returned no dataset");
+  try {
+    Model model = components.make_model(config, *data, 0);
+    TORCH_CHECK(model.module && model.forward, "the factory returned no module");
+    // One image through the network in float: a model whose layers do not fit the images (a pooling window
+    // larger than what is left of them) fails here, not at the first step.
+    torch::NoGradGuard no_grad;
+    model.module->eval();
+    std::vector<int64_t> shape{1};
+    for (auto d : data->input_shape()) shape.push_back(d);
+    model.forward(torch::zeros(shape));
+  } catch (const std::exception& e) {
+    std::string what = e.what();
+    if (auto* c10 = dynamic_cast<const c10::Error*>(&e)) what = c10->what_without_backtrace();
+    std::string shape;
+    for (auto d : data->input_shape()) shape += (shape.empty() ? "" : "x") + std::to_string(d);
+    TORCH_CHECK(false, "model.name: ", config.model.name, " cannot train on data.dataset ",
+                config.data.dataset, " (", shape, " images): ", what.substr(0, what.find('\n')));
+  }
+}
+
 std::vector<RunOutcome> train_experiment(const config::LoadedConfig& config, const fs::path& experiment_dir,
                                          bool resume, const Components& components,
                                          std::optional<int64_t> only_run, const std::string& command_line,
                                          std::shared_ptr<distributed::DistributedContext> distributed) {
+  // Everything the config names is checked before anything is created: a bad name or missing data leaves
+  // no directory behind to block the corrected config.
+  check_runnable(config.config, components);
   if (!distributed || distributed->is_main()) {
     fs::create_directories(experiment_dir);
     write_text_atomically(experiment_dir / "config.json", config.json.dump(2) + "\n");

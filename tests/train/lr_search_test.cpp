@@ -114,8 +114,15 @@ TEST(LrSearch, AFailedTrialIsRecordedAndTheSearchGoesOn) {
   auto make_model = components.make_model;
   components.make_model = [make_model](const config::ExperimentConfig& cfg, const BatchSource& data,
                                        uint64_t seed) {
-    TORCH_CHECK(cfg.train.optimizer.lr <= 1e-2, "injected failure for lr ", cfg.train.optimizer.lr);
-    return make_model(cfg, data, seed);
+    // A failure at the first training step, as a learning rate that overflows one would be (the checks
+    // before the search build the model and run it in eval mode, as they do for real).
+    Model m = make_model(cfg, data, seed);
+    const double lr = cfg.train.optimizer.lr;
+    m.forward = [forward = m.forward, module = m.module, lr](const torch::Tensor& x) {
+      TORCH_CHECK(!module->is_training() || lr <= 1e-2, "injected failure for lr ", lr);
+      return forward(x);
+    };
+    return m;
   };
   size_t expected_failures = 0;
   for (int64_t t = 0; t < o.trials; ++t)

@@ -71,6 +71,9 @@ struct Report {
   double alpha = 0.05;
   std::vector<ReportRow> rows;
   std::vector<Uncompared> uncompared;
+  /// Runs that SIGINT/SIGTERM stopped (run.json status interrupted), each with the epochs it has: compared
+  /// with what they have, listed in report.md so that a short curve is not mistaken for a finished one.
+  std::vector<Uncompared> interrupted;
 
   /// report.md: per configuration a table (one row per β), the verdict rule, what could not be compared,
   /// and the plots (plots/<configuration>.png, when drawn).

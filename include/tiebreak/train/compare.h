@@ -33,7 +33,8 @@ struct CompareGroup {
   std::vector<std::string> key;  // one value per Comparison::columns entry
   int64_t runs = 0;              // complete runs (finished or diverged)
   int64_t diverged = 0;
-  int64_t incomplete = 0;  // running, stopped or failed: not in the statistics
+  int64_t incomplete = 0;   // running, stopped, interrupted or failed: not in the statistics
+  int64_t interrupted = 0;  // of the incomplete, those SIGINT/SIGTERM stopped (--resume continues them)
   double final_mean = 0, final_std = 0, best_mean = 0, best_std = 0;
 };
 
@@ -49,7 +50,7 @@ Comparison compare_runs(const std::vector<RunRecord>& runs);
 /// An aligned terminal table: accuracies in percent, "mean ± std".
 std::string format_comparison_table(const Comparison& comparison);
 /// CSV: the grouping columns, runs, diverged, incomplete, final_mean, final_std, best_mean, best_std
-/// (fractions).
+/// (fractions), interrupted.
 std::string format_comparison_csv(const Comparison& comparison);
 
 }  // namespace tiebreak::train

@@ -71,6 +71,8 @@ struct SweepOptions {
   std::filesystem::path out_dir;
   /// Print a line per started/finished run.
   bool verbose = true;
+  /// Recorded in the output directory's lock (what a second sweep's refusal names).
+  std::string command_line;
 };
 
 struct SweepSummary {
@@ -79,13 +81,27 @@ struct SweepSummary {
   int64_t diverged = 0;
   int64_t failed = 0;
   int64_t stopped = 0;
+  int64_t interrupted = 0;  // stopped by SIGINT/SIGTERM, checkpoint kept; re-running continues them
+  /// The signal that stopped the sweep (under StopOnSignals), 0 when none did.
+  int signal = 0;
 };
 
-/// Runs a sweep: validates every point's config first (a bad one stops the
-/// sweep before anything trains), writes `out_dir`/sweep.json, then trains
-/// every unit of this shard whose run.json is not finished/diverged (resuming
-/// from its checkpoint). A diverged or failed run does not stop the others.
-/// `components` is used when jobs == 1.
+/// Runs a sweep: validates every point's config first, and checks that what it
+/// names can be built (check_runnable: dataset, data files, model on its
+/// images), so that a bad one stops the sweep before anything is created or
+/// trains; locks `out_dir` against a second sweep (DirectoryLock, one lock per
+/// shard), writes `out_dir`/sweep.json, then trains every unit of this shard
+/// whose run.json is not finished/diverged (resuming from its checkpoint). A
+/// diverged or failed run does not stop the others. `components` is used when
+/// jobs == 1 and for the checks.
+///
+/// Stopping: under StopOnSignals, a SIGINT/SIGTERM stops the sweep. In
+/// process (jobs == 1) the running run stops at its next step; with child
+/// processes the signal is forwarded once to every running child and the sweep
+/// waits for them; either way no further run starts, the runs stopped are
+/// counted as interrupted (their checkpoints kept) and SweepSummary::signal
+/// says which signal it was. Children also end when the sweep dies, even by
+/// kill -9 (they get SIGTERM: see SpawnOptions::die_with_parent).
 SweepSummary run_sweep(const SweepOptions& options, const Components& components);
 
 /// How `tiebreak sweep --emit-slurm` lays a sweep out as a Slurm job array.

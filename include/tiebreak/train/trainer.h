@@ -15,7 +15,9 @@
 namespace tiebreak::train {
 
 /// Where a run stands, as recorded in its run.json.
-enum class RunStatus { Running, Stopped, Finished, Diverged, Failed };
+/// Stopped: train.stop_after_epoch or the caller's on_epoch ended it early; Interrupted: SIGINT/SIGTERM
+/// (StopOnSignals) ended it, its last checkpoint kept. Both continue with --resume.
+enum class RunStatus { Running, Stopped, Finished, Diverged, Failed, Interrupted };
 std::string to_string(RunStatus status);
 RunStatus parse_run_status(const std::string& name);
 /// Finished and Diverged runs are results: sweeps skip them.
@@ -98,6 +100,20 @@ std::filesystem::path run_directory(const std::filesystem::path& experiment_dir,
 /// The experiment directory a config trains into without `--out`:
 /// exp.output_dir / (exp.name, or the config file's stem).
 std::filesystem::path default_experiment_dir(const config::LoadedConfig& config);
+
+/// Checks, without creating or training anything, that `components` can build
+/// what `config` names: the dataset (its name, root and files, read as training
+/// would read them) and the model on its images (its name, and one forward pass
+/// of a zero image on the CPU, so that a model that does not fit the input
+/// size fails here). Errors are one line naming the config field
+/// (data.dataset, model.name) or the data file. train_experiment and
+/// run_sweep call it before creating their directories.
+///
+/// Example:
+/// ```
+/// check_runnable(loaded.config, default_components());  // throws "model.name: lenet5 cannot train on ..."
+/// ```
+void check_runnable(const config::ExperimentConfig& config, const Components& components);
 
 /// Trains runs 0..train.runs-1 (or only `only_run`) into `experiment_dir`/run-<id>,
 /// writing the resolved config.json beside them. Returns the outcomes in run order.
