@@ -3,6 +3,8 @@
 #include "tiebreak/core/build_info.h"
 
 #include <c10/util/Exception.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
 #include <cerrno>
@@ -77,6 +79,10 @@ void append_data_root(std::vector<std::string>& overrides, const std::string& ro
 
 int run(int argc, char** argv) {
   arguments().assign(argv, argv + argc);
+  // Library log lines (a dataset's "60000 training and 10000 test images") go to stderr: stdout carries
+  // the commands' results (tables, CSV, `evaluate --json`, `config`), which are piped and parsed.
+  spdlog::set_default_logger(
+      std::make_shared<spdlog::logger>("tiebreak", std::make_shared<spdlog::sinks::stderr_sink_mt>()));
   CLI::App app{"tiebreak: how the choice of a nonsmooth Jacobian changes training"};
   app.require_subcommand(0, 1);
   bool show_version = false;
