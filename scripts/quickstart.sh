@@ -54,7 +54,7 @@ phase "comparison (final and best test accuracy per β × precision)"
 phase "plots"
 "$python" "$here/plot_curves.py" "$out" --out "$out/plots"
 if "$python" -c "import tensorboard" 2>/dev/null; then
-  phase "TensorBoard logs"
+  phase "TensorBoard logs (view: \"$python\" -m tensorboard.main --logdir $out)"
   "$python" "$here/tensorboard_export.py" "$out"
 fi
 phase "reading"
