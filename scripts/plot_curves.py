@@ -3,10 +3,15 @@
 
 For every run directory (metrics.csv + config.json) under the given paths:
   curves.{png,pdf}  test accuracy and train loss vs epoch (numbered from 0, as
-                    in the study), mean +- std band over runs for each beta,
-                    one column of panels per precision;
-  boxplot.{png,pdf} the study's box plot of final test accuracy per beta, one
-                    panel per precision.
+                    in the study), one column of panels per precision, each row
+                    sharing its y axis (an inset zooms a panel the shared scale
+                    flattens); per beta every run as points when there are fewer
+                    than 5, else mean +- std band; chance level dotted; each
+                    diverged run marked with a cross where it diverged;
+  boxplot.{png,pdf} final test accuracy per beta, one panel per precision, the
+                    study's box plot from 5 runs on, every run as a point (a
+                    cross when diverged) always.
+The title names the dataset, model, optimizer, epochs and runs per curve.
 Other config keys that vary between runs (batch norm, optimizer...) split the
 curves too (their values join the legend label).
 
@@ -19,6 +24,7 @@ import json
 import math
 import os
 import sys
+import warnings
 from collections import defaultdict
 
 import matplotlib
@@ -57,6 +63,10 @@ def find_runs(roots):
     return sorted(set(runs))
 
 
+CLASSES = {"mnist": 10, "fashion-mnist": 10, "kmnist": 10, "cifar-10": 10, "cifar-100": 100, "svhn": 10,
+           "imagenet": 1000}
+
+
 def load_run(path):
     with open(os.path.join(path, "config.json")) as f:
         config = flatten(json.load(f))
@@ -66,6 +76,9 @@ def load_run(path):
             rows.append(row)
     if not rows:
         return None
+    diverged_rows = [r.get("diverged") == "1" for r in rows]
+    dataset = config.get("data.dataset", "mnist")
+    classes = CLASSES.get(dataset) or int(config.get("data.synthetic.classes", "10"))
     return {
         "dir": path,
         "config": config,
@@ -75,7 +88,11 @@ def load_run(path):
         "test_accuracy": np.array([float(r["test_accuracy"]) for r in rows]),
         "train_loss": np.array([float(r["train_loss"]) for r in rows]),
         # Diverged = ended non-finite (a mixed-precision run may recover from a non-finite epoch).
-        "diverged": rows[-1].get("diverged") == "1",
+        "diverged": diverged_rows[-1],
+        # The epoch where it diverged for good: the first of the trailing run of diverged rows.
+        "diverged_at": next((i for i in range(len(rows)) if all(diverged_rows[i:])), None)
+        if diverged_rows[-1] else None,
+        "chance": 1.0 / classes,
     }
 
 
@@ -95,6 +112,74 @@ def save(fig, out, name):
     plt.close(fig)
 
 
+def describe(runs, group_sizes):
+    """The figure's title: what was trained (dataset, model, optimizer, epochs) and n per curve."""
+    def values(key, default=""):
+        return sorted({r["config"].get(key, default) for r in runs})
+
+    model = "/".join(values("model.name", "lenet5"))
+    if values("model.batch_norm") == ["true"]:
+        model += "-BN"
+    lrs = values("train.optimizer.lr")
+    optimizer = "/".join(values("train.optimizer.name", "sgd")) + (f" lr {float(lrs[0]):g}" if len(lrs) == 1 else "")
+    epochs = sorted({len(r["epoch"]) for r in runs})
+    epochs_text = f"{epochs[0]}" if len(epochs) == 1 else f"{epochs[0]}–{epochs[-1]}"
+    n = sorted(set(group_sizes))
+    n_text = f"{n[0]}" if len(n) == 1 else f"{n[0]}–{n[-1]}"
+    return (f"{'/'.join(values('data.dataset', 'mnist'))}, {model}, {optimizer}, {epochs_text} epoch"
+            f"{'s' if epochs[-1] > 1 else ''}, n = {n_text} run{'s' if n[-1] > 1 else ''} per curve")
+
+
+def group_label(label, extra):
+    return f"β={label[0]:g}" + "".join(f", {k.split('.')[-1]}={v}" for k, v in zip(extra, label[1:]))
+
+
+def panel_title(precision, groups, extra):
+    """The precision, and per curve how many of its runs diverged (the legend is shared by the panels)."""
+    diverged = [f"{group_label(label, extra)}: {sum(m['diverged'] for m in members)}/{len(members)}"
+                for label, members in sorted(groups.items()) if any(m["diverged"] for m in members)]
+    return precision + (f"\ndiverged: {'; '.join(diverged)}" if diverged else "")
+
+
+# Fewer runs than this are drawn one by one (points joined by thin lines); from this many on, as the mean
+# with a ± one-standard-deviation band: a band over 2 runs says little about the spread.
+BAND_FROM = 5
+
+
+def draw_group(ax, members, metric, color, label):
+    n = min(len(m["epoch"]) for m in members)
+    epochs = members[0]["epoch"][:n]
+    values = np.stack([m[metric][:n] for m in members])
+    if len(members) < BAND_FROM:
+        for i, m in enumerate(members):
+            ax.plot(epochs, values[i], color=color, marker="o", markersize=3.5, linewidth=0.8, alpha=0.85,
+                    label=label if i == 0 else None)
+    else:
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN epochs (diverged runs' losses)
+            mean = np.nanmean(values, axis=0)
+            std = np.nanstd(values, axis=0, ddof=1)
+        ax.plot(epochs, mean, color=color, label=label, marker="o" if n <= 20 else None, markersize=3)
+        ax.fill_between(epochs, mean - std, mean + std, color=color, alpha=0.2, linewidth=0)
+    # Each diverged run is marked where it diverged: on its accuracy, and on the loss axis's bottom edge
+    # (its training loss is NaN from there on).
+    for m in members:
+        e = m["diverged_at"]
+        if e is None or e >= n:
+            continue
+        y = m[metric][e]
+        if np.isfinite(y):
+            ax.plot([m["epoch"][e]], [y], marker="X", markersize=9, color=color, markeredgecolor="black",
+                    linestyle="none", zorder=5)
+        else:
+            ax.plot([m["epoch"][e]], [0.0], marker="X", markersize=9, color=color, markeredgecolor="black",
+                    linestyle="none", zorder=5, transform=ax.get_xaxis_transform(), clip_on=False)
+
+
+def finite_values(ax):
+    return [v for line in ax.get_lines() for v in np.asarray(line.get_ydata(), dtype=float) if np.isfinite(v)]
+
+
 def main():
     parser = argparse.ArgumentParser(description="Plot tiebreak runs (curves and final-accuracy box plots).")
     parser.add_argument("dirs", nargs="+", help="run, experiment or sweep directories")
@@ -108,63 +193,106 @@ def main():
     extra = varied_keys(runs)
     precisions = sorted({r["precision"] for r in runs},
                         key=lambda p: PRECISION_ORDER.index(p) if p in PRECISION_ORDER else 99)
-
-    # Curves: rows = (test accuracy, train loss), columns = precisions.
-    fig, axes = plt.subplots(2, len(precisions), figsize=(5 * len(precisions), 7), squeeze=False, sharex=True)
-    for col, precision in enumerate(precisions):
+    labels = sorted({tuple([r["beta"]] + [r["config"].get(k, "") for k in extra]) for r in runs})
+    # One colour per β (and varied key) in every panel, so that a curve is followed across precisions.
+    colors = {label: plt.get_cmap("tab10")(i % 10) for i, label in enumerate(labels)}
+    chance = sorted({r["chance"] for r in runs})
+    groups_by_precision = {}
+    for precision in precisions:
         groups = defaultdict(list)
         for r in runs:
             if r["precision"] == precision:
-                label = tuple([r["beta"]] + [r["config"].get(k, "") for k in extra])
-                groups[label].append(r)
+                groups[tuple([r["beta"]] + [r["config"].get(k, "") for k in extra])].append(r)
+        groups_by_precision[precision] = groups
+    title = describe(runs, [len(g) for gs in groups_by_precision.values() for g in gs.values()])
+
+    # Curves: rows = (test accuracy, train loss), columns = precisions. Each row shares its y axis across
+    # the precisions, so that a panel's height means the same in every column: a 0.05-point fp32 spread
+    # stays small beside a collapse to chance. A panel whose curves span a small part of the shared axis
+    # gets an inset at its own scale.
+    fig, axes = plt.subplots(2, len(precisions), figsize=(5 * len(precisions), 7.5), squeeze=False, sharex=True,
+                             sharey="row")
+    for col, precision in enumerate(precisions):
+        groups = groups_by_precision[precision]
         for label in sorted(groups):
-            members = groups[label]
-            n = min(len(m["epoch"]) for m in members)
-            epochs = members[0]["epoch"][:n]
-            name = f"β={label[0]:g}" + "".join(f", {k.split('.')[-1]}={v}" for k, v in zip(extra, label[1:]))
-            name += f" (n={len(members)}" + (f", {sum(m['diverged'] for m in members)} diverged)" if any(
-                m["diverged"] for m in members) else ")")
             for row, metric in enumerate(("test_accuracy", "train_loss")):
-                values = np.stack([m[metric][:n] for m in members])
-                with np.errstate(invalid="ignore"):
-                    mean = np.nanmean(values, axis=0) if not np.all(np.isnan(values)) else values[0]
-                    std = np.nanstd(values, axis=0) if len(members) > 1 else np.zeros_like(mean)
-                ax = axes[row][col]
-                # Markers keep short runs visible: a one-epoch run is a single point.
-                line, = ax.plot(epochs, mean, label=name, marker="o" if n <= 20 else None, markersize=4)
-                if n > 1:
-                    ax.fill_between(epochs, mean - std, mean + std, color=line.get_color(), alpha=0.2, linewidth=0)
-                elif len(members) > 1:
-                    ax.errorbar(epochs, mean, yerr=std, color=line.get_color(), capsize=3)
-        axes[0][col].set_title(precision)
-        axes[0][col].set_ylabel("test accuracy")
-        axes[1][col].set_ylabel("train loss")
-        losses = [v for line in axes[1][col].get_lines() for v in line.get_ydata() if np.isfinite(v) and v > 0]
-        if losses and max(losses) / min(losses) > 10:  # a log axis only helps across decades
-            axes[1][col].set_yscale("log")
-        longest = max((len(line.get_xdata()) for line in axes[1][col].get_lines()), default=0)
-        if longest <= 20:
-            axes[1][col].set_xticks(range(0, longest))  # epochs are numbered from 0, as in the study
-        else:
-            axes[1][col].xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+                draw_group(axes[row][col], groups[label], metric, colors[label], group_label(label, extra))
+        axes[0][col].set_title(panel_title(precision, groups, extra), fontsize="medium")
         axes[1][col].set_xlabel("epoch")
-        axes[0][col].legend(fontsize="small")
+    for c in chance:
+        for col in range(len(precisions)):
+            axes[0][col].axhline(c, color="grey", linestyle=":", linewidth=1,
+                                 label="chance" if c == chance[0] else None)
+    axes[0][0].set_ylabel("test accuracy")
+    axes[1][0].set_ylabel("train loss")
+    losses = [v for col in range(len(precisions)) for v in finite_values(axes[1][col]) if v > 0]
+    if losses and max(losses) / min(losses) > 10:  # a log axis only helps across decades
+        axes[1][0].set_yscale("log")
+    longest = max(len(r["epoch"]) for r in runs)
+    if longest <= 20:
+        axes[1][0].set_xticks(range(0, longest))  # epochs are numbered from 0, as in the study
+    else:
+        axes[1][0].xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+    low, high = axes[0][0].get_ylim()
+    for col, precision in enumerate(precisions):
+        values = [v for line in axes[0][col].get_lines()[:-len(chance) or None]
+                  for v in np.asarray(line.get_ydata(), dtype=float) if np.isfinite(v)]
+        if values and len(axes[0][col].get_lines()) > 1 and (max(values) - min(values)) < 0.15 * (high - low):
+            inset = axes[0][col].inset_axes([0.5, 0.12, 0.46, 0.4])
+            for line in axes[0][col].get_lines()[:-len(chance) or None]:
+                inset.plot(line.get_xdata(), line.get_ydata(), color=line.get_color(), marker=line.get_marker(),
+                           markersize=2.5, linewidth=line.get_linewidth(), alpha=line.get_alpha())
+            pad = max(1e-4, 0.1 * (max(values) - min(values)))
+            inset.set_ylim(min(values) - pad, max(values) + pad)
+            inset.tick_params(labelsize=6)
+            inset.set_title("same curves, own scale", fontsize=6)
+            axes[0][col].indicate_inset_zoom(inset, edgecolor="grey")
+    handles, names = [], []
+    for ax in axes[0]:
+        for h, n in zip(*ax.get_legend_handles_labels()):
+            if n not in names:
+                handles.append(h)
+                names.append(n)
+    if any(r["diverged"] for r in runs):
+        handles.append(plt.Line2D([], [], marker="X", color="grey", markeredgecolor="black", linestyle="none",
+                                  markersize=8))
+        names.append("diverged (epoch it happened)")
+    axes[0][-1].legend(handles, names, fontsize="small", loc="center left", bbox_to_anchor=(1.02, 0.5))
+    fig.suptitle(title)
     save(fig, out, "curves")
 
-    # Box plot of final test accuracy per beta, one panel per precision.
-    fig, axes = plt.subplots(1, len(precisions), figsize=(5 * len(precisions), 4), squeeze=False)
+    # Final test accuracy per β, one panel per precision, the y axis shared: the study's box plot when a
+    # β has BAND_FROM runs or more, every run as a point (jittered) otherwise; diverged runs as crosses.
+    fig, axes = plt.subplots(1, len(precisions), figsize=(5 * len(precisions), 4.5), squeeze=False, sharey=True)
     for col, precision in enumerate(precisions):
         by_beta = defaultdict(list)
         for r in runs:
             if r["precision"] == precision:
-                by_beta[r["beta"]].append(r["test_accuracy"][-1])
+                by_beta[r["beta"]].append(r)
         betas = sorted(by_beta)
         ax = axes[0][col]
-        ax.boxplot([by_beta[b] for b in betas])
+        for i, b in enumerate(betas, start=1):
+            members = by_beta[b]
+            finals = [m["test_accuracy"][-1] for m in members]
+            if len(members) >= BAND_FROM:
+                ax.boxplot([finals], positions=[i], widths=0.5)
+            offsets = np.linspace(-0.12, 0.12, len(members)) if len(members) > 1 else [0.0]
+            for off, m, y in zip(offsets, members, finals):
+                ax.plot([i + off], [y], marker="X" if m["diverged"] else "o", markersize=8 if m["diverged"] else 5,
+                        color="tab:red" if m["diverged"] else "tab:blue", markeredgecolor="black",
+                        linestyle="none", alpha=0.8)
+        for c in chance:
+            ax.axhline(c, color="grey", linestyle=":", linewidth=1)
         ax.set_xticks(range(1, len(betas) + 1), [f"{b:g}" for b in betas])
         ax.set_xlabel("β (MaxPool Jacobian)")
-        ax.set_ylabel("final test accuracy")
-        ax.set_title(precision)
+        ax.set_title(panel_title(precision, {(b,): by_beta[b] for b in betas}, []), fontsize="medium")
+    axes[0][0].set_ylabel("final test accuracy")
+    legend = [plt.Line2D([], [], marker="o", color="tab:blue", markeredgecolor="black", linestyle="none"),
+              plt.Line2D([], [], marker="X", color="tab:red", markeredgecolor="black", linestyle="none"),
+              plt.Line2D([], [], color="grey", linestyle=":")]
+    axes[0][-1].legend(legend, ["a run", "a diverged run", "chance"], fontsize="small", loc="center left",
+                       bbox_to_anchor=(1.02, 0.5))
+    fig.suptitle(title)
     save(fig, out, "boxplot")
     print(f"wrote {out}/curves.{{png,pdf}} and {out}/boxplot.{{png,pdf}} from {len(runs)} runs")
 

@@ -1,22 +1,31 @@
 #!/usr/bin/env bash
-# The main job: sets up what is missing, builds, and runs a quick, real β sweep
-# (LeNet-5, β ∈ {0, 1, 1000} × fp32/fp16, one epoch on 12,800 training images),
-# then prints the comparison table and plots the curves.
+# The main job: sets up what is missing, builds the command-line program (only
+# it and its libraries), and runs a real β × precision sweep — LeNet-5 on the
+# complete Fashion-MNIST training set, 8 epochs, β ∈ {0, 1, 1000, 10000}
+# × fp32/fp16 — then prints the comparison table, draws the curves, writes the
+# TensorBoard logs and prints a one-paragraph reading of the results.
 #
 # Usage: scripts/quickstart.sh [fashion-mnist|mnist] [OUT_DIR]
 #   fashion-mnist (default) comes from Debian's dataset-fashion-mnist, which the
 #   set-up installs; mnist reads the IDX files under $TIEBREAK_DATA or, when
 #   unset, ../shared/data beside the checkout.
+#   QUICKSTART_EPOCHS (default 8: about 3 minutes of training on two free cores,
+#   BENCHMARKS.md) and QUICKSTART_JOBS (default 2) scale it.
 # A second run resumes: finished runs are skipped, a killed one continues.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(dirname "$here")"
 dataset="${1:-fashion-mnist}"
 out="${2:-runs/quickstart-$dataset}"
+epochs="${QUICKSTART_EPOCHS:-8}"
+jobs="${QUICKSTART_JOBS:-2}"
+began=$SECONDS
+phase() { printf '[quickstart %s +%ds] %s\n' "$(date -u +%H:%M:%S)" "$((SECONDS - began))" "$*"; }
 case "$dataset" in
   fashion-mnist) ;;
   mnist)
     if [ -z "${TIEBREAK_DATA:-}" ]; then
-      export TIEBREAK_DATA="$(dirname "$here")/../shared/data"
+      export TIEBREAK_DATA="$root/../shared/data"
     fi
     [ -d "$TIEBREAK_DATA/mnist" ] || {
       echo "quickstart: mnist: expected the MNIST IDX files in $TIEBREAK_DATA/mnist (set TIEBREAK_DATA)" >&2
@@ -29,13 +38,25 @@ case "$dataset" in
     ;;
 esac
 
+phase "set-up (Debian packages, Python environment with torch, the Python package)"
 "$here/setup.sh"
-"$here/build.sh"
+phase "build: the tiebreak program and its libraries (tests and benchmarks: scripts/test.sh)"
+"$here/build.sh" tiebreak_app
 source "$here/env.sh"
 tiebreak="$TIEBREAK_BUILD_DIR/bin/tiebreak"
+python="$(tiebreak_python)"
 
-"$tiebreak" sweep "$(dirname "$here")/configs/quickstart.json" --set "data.dataset=$dataset" \
-  --grid nonsmooth.beta=0,1,1000 --grid train.precision=fp32,fp16 --out "$out"
-"$tiebreak" compare "$out"
-"$(tiebreak_python)" "$here/plot_curves.py" "$out" --out "$out/plots"
-echo "[quickstart] runs, table and plots in $out (plots: $out/plots/curves.png, boxplot.png)"
+phase "sweep: LeNet-5 on $dataset, β ∈ {0, 1, 1000, 10000} × {fp32, fp16}, $epochs epochs each, $jobs at a time"
+"$tiebreak" sweep "$root/configs/quickstart.json" --set "data.dataset=$dataset" --set "train.epochs=$epochs" \
+  --grid nonsmooth.beta=0,1,1000,10000 --grid train.precision=fp32,fp16 --jobs "$jobs" --out "$out"
+phase "comparison (final and best test accuracy per β × precision)"
+"$tiebreak" compare "$out" | tee "$out/comparison.txt"
+phase "plots"
+"$python" "$here/plot_curves.py" "$out" --out "$out/plots"
+if "$python" -c "import tensorboard" 2>/dev/null; then
+  phase "TensorBoard logs (view: \"$python\" -m tensorboard.main --logdir $out)"
+  "$python" "$here/tensorboard_export.py" "$out"
+fi
+phase "reading"
+"$python" "$here/read_runs.py" "$out" --out "$out/reading.txt"
+phase "done: runs, comparison.txt, reading.txt and plots/ (curves.png, boxplot.png) in $out"

@@ -64,7 +64,8 @@ else
   say "installing matplotlib"
   "$py" -m pip install -q matplotlib
 fi
-for module in pytest scikit_build_core; do
+# tensorboard: its event-file writer and reader (scripts/tensorboard_export.py, `tensorboard --logdir runs`).
+for module in pytest scikit_build_core tensorboard; do
   if "$py" -c "import $module" 2>/dev/null; then
     say "$module present"
   else

@@ -4,6 +4,9 @@
 #include "tiebreak/train/interrupt.h"
 
 #include <c10/util/Exception.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include <cerrno>
 #include <charconv>
@@ -54,7 +57,33 @@ double parse_finite_number(const std::string& text, const std::string& flag) {
   return value;
 }
 
+namespace {
+std::vector<std::string>& arguments() {
+  static std::vector<std::string> args;
+  return args;
+}
+}  // namespace
+
+const std::vector<std::string>& process_arguments() { return arguments(); }
+
+CLI::Option* add_data_root_option(CLI::App* command, std::string& root) {
+  return command->add_option(
+      "--data-root", root,
+      "Data root with one folder per dataset (sets data.root; default: $TIEBREAK_DATA, "
+      "else ./data); not part of a run's identity, so a resumed run may read its data "
+      "from elsewhere");
+}
+
+void append_data_root(std::vector<std::string>& overrides, const std::string& root) {
+  if (!root.empty()) overrides.push_back("data.root=" + nlohmann::json(root).dump());
+}
+
 int run(int argc, char** argv) {
+  arguments().assign(argv, argv + argc);
+  // Library log lines (a dataset's "60000 training and 10000 test images") go to stderr: stdout carries
+  // the commands' results (tables, CSV, `evaluate --json`, `config`), which are piped and parsed.
+  spdlog::set_default_logger(
+      std::make_shared<spdlog::logger>("tiebreak", std::make_shared<spdlog::sinks::stderr_sink_mt>()));
   CLI::App app{"tiebreak: how the choice of a nonsmooth Jacobian changes training"};
   app.require_subcommand(0, 1);
   bool show_version = false;
@@ -71,6 +100,8 @@ int run(int argc, char** argv) {
   add_report_command(app, action);
   add_lr_search_command(app, action);
   add_half_check_command(app, action);
+  add_config_command(app, action);
+  add_evaluate_command(app, action);
 
   try {
     app.parse(argc, argv);

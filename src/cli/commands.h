@@ -20,6 +20,19 @@ const CLI::Validator& non_negative_integer();
 /// otherwise a std::runtime_error "FLAG: expected a finite number, got 'TEXT'".
 double parse_finite_number(const std::string& text, const std::string& flag);
 
+/// `--data-root DIR` on a command that loads a config (train, sweep, zones, lr-search), as on `data
+/// verify`: the folder holding one folder per dataset. It becomes the override `data.root="DIR"`
+/// (`append_data_root`), after every `--set`, so it wins over `--set data.root=...`. The data root is
+/// where the files are, not what a run computes: resuming with another one is allowed.
+CLI::Option* add_data_root_option(CLI::App* command, std::string& root);
+/// Appends `data.root=<DIR as a JSON string>` to `overrides` when `root` is not empty (a JSON string,
+/// so that a folder named `123` or `true` stays a path).
+void append_data_root(std::vector<std::string>& overrides, const std::string& root);
+
+/// The arguments this process was started with (argv[0] included), set by `run`: what run.json's
+/// `command` records, quoted for the shell (train::shell_command).
+const std::vector<std::string>& process_arguments();
+
 /// Each `add_*_command` adds one subcommand to `app` and stores the action to
 /// run when that subcommand is chosen. Registered in app.cpp, implemented in a
 /// file of its own.
@@ -44,6 +57,14 @@ void add_lr_search_command(CLI::App& app, Action& action);
 
 /// `tiebreak half-check CONFIG [--set k=v]... [--batches N] [--json FILE]`.
 void add_half_check_command(CLI::App& app, Action& action);
+
+/// `tiebreak config CONFIG [--set k=v]... [--data-root DIR]`: resolves and validates a config without
+/// running anything and prints it as the run's config.json would hold it (Hydra's `--cfg job`).
+void add_config_command(CLI::App& app, Action& action);
+
+/// `tiebreak evaluate RUN_DIR|CHECKPOINT [--set k=v]... [--data-root DIR] [--json]`: the test pass of a
+/// trained run (train::evaluate_checkpoint), without training.
+void add_evaluate_command(CLI::App& app, Action& action);
 
 /// Builds the command line, runs the chosen subcommand, and turns every error
 /// into one line on stderr and a non-zero exit code.

@@ -3,6 +3,7 @@
 #include "tiebreak/config/config.h"
 #include "tiebreak/distributed/launch.h"
 #include "tiebreak/train/atomic_file.h"
+#include "tiebreak/train/command_line.h"
 #include "tiebreak/train/compare.h"
 #include "tiebreak/train/interrupt.h"
 #include "tiebreak/train/lr_search.h"
@@ -18,12 +19,6 @@
 namespace tiebreak::cli {
 
 namespace {
-
-std::string joined_command_line(const std::string& name, const std::vector<std::string>& parts) {
-  std::string s = "tiebreak " + name;
-  for (const auto& p : parts) s += " " + p;
-  return s;
-}
 
 /// Commands that run many trainings each refuse a torchrun/srun launch: every
 /// rank would run the whole command. `tiebreak train` is the data-parallel one.
@@ -47,6 +42,7 @@ void add_train_command(CLI::App& app, Action& action) {
     bool resume = false;
     int64_t run_id = -1;
     bool no_progress = false;
+    std::string data_root;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("train", "Train the runs a config describes (one directory per run)");
@@ -60,8 +56,10 @@ void add_train_command(CLI::App& app, Action& action) {
   cmd->add_option("--run-id", args->run_id, "Train only this run (0 .. train.runs-1)")
       ->check(non_negative_integer());
   cmd->add_flag("--no-progress", args->no_progress, "Log to the run's train.log only");
+  add_data_root_option(cmd, args->data_root);
   cmd->callback([&action, args] {
     action = [args] {
+      append_data_root(args->sets, args->data_root);
       auto loaded = config::load_config(args->config, args->sets);
       if (args->run_id >= loaded.config.train.runs) {
         throw std::runtime_error(fmt::format("--run-id {}: expected less than train.runs ({})", args->run_id,
@@ -69,10 +67,6 @@ void add_train_command(CLI::App& app, Action& action) {
       }
       const std::filesystem::path out =
           args->out.empty() ? train::default_experiment_dir(loaded) : std::filesystem::path(args->out);
-      std::vector<std::string> parts{args->config};
-      for (const auto& s : args->sets) parts.push_back("--set " + s);
-      if (!args->out.empty()) parts.push_back("--out " + args->out);
-      if (args->resume) parts.push_back("--resume");
       std::optional<int64_t> only;
       if (args->run_id >= 0) only = args->run_id;
       const auto launch = distributed::launch_from_environment();
@@ -81,7 +75,7 @@ void add_train_command(CLI::App& app, Action& action) {
       // 130/143).
       const train::StopOnSignals stop_on_signals;
       auto outcomes = train::train_experiment(loaded, out, args->resume, train::default_components(), only,
-                                              joined_command_line("train", parts), ctx);
+                                              train::shell_command(process_arguments()), ctx);
       if (ctx && !ctx->is_main()) return 0;
       for (size_t i = 0; i < outcomes.size(); ++i) {
         const auto& o = outcomes[i];
@@ -108,6 +102,7 @@ void add_sweep_command(CLI::App& app, Action& action) {
     std::string emit_slurm;
     int64_t slurm_tasks = 0;
     std::vector<std::string> sbatch;
+    std::string data_root;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("sweep", "Train a config over a grid of values; re-running resumes");
@@ -137,9 +132,11 @@ void add_sweep_command(CLI::App& app, Action& action) {
                   "An #SBATCH option for --emit-slurm, e.g. gres=gpu:1 or time=12:00:00 (repeatable)")
       ->take_all()
       ->expected(1);
+  add_data_root_option(cmd, args->data_root);
   cmd->callback([&action, args, gpus_given] {
     action = [args, gpus_given] {
       refuse_distributed_launch("sweep");
+      append_data_root(args->sets, args->data_root);
       train::SweepOptions o;
       o.config_path = args->config;
       o.overrides = args->sets;
@@ -243,6 +240,7 @@ void add_lr_search_command(CLI::App& app, Action& action) {
     std::string betas;
     int64_t startup = 3;
     std::string out;
+    std::string data_root;
   };
   auto args = std::make_shared<Args>();
   auto* cmd =
@@ -256,9 +254,11 @@ void add_lr_search_command(CLI::App& app, Action& action) {
   cmd->add_option("--startup", args->startup, "Trials that reach an epoch before pruning starts there")
       ->check(non_negative_integer());
   cmd->add_option("--out", args->out, "Output directory (default: exp.output_dir/<config name>-lr-search)");
+  add_data_root_option(cmd, args->data_root);
   cmd->callback([&action, args] {
     action = [args] {
       refuse_distributed_launch("lr-search");
+      append_data_root(args->sets, args->data_root);
       train::LrSearchOptions o;
       o.config_path = args->config;
       o.overrides = args->sets;

@@ -24,6 +24,7 @@ void add_zones_command(CLI::App& app, Action& action) {
     bool nondeterministic = false;
     int64_t batch_limit = 0;
     bool no_classify = false;
+    std::string data_root;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand(
@@ -55,8 +56,10 @@ void add_zones_command(CLI::App& app, Action& action) {
       ->check(non_negative_integer());
   cmd->add_flag("--no-classify", args->no_classify,
                 "Skip the fp64 recomputation that splits D > 0 into bifurcation and compensation");
+  add_data_root_option(cmd, args->data_root);
   cmd->callback([&action, args] {
     action = [args] {
+      append_data_root(args->sets, args->data_root);
       auto loaded = config::load_config(args->config, args->sets);
       zones::ZonesOptions options;
       options.pair = zones::PairSpec::parse(args->pair);

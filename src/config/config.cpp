@@ -499,6 +499,8 @@ ExperimentConfig parse(const json& document, const Origins& origins) {
     e.threads = s.integer("threads", e.threads, 0, "a non-negative integer (0 = default)");
     e.log_level = s.choice("log_level", e.log_level, {"trace", "debug", "info", "warn", "error"});
     e.tie_stats = s.boolean("tie_stats", e.tie_stats);
+    e.log_every_seconds =
+        s.number("log_every_seconds", e.log_every_seconds, "a non-negative number of seconds", non_negative);
     {
       Section ds = s.section("distributed");
       auto& d = e.distributed;
@@ -788,6 +790,7 @@ json to_json(const ExperimentConfig& c) {
         {"threads", c.exp.threads},
         {"log_level", c.exp.log_level},
         {"tie_stats", c.exp.tie_stats},
+        {"log_every_seconds", c.exp.log_every_seconds},
         {"distributed",
          {{"backend", c.exp.distributed.backend},
           {"timeout_seconds", c.exp.distributed.timeout_seconds},

@@ -15,6 +15,7 @@ BuildInfo build_info() {
   BuildInfo info;
   info.version = TIEBREAK_VERSION;
   info.git_revision = TIEBREAK_GIT_REVISION;
+  info.git_dirty = TIEBREAK_GIT_DIRTY;
   info.libtorch_version = TORCH_VERSION;
 #ifdef _GLIBCXX_USE_CXX11_ABI
   info.cxx11_abi = _GLIBCXX_USE_CXX11_ABI != 0;
@@ -33,7 +34,8 @@ BuildInfo build_info() {
 
 std::string format_build_info(const BuildInfo& info) {
   std::string out;
-  out += fmt::format("tiebreak {} (git {})\n", info.version, info.git_revision);
+  out += fmt::format("tiebreak {} (git {}{})\n", info.version, info.git_revision,
+                     info.git_dirty ? ", with uncommitted changes" : "");
   out += fmt::format("LibTorch {}, C++11 ABI {}\n", info.libtorch_version, info.cxx11_abi ? "yes" : "no");
   out += fmt::format("CUDA kernels compiled: {}\n", info.cuda_kernels ? "yes" : "no");
   if (info.cuda_available) {
@@ -50,6 +52,7 @@ std::string format_build_info(const BuildInfo& info) {
 nlohmann::json to_json(const BuildInfo& info) {
   return {{"version", info.version},
           {"git_revision", info.git_revision},
+          {"git_dirty", info.git_dirty},
           {"libtorch_version", info.libtorch_version},
           {"cxx11_abi", info.cxx11_abi},
           {"cuda_kernels", info.cuda_kernels},

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <set>
 
@@ -53,7 +54,9 @@ double parse_field(const std::string& s, const fs::path& file) {
 }
 
 void mean_std(const std::vector<double>& v, double& mean, double& sd) {
-  mean = sd = 0;
+  mean = 0;
+  // A sample standard deviation needs two runs: one run has none (NaN), not a spread of 0.
+  sd = std::numeric_limits<double>::quiet_NaN();
   if (v.empty()) return;
   for (double x : v) mean += x;
   mean /= static_cast<double>(v.size());
@@ -61,6 +64,13 @@ void mean_std(const std::vector<double>& v, double& mean, double& sd) {
   double ss = 0;
   for (double x : v) ss += (x - mean) * (x - mean);
   sd = std::sqrt(ss / static_cast<double>(v.size() - 1));
+}
+
+/// "85.10 ± 0.21" in percent; one run has no spread: "85.10 ±    -"; no run: "-".
+std::string mean_and_spread(int64_t runs, double mean, double sd) {
+  if (runs == 0) return "-";
+  if (!std::isfinite(sd)) return fmt::format("{:.2f} ± {:>4}", 100 * mean, "-");
+  return fmt::format("{:.2f} ± {:.2f}", 100 * mean, 100 * sd);
 }
 
 }  // namespace
@@ -192,8 +202,8 @@ std::string format_comparison_table(const Comparison& c) {
     std::vector<std::string> row = g.key;
     row.push_back(std::to_string(g.runs));
     row.push_back(std::to_string(g.diverged));
-    row.push_back(g.runs ? fmt::format("{:.2f} ± {:.2f}", 100 * g.final_mean, 100 * g.final_std) : "-");
-    row.push_back(g.runs ? fmt::format("{:.2f} ± {:.2f}", 100 * g.best_mean, 100 * g.best_std) : "-");
+    row.push_back(mean_and_spread(g.runs, g.final_mean, g.final_std));
+    row.push_back(mean_and_spread(g.runs, g.best_mean, g.best_std));
     if (any_incomplete) row.push_back(std::to_string(g.incomplete));
     if (any_interrupted) row.push_back(std::to_string(g.interrupted));
     rows.push_back(std::move(row));

@@ -2,8 +2,10 @@
 
 #include "tiebreak/core/process.h"
 #include "tiebreak/train/atomic_file.h"
+#include "tiebreak/train/command_line.h"
 #include "tiebreak/train/interrupt.h"
 #include "tiebreak/train/run_lock.h"
+#include "train/sweep_status.h"
 
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
@@ -12,11 +14,13 @@
 #include <unistd.h>
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstring>
 #include <map>
 #include <set>
 #include <sstream>
+#include <thread>
 
 extern char** environ;
 
@@ -272,8 +276,14 @@ SweepSummary run_sweep(const SweepOptions& options, const Components& components
   }
 
   size_t done = 0;
+  // The live status line of child-process sweeps (a terminal: in place; a log: every exp.log_every_seconds).
+  detail::SweepStatus status_line(
+      options.verbose && (options.jobs > 1 || !options.gpus.empty()), todo.size(),
+      options.gpus.empty() ? options.jobs : std::min<int64_t>(options.jobs, options.gpus.size()),
+      configs.empty() ? 30.0 : configs.front().config.exp.log_every_seconds);
   auto record = [&](const SweepUnit& u, RunStatus status, const std::string& detail) {
     ++done;
+    status_line.clear();
     switch (status) {
       case RunStatus::Finished:
         ++summary.finished;
@@ -308,6 +318,12 @@ SweepSummary run_sweep(const SweepOptions& options, const Components& components
       ro.run_id = u.run_id;
       ro.resume = true;
       ro.progress = options.verbose;
+      // What reproduces this run alone: the child command of a --jobs sweep, in this process's directory.
+      std::vector<std::string> command{current_executable().string(), "train", options.config_path.string()};
+      for (const auto& s : point_sets[u.point]) command.insert(command.end(), {"--set", s});
+      command.insert(command.end(),
+                     {"--out", experiment.string(), "--run-id", std::to_string(u.run_id), "--resume"});
+      ro.command_line = shell_command(command);
       try {
         auto outcome = train_run(configs[u.point], ro, components);
         std::string detail;
@@ -355,8 +371,10 @@ SweepSummary run_sweep(const SweepOptions& options, const Components& components
     while ((pid = ::waitpid(-1, &status, WNOHANG)) <= 0) {
       TORCH_CHECK(pid == 0 || errno == EINTR, "sweep: waitpid failed: ", std::strerror(errno));
       forward_stop();
+      status_line.update(done, summary.failed);
       ::usleep(50 * 1000);
     }
+    status_line.ended(pid);
     auto it = running.find(pid);
     if (it == running.end()) return;
     if (auto g = gpu_of.find(pid); g != gpu_of.end()) {
@@ -430,6 +448,8 @@ SweepSummary run_sweep(const SweepOptions& options, const Components& components
     running[pid] = u;
     // A stop requested while this one started reaches it too.
     if (forwarded != 0) ::kill(pid, forwarded);
+    status_line.started(pid, fmt::format("{}/run-{}", points[u.point].name, u.run_id), dir,
+                        configs[u.point].config.train.epochs);
   }
   while (!running.empty()) wait_one();
   summary.signal = stop_requested();

@@ -4,6 +4,7 @@
 #include "tiebreak/distributed/gradient_reducer.h"
 #include "tiebreak/train/atomic_file.h"
 #include "tiebreak/train/checkpoint.h"
+#include "tiebreak/train/evaluate.h"
 #include "tiebreak/train/interrupt.h"
 #include "tiebreak/train/optimizer.h"
 #include "tiebreak/train/precision.h"
@@ -49,12 +50,15 @@ std::string format_duration(double seconds) {
 }
 
 /// Config fields that may change between a run and its resumption: where and how
-/// it executes, not what it computes.
+/// it executes, not what it computes. data.root is where the files are (--data-root):
+/// a run resumes after its data moved. It is blanked rather than erased so that the
+/// identity of a config without a root, and so independent seeds, stay as they were.
 json identity_of(json config) {
   config.erase("exp");
   config.erase("sweep");
   config.erase("zones");
   config["train"].erase("stop_after_epoch");
+  if (config.contains("data") && config["data"].contains("root")) config["data"]["root"] = "";
   return config;
 }
 
@@ -95,21 +99,38 @@ std::string first_difference(const json& a, const json& b, const std::string& pa
 }
 
 /// Progress on stderr: in-place updates on a terminal, one line per epoch otherwise.
+/// Progress within an epoch: on a terminal a line redrawn in place (at most 4 times a second); otherwise
+/// (a log file, a batch job, a sweep child) a logged line every `log_every_seconds` (exp.log_every_seconds;
+/// 0: none), which also goes to train.log.
 class Progress {
  public:
-  Progress(bool enabled, std::shared_ptr<spdlog::logger> logger)
-      : enabled_(enabled), tty_(enabled && ::isatty(STDERR_FILENO)), logger_(std::move(logger)) {}
+  Progress(bool enabled, double log_every_seconds, int64_t run_id, std::shared_ptr<spdlog::logger> logger)
+      : run_id_(run_id),
+        enabled_(enabled),
+        tty_(enabled && ::isatty(STDERR_FILENO)),
+        every_(tty_ ? 0.25 : log_every_seconds),
+        logger_(std::move(logger)) {}
+
+  /// Whether a tick now would be shown (building its text costs a device synchronization).
+  bool due() const {
+    if (every_ <= 0) return false;
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - last_).count() >= every_;
+  }
+  /// Restarts the interval (at the start of an epoch, so that the first periodic line comes after
+  /// `log_every_seconds` of training rather than at the first step).
+  void restart() { last_ = std::chrono::steady_clock::now(); }
 
   void tick(const std::string& text) {
-    if (!tty_) return;
-    auto now = std::chrono::steady_clock::now();
-    if (now - last_ < std::chrono::milliseconds(250)) return;
-    last_ = now;
-    std::fprintf(stderr, "\r\033[K%s", text.c_str());
+    last_ = std::chrono::steady_clock::now();
+    if (!tty_) {
+      logger_->info(text);
+      return;
+    }
+    // The logger's console lines carry "[run K]"; the in-place line says it itself.
+    std::fprintf(stderr, "\r\033[K[run %lld] %s", static_cast<long long>(run_id_), text.c_str());
     std::fflush(stderr);
     dirty_ = true;
   }
-  bool wants_ticks() const { return tty_; }
 
   void line(const std::string& text) {
     clear();
@@ -125,8 +146,10 @@ class Progress {
   }
 
  private:
+  int64_t run_id_;
   bool enabled_;
   bool tty_;
+  double every_;
   bool dirty_ = false;
   std::chrono::steady_clock::time_point last_{};
   std::shared_ptr<spdlog::logger> logger_;
@@ -338,7 +361,8 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
     }
   }
   auto logger = make_logger(dir / "train.log", cfg.exp, options.progress, options.run_id, ctx);
-  Progress progress(options.progress && main_rank, logger);
+  Progress progress(options.progress && main_rank, main_rank ? cfg.exp.log_every_seconds : 0, options.run_id,
+                    logger);
   const uint64_t run_seed = train::run_seed(loaded, options.run_id);
   const auto started = std::chrono::steady_clock::now();
   json run = {{"run_id", options.run_id},
@@ -347,8 +371,10 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
               {"run_seed", run_seed},
               {"config_file", loaded.source.string()},
               {"command", options.command_line},
+              {"working_directory", fs::current_path().string()},
               {"build", to_json(build_info())},
               {"git_revision", build_info().git_revision},
+              {"git_dirty", build_info().git_dirty},
               {"pid", static_cast<int64_t>(::getpid())},
               {"started_at", now_iso8601()},
               {"deterministic", cfg.exp.deterministic}};
@@ -563,6 +589,7 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
       int64_t seen = 0;
       int64_t steps = 0;
       const int64_t train_size = data->train_size();
+      progress.restart();
       data->for_each_train_batch(epoch, [&](const Batch& batch) {
         stop_point(epoch);
         const auto step = train_step(model, *optimizer, plan, device, batch, scaler.get(), reducer.get());
@@ -571,12 +598,22 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
         correct += step.logits.argmax(1).eq(step.targets).sum();
         seen += n;
         ++steps;
-        if (progress.wants_ticks()) {
-          double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-          progress.tick(fmt::format("[run {}] epoch {}/{} {:3.0f}%  loss {:.4f}  acc {:.2f}%  {:.0f} img/s",
-                                    options.run_id, epoch + 1, epochs, 100.0 * seen / train_size,
-                                    loss_sum.item<double>() / steps, 100.0 * correct.item<int64_t>() / seen,
-                                    seen / std::max(elapsed, 1e-9)));
+        if (progress.due()) {
+          const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+          const double done = std::min(1.0, static_cast<double>(seen) / static_cast<double>(train_size));
+          // The run's ETA: the rest of this epoch at its pace, then each remaining epoch as long as the
+          // finished ones took on average (this one's projection before the first has finished).
+          const double this_epoch = elapsed / std::max(done, 1e-9);
+          const double per_epoch = outcome.rows.empty()
+                                       ? this_epoch
+                                       : epoch_seconds_sum / static_cast<double>(outcome.rows.size());
+          const double eta = this_epoch - elapsed + per_epoch * static_cast<double>(epochs - epoch - 1);
+          const int64_t batch_size = std::max<int64_t>(1, seen / std::max<int64_t>(1, steps));
+          progress.tick(
+              fmt::format("epoch {}/{} step {}/{} {:3.0f}%  loss {:.4f}  acc {:.2f}%  {:.0f} img/s  ETA {}",
+                          epoch + 1, epochs, steps, (train_size + batch_size - 1) / batch_size, 100.0 * done,
+                          loss_sum.item<double>() / steps, 100.0 * correct.item<int64_t>() / seen,
+                          seen / std::max(elapsed, 1e-9), format_duration(eta)));
         }
       });
       const auto train_totals = sum_over_ranks(
@@ -614,25 +651,10 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
           auto buffers = model.module->buffers();
           if (!buffers.empty()) ctx->broadcast(buffers);
         }
-        auto test_loss = torch::zeros({}, dopts);
-        auto test_correct = torch::zeros({}, dopts.dtype(torch::kLong));
-        int64_t tested = 0;
-        int64_t test_batches = 0;
-        data->for_each_test_batch([&](const Batch& batch) {
-          stop_point(epoch);
-          auto x = batch.inputs.to(device, plan.parameter_dtype, true);
-          auto y = batch.targets.to(device, true);
-          // The study's test pass had no autocast: mixed precision evaluates in fp32.
-          PrecisionGuard guard(evaluation_plan(plan), device.type());
-          auto logits = model.forward(x);
-          auto loss = torch::nn::functional::cross_entropy(logits, y);
-          test_loss += loss.to(torch::kDouble);
-          test_correct += logits.argmax(1).eq(y).sum();
-          tested += y.size(0);
-          ++test_batches;
-        });
-        const auto test_totals = sum_over_ranks(ctx, {test_loss, test_correct, torch::full({}, tested, dopts),
-                                                      torch::full({}, test_batches, dopts)});
+        const auto sums = evaluation_sums(model, *data, plan, device, [&] { stop_point(epoch); });
+        const auto test_totals =
+            sum_over_ranks(ctx, {sums.loss_sum, sums.correct, torch::full({}, sums.examples, dopts),
+                                 torch::full({}, sums.batches, dopts)});
         TORCH_CHECK(test_totals[2] > 0, "data '", cfg.data.dataset, "': the test set produced no batches");
         row.test_loss = test_totals[0] / test_totals[3];
         row.test_accuracy = test_totals[1] / test_totals[2];

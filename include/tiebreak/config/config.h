@@ -192,6 +192,10 @@ struct ExpConfig {
   std::string log_level = "info";
   /// Record per-layer tied-window fractions each epoch (costs one extra pass over the counters).
   bool tie_stats = true;
+  /// When stderr is not a terminal (a log file, a batch job, a sweep child), a progress line (step, loss,
+  /// accuracy, images/s, ETA) is logged every this many seconds of training, as torchvision's reference
+  /// scripts do with --print-freq; 0 turns it off. On a terminal the progress is shown in place instead.
+  double log_every_seconds = 30;
   DistributedConfig distributed;
 };
 

@@ -16,6 +16,9 @@ namespace tiebreak {
 struct BuildInfo {
   std::string version;
   std::string git_revision;
+  /// The checkout had uncommitted changes to tracked files when the build was configured
+  /// (scripts/build.sh configures on every build): the revision alone does not reproduce it.
+  bool git_dirty = false;
   std::string libtorch_version;
   bool cxx11_abi = true;
   /// tiebreak's own CUDA kernels were compiled in.

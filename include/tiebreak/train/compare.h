@@ -44,13 +44,13 @@ struct Comparison {
   std::vector<CompareGroup> groups;
 };
 
-/// Groups `runs`; std is the sample standard deviation (0 for a single run).
+/// Groups `runs`; std is the sample standard deviation (NaN for a single run, and for none).
 Comparison compare_runs(const std::vector<RunRecord>& runs);
 
-/// An aligned terminal table: accuracies in percent, "mean ± std".
+/// An aligned terminal table: accuracies in percent, "mean ± std" ("mean ±    -" for a single run).
 std::string format_comparison_table(const Comparison& comparison);
 /// CSV: the grouping columns, runs, diverged, incomplete, final_mean, final_std, best_mean, best_std
-/// (fractions), interrupted.
+/// (fractions; a single run's std is `nan`), interrupted.
 std::string format_comparison_csv(const Comparison& comparison);
 
 }  // namespace tiebreak::train

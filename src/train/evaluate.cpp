@@ -1,0 +1,101 @@
+#include "tiebreak/train/evaluate.h"
+
+#include "tiebreak/config/config.h"
+#include "tiebreak/train/checkpoint.h"
+#include "tiebreak/train/optimizer.h"
+#include "tiebreak/train/trainer.h"
+
+#include <c10/util/Exception.h>
+#include <torch/nn/functional/loss.h>
+#include <torch/utils.h>
+
+namespace tiebreak::train {
+
+namespace fs = std::filesystem;
+
+EvaluationSums evaluation_sums(Model& model, BatchSource& data, const PrecisionPlan& plan, c10::Device device,
+                               const std::function<void()>& before_batch) {
+  torch::NoGradGuard no_grad;
+  auto dopts = torch::TensorOptions().dtype(torch::kDouble).device(device);
+  EvaluationSums sums;
+  sums.loss_sum = torch::zeros({}, dopts);
+  sums.correct = torch::zeros({}, dopts.dtype(torch::kLong));
+  data.for_each_test_batch([&](const Batch& batch) {
+    if (before_batch) before_batch();
+    auto x = batch.inputs.to(device, plan.parameter_dtype, true);
+    auto y = batch.targets.to(device, true);
+    // The study's test pass had no autocast: mixed precision evaluates in fp32.
+    PrecisionGuard guard(evaluation_plan(plan), device.type());
+    auto logits = model.forward(x);
+    auto loss = torch::nn::functional::cross_entropy(logits, y);
+    sums.loss_sum += loss.to(torch::kDouble);
+    sums.correct += logits.argmax(1).eq(y).sum();
+    sums.examples += y.size(0);
+    ++sums.batches;
+  });
+  return sums;
+}
+
+CheckpointEvaluation evaluate_checkpoint(const fs::path& path, const std::vector<std::string>& overrides,
+                                         const Components& components) {
+  TORCH_CHECK(fs::exists(path), path.string(), ": no such run directory or checkpoint");
+  const fs::path checkpoint = fs::is_directory(path) ? path / "checkpoint.pt" : path;
+  const fs::path run_dir = checkpoint.parent_path().empty() ? fs::path(".") : checkpoint.parent_path();
+  TORCH_CHECK(
+      fs::is_regular_file(checkpoint), checkpoint.string(),
+      ": no checkpoint (a run writes checkpoint.pt after every epoch unless exp.checkpoint is false)");
+  TORCH_CHECK(fs::is_regular_file(run_dir / "config.json"), (run_dir / "config.json").string(),
+              ": no config beside the checkpoint (expected the run directory's resolved config.json)");
+  const auto loaded = config::load_config(run_dir / "config.json", overrides);
+  const auto& cfg = loaded.config;
+  const auto meta = read_checkpoint_meta(checkpoint);
+
+  apply_execution_settings(cfg.exp);
+  const c10::Device device = resolve_device(cfg.exp.device);
+  const PrecisionPlan plan = plan_for(cfg.train.precision, cfg.train.half_compute);
+  const uint64_t seed = meta.value("run_seed", uint64_t{0});
+  torch::manual_seed(seed);
+  DataRequest request;
+  request.seed = seed;
+  request.device = device;
+  request.dtype = plan.parameter_dtype;
+  request.train_batch_size = cfg.data.batch_size;
+  auto data = components.make_data(cfg, request);
+  Model model = components.make_model(cfg, *data, seed);
+  TORCH_CHECK(model.module && model.forward, "model '", cfg.model.name, "': the factory returned no module");
+  model.module->to(device, plan.parameter_dtype);
+  // The whole checkpoint is restored, optimizer state included: the same checks as --resume, so a file of
+  // another model, optimizer or precision is refused before any weight is used.
+  auto optimizer = make_optimizer(cfg.train.optimizer, model.module->parameters());
+  std::unique_ptr<DynamicLossScaler> scaler;
+  if (plan.loss_scaling) scaler = std::make_unique<DynamicLossScaler>(cfg.train.loss_scale, device);
+  load_checkpoint(checkpoint, CheckpointParts{model.module.get(), optimizer.get(), scaler.get()});
+
+  model.module->eval();
+  for (auto& t : model.tie_counters) {
+    t.counter->reset();
+    t.counter->set_enabled(cfg.exp.tie_stats);
+  }
+  const auto sums = evaluation_sums(model, *data, plan, device);
+  TORCH_CHECK(sums.batches > 0, "data '", cfg.data.dataset, "': the test set produced no batches");
+
+  CheckpointEvaluation result;
+  result.checkpoint = checkpoint;
+  result.epochs = meta.value("epoch", int64_t{0});
+  result.device = device.str();
+  result.examples = sums.examples;
+  result.test_loss = sums.loss_sum.item<double>() / static_cast<double>(sums.batches);
+  result.test_accuracy = static_cast<double>(sums.correct.item<int64_t>()) /
+                         static_cast<double>(std::max<int64_t>(1, sums.examples));
+  if (cfg.exp.tie_stats) {
+    for (auto& t : model.tie_counters) {
+      const auto stats = t.counter->stats();
+      result.ties.emplace_back(
+          t.name,
+          stats.points == 0 ? 0.0 : static_cast<double>(stats.ties) / static_cast<double>(stats.points));
+    }
+  }
+  return result;
+}
+
+}  // namespace tiebreak::train
