@@ -4,7 +4,10 @@
 For every run directory (metrics.csv + config.json) under the given paths:
   curves.{png,pdf}  test accuracy and train loss vs epoch (numbered from 0, as
                     in the study), mean +- std band over runs for each beta,
-                    one column of panels per precision;
+                    one column of panels per precision; when runs probed zones
+                    (train.zone_probe), a third row: the zone volume per epoch
+                    (probes with D above threshold, pooled over the runs, with
+                    its Wilson 95% interval);
   boxplot.{png,pdf} the study's box plot of final test accuracy per beta, one
                     panel per precision.
 Other config keys that vary between runs (batch norm, optimizer...) split the
@@ -29,7 +32,7 @@ import matplotlib.ticker as ticker  # noqa: E402
 import numpy as np  # noqa: E402
 from atomic_figure import make_directory, save_figure  # noqa: E402
 
-IGNORED_PREFIXES = ("exp.", "sweep.", "zones.")
+IGNORED_PREFIXES = ("exp.", "sweep.", "zones.", "train.zone_probe.")
 IGNORED_KEYS = {"train.seed", "train.seeding", "train.runs", "train.stop_after_epoch", "nonsmooth.beta",
                 "train.precision"}
 PRECISION_ORDER = ["fp16", "bf16", "amp_fp16", "amp_bf16", "fp32", "fp64"]
@@ -74,9 +77,28 @@ def load_run(path):
         "epoch": np.array([int(r["epoch"]) for r in rows]),
         "test_accuracy": np.array([float(r["test_accuracy"]) for r in rows]),
         "train_loss": np.array([float(r["train_loss"]) for r in rows]),
+        # The zone probe's counts per epoch (NaN where the run did not probe: filled epochs, probe off).
+        "zone_finite": np.array([zone_count(r, "zone_probes") - zone_count(r, "zone_non_finite") for r in rows]),
+        "zone_above": np.array([zone_count(r, "zone_above_threshold") for r in rows]),
         # Diverged = ended non-finite (a mixed-precision run may recover from a non-finite epoch).
         "diverged": rows[-1].get("diverged") == "1",
     }
+
+
+def zone_count(row, column):
+    value = row.get(column)
+    return float(value) if value not in (None, "") else math.nan
+
+
+def wilson(successes, trials, z=1.959963984540054):
+    """The Wilson score interval (zones::wilson_interval): [0, 1] without trials."""
+    if trials <= 0:
+        return 0.0, 1.0
+    p = successes / trials
+    denominator = 1 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denominator
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def varied_keys(runs):
@@ -109,8 +131,11 @@ def main():
     precisions = sorted({r["precision"] for r in runs},
                         key=lambda p: PRECISION_ORDER.index(p) if p in PRECISION_ORDER else 99)
 
-    # Curves: rows = (test accuracy, train loss), columns = precisions.
-    fig, axes = plt.subplots(2, len(precisions), figsize=(5 * len(precisions), 7), squeeze=False, sharex=True)
+    # Curves: rows = (test accuracy, train loss[, zone volume]), columns = precisions.
+    zones = any(np.isfinite(r["zone_finite"]).any() for r in runs)
+    n_rows = 3 if zones else 2
+    fig, axes = plt.subplots(n_rows, len(precisions), figsize=(5 * len(precisions), 3.5 * n_rows), squeeze=False,
+                             sharex=True)
     for col, precision in enumerate(precisions):
         groups = defaultdict(list)
         for r in runs:
@@ -136,18 +161,34 @@ def main():
                     ax.fill_between(epochs, mean - std, mean + std, color=line.get_color(), alpha=0.2, linewidth=0)
                 elif len(members) > 1:
                     ax.errorbar(epochs, mean, yerr=std, color=line.get_color(), capsize=3)
+            if zones:
+                # Pooled over the runs: above-threshold probes / finite probes, per epoch.
+                finite = np.nansum(np.stack([m["zone_finite"][:n] for m in members]), axis=0)
+                above = np.nansum(np.stack([m["zone_above"][:n] for m in members]), axis=0)
+                probed = finite > 0
+                volume = np.where(probed, above / np.maximum(finite, 1), np.nan)
+                low, high = zip(*(wilson(a, t) for a, t in zip(above, finite)))
+                ax = axes[2][col]
+                line, = ax.plot(epochs[probed], volume[probed], label=name, marker="o" if n <= 20 else None,
+                                markersize=4)
+                ax.fill_between(epochs[probed], np.array(low)[probed], np.array(high)[probed],
+                                color=line.get_color(), alpha=0.2, linewidth=0)
         axes[0][col].set_title(precision)
         axes[0][col].set_ylabel("test accuracy")
         axes[1][col].set_ylabel("train loss")
+        if zones:
+            axes[2][col].set_ylabel("zone volume (D > threshold)")
+            axes[2][col].set_ylim(-0.02, 1.02)
         losses = [v for line in axes[1][col].get_lines() for v in line.get_ydata() if np.isfinite(v) and v > 0]
         if losses and max(losses) / min(losses) > 10:  # a log axis only helps across decades
             axes[1][col].set_yscale("log")
         longest = max((len(line.get_xdata()) for line in axes[1][col].get_lines()), default=0)
+        bottom = axes[n_rows - 1][col]
         if longest <= 20:
-            axes[1][col].set_xticks(range(0, longest))  # epochs are numbered from 0, as in the study
+            bottom.set_xticks(range(0, longest))  # epochs are numbered from 0, as in the study
         else:
-            axes[1][col].xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
-        axes[1][col].set_xlabel("epoch")
+            bottom.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+        bottom.set_xlabel("epoch")
         axes[0][col].legend(fontsize="small")
     save(fig, out, "curves")
 
