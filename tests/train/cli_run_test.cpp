@@ -145,7 +145,7 @@ TEST(SweepCliRun, ChildProcessesShareTheCoresUnlessTheConfigSetsThreads) {
 
 TEST(SweepCliRun, WithoutGridTheConfigsOwnGridIsSwept) {
   TempDir dir;
-  auto config = write_config(dir.path(), 1);
+  auto config = testing::write_cli_config(dir.path(), 1);
   auto j = nlohmann::json::parse(read_text(config));
   j["sweep"] = {{"grid", {{"nonsmooth.beta", {0, 10000}}}}};
   std::ofstream(dir / "grid.json") << j.dump(2);
