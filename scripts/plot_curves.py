@@ -207,7 +207,8 @@ def main():
         ax.set_ylabel("final test accuracy")
         ax.set_title(precision)
     save(fig, out, "boxplot")
-    print(f"wrote {out}/curves.{{png,pdf}} and {out}/boxplot.{{png,pdf}} from {len(runs)} runs")
+    print(f"wrote {out}/curves.{{png,pdf}} and {out}/boxplot.{{png,pdf}} from {len(runs)} runs"
+          + (" (curves with the zone volume)" if zones else ""))
 
 
 if __name__ == "__main__":
