@@ -167,6 +167,7 @@ INSTANTIATE_TEST_SUITE_P(
         IdentityCase{"lenet5_batch_norm_relu_pair",
                      {"model.batch_norm=true", "train.zone_probe.pair=\"nonsmooth.relu_alpha=run,1\""}},
         IdentityCase{"lenet5_fp16", {"train.precision=\"fp16\"", "train.optimizer.momentum=0"}},
+        IdentityCase{"lenet5_amp_fp16_loss_scaled", {"train.precision=\"amp_fp16\""}},
         IdentityCase{"lenet5_fp64_l1", {"train.precision=\"fp64\"", "train.zone_probe.norm=\"l1\""}},
         IdentityCase{"dropout_batch_norm_beta1", {"nonsmooth.beta=1", "train.epochs=2"}, true}),
     [](const ::testing::TestParamInfo<IdentityCase>& info) { return info.param.name; });
