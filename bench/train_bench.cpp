@@ -18,6 +18,12 @@
 // The zones pass (two networks per mini-batch, tiebreak::zones) is timed as
 //   zones/<device>/lenet5_mnist/fp32/pass_b0_vs_b1[_classified]
 // (mini-batches/s; _classified also recomputes tied mini-batches in fp64).
+// The trainer's zone probe (train.zone_probe, zones::ZoneProbe) is timed as
+//   probe/<device>/<task>/fp32/<mode>
+//     mode  off (no probe: the plain step), every10 (β = 0 run, pair β = 0 vs 1, probe at steps
+//           0, 10, ...: one extra forward + backward, and an fp64 forward where D > 0),
+//           every10_unclassified (train.zone_probe.classify = false)
+// over epochs of 20 steps (LeNet5, batch 128; VGG11, batch 32 on the CPU), images/s.
 
 #include "support/bench_support.h"
 
@@ -26,6 +32,7 @@
 #include "tiebreak/train/precision.h"
 #include "tiebreak/train/step.h"
 #include "tiebreak/train/task.h"
+#include "tiebreak/zones/probe.h"
 #include "tiebreak/zones/zones.h"
 
 #include <ATen/ATen.h>
@@ -168,6 +175,56 @@ void train_steps(benchmark::State& state, TrainCase c, TrainImpl impl, Precision
   state.counters["steps_per_iteration"] = static_cast<double>(sizes.steps);
 }
 
+/// Training steps with the zone probe off, or on every 10 steps (classified or not).
+void probe_steps(benchmark::State& state, TrainCase c, std::string mode, c10::Device device,
+                 StepSizes sizes) {
+  const PrecisionVariant precision{config::Precision::Fp32};
+  auto cfg = make_config(c, {"probe", 0.0, "pure", false}, precision, device, sizes);
+  const auto plan = train::plan_for(precision.precision, precision.half_compute);
+  const auto components = cached_components();
+  train::DataRequest request;
+  request.seed = 0;
+  request.device = device;
+  request.dtype = plan.parameter_dtype;
+  auto data = components.make_data(cfg, request);
+  auto model = components.make_model(cfg, *data, 0);
+  model.module->to(device, plan.parameter_dtype);
+  model.module->train();
+  for (auto& counter : model.tie_counters) counter.counter->set_enabled(false);
+  auto optimizer = train::make_optimizer(cfg.train.optimizer, model.module->parameters());
+  std::unique_ptr<zones::ZoneProbe> probe;
+  if (mode != "off") {
+    cfg.train.zone_probe.every = 10;
+    cfg.train.zone_probe.classify = mode == "every10";
+    probe = std::make_unique<zones::ZoneProbe>(zones::ZoneProbeOptions::from_config(cfg.train.zone_probe),
+                                               cfg, model, plan, device,
+                                               [&] { return components.make_model(cfg, *data, 0); });
+  }
+  int64_t images = 0, probes = 0, above = 0;
+  const auto epoch = [&](int64_t index) {
+    if (probe) probe->start_epoch();
+    data->for_each_train_batch(index, [&](const train::Batch& batch) {
+      train::train_step(model, *optimizer, plan, device, batch, nullptr, nullptr, probe.get());
+      images += batch.targets.size(0);
+    });
+    synchronize(device);
+    if (probe) {
+      const auto m = probe->finish_epoch();
+      probes += m.probes;
+      above += m.above_threshold;
+    }
+  };
+  epoch(0);  // warm-up
+  images = probes = above = 0;
+  int64_t index = 1;
+  for (auto _ : state) epoch(index++);
+  state.SetItemsProcessed(images);
+  state.counters["batch"] = static_cast<double>(sizes.batch);
+  state.counters["steps_per_iteration"] = static_cast<double>(sizes.steps);
+  state.counters["probes"] = static_cast<double>(probes);
+  state.counters["probes_above_threshold"] = static_cast<double>(above);
+}
+
 /// The zones pass: two LeNet5s (β = 0 and β = 1) on the same mini-batches, their
 /// gradient discrepancy measured (and, where D > 0, classified in fp64) per
 /// mini-batch; items are mini-batches (each = two networks' forward + backward).
@@ -245,6 +302,19 @@ void register_all(const RunOptions& options) {
               ->UseRealTime()
               ->Iterations(options.smoke ? 1 : 3);
         }
+      }
+    }
+    for (const auto& c : cases) {
+      if (!(c.dataset == "mnist" ? have_mnist : have_cifar)) continue;
+      // 20 steps per epoch: two probes at every = 10.
+      auto sizes = step_sizes(c.task, device, options.smoke);
+      if (!options.smoke) sizes.steps = 20;
+      for (const char* mode : {"off", "every10", "every10_unclassified"}) {
+        const std::string name = "probe/" + device.str() + "/" + c.task + "/fp32/" + mode;
+        benchmark::RegisterBenchmark(name.c_str(), probe_steps, c, std::string(mode), device, sizes)
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime()
+            ->Iterations(options.smoke ? 1 : 3);
       }
     }
     if (!have_mnist) continue;

@@ -7,7 +7,10 @@ For every run directory (metrics.csv + config.json) under the given paths:
                     sharing its y axis (an inset zooms a panel the shared scale
                     flattens); per beta every run as points when there are fewer
                     than 5, else mean +- std band; chance level dotted; each
-                    diverged run marked with a cross where it diverged;
+                    diverged run marked with a cross where it diverged; when
+                    runs probed zones (train.zone_probe), a third row: the
+                    zone volume per epoch (probes with D above threshold,
+                    pooled over the runs, with its Wilson 95% interval);
   boxplot.{png,pdf} final test accuracy per beta, one panel per precision, the
                     study's box plot from 5 runs on, every run as a point (a
                     cross when diverged) always.
@@ -35,7 +38,7 @@ import matplotlib.ticker as ticker  # noqa: E402
 import numpy as np  # noqa: E402
 from atomic_figure import make_directory, save_figure  # noqa: E402
 
-IGNORED_PREFIXES = ("exp.", "sweep.", "zones.")
+IGNORED_PREFIXES = ("exp.", "sweep.", "zones.", "train.zone_probe.")
 IGNORED_KEYS = {"train.seed", "train.seeding", "train.runs", "train.stop_after_epoch", "nonsmooth.beta",
                 "train.precision"}
 PRECISION_ORDER = ["fp16", "bf16", "amp_fp16", "amp_bf16", "fp32", "fp64"]
@@ -87,6 +90,9 @@ def load_run(path):
         "epoch": np.array([int(r["epoch"]) for r in rows]),
         "test_accuracy": np.array([float(r["test_accuracy"]) for r in rows]),
         "train_loss": np.array([float(r["train_loss"]) for r in rows]),
+        # The zone probe's counts per epoch (NaN where the run did not probe: filled epochs, probe off).
+        "zone_finite": np.array([zone_count(r, "zone_probes") - zone_count(r, "zone_non_finite") for r in rows]),
+        "zone_above": np.array([zone_count(r, "zone_above_threshold") for r in rows]),
         # Diverged = ended non-finite (a mixed-precision run may recover from a non-finite epoch).
         "diverged": diverged_rows[-1],
         # The epoch where it diverged for good: the first of the trailing run of diverged rows.
@@ -94,6 +100,22 @@ def load_run(path):
         if diverged_rows[-1] else None,
         "chance": 1.0 / classes,
     }
+
+
+def zone_count(row, column):
+    value = row.get(column)
+    return float(value) if value not in (None, "") else math.nan
+
+
+def wilson(successes, trials, z=1.959963984540054):
+    """The Wilson score interval (zones::wilson_interval): [0, 1] without trials."""
+    if trials <= 0:
+        return 0.0, 1.0
+    p = successes / trials
+    denominator = 1 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denominator
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def varied_keys(runs):
@@ -210,29 +232,48 @@ def main():
     # the precisions, so that a panel's height means the same in every column: a 0.05-point fp32 spread
     # stays small beside a collapse to chance. A panel whose curves span a small part of the shared axis
     # gets an inset at its own scale.
-    fig, axes = plt.subplots(2, len(precisions), figsize=(5 * len(precisions), 7.5), squeeze=False, sharex=True,
-                             sharey="row")
+    zones = any(np.isfinite(r["zone_finite"]).any() for r in runs)
+    n_rows = 3 if zones else 2
+    fig, axes = plt.subplots(n_rows, len(precisions), figsize=(5 * len(precisions), 3.75 * n_rows), squeeze=False,
+                             sharex=True, sharey="row")
     for col, precision in enumerate(precisions):
         groups = groups_by_precision[precision]
         for label in sorted(groups):
             for row, metric in enumerate(("test_accuracy", "train_loss")):
                 draw_group(axes[row][col], groups[label], metric, colors[label], group_label(label, extra))
+            if zones:
+                # Pooled over the runs: above-threshold probes / finite probes, per epoch.
+                members = groups[label]
+                n = min(len(m["epoch"]) for m in members)
+                epochs = members[0]["epoch"][:n]
+                finite = np.nansum(np.stack([m["zone_finite"][:n] for m in members]), axis=0)
+                above = np.nansum(np.stack([m["zone_above"][:n] for m in members]), axis=0)
+                probed = finite > 0
+                volume = np.where(probed, above / np.maximum(finite, 1), np.nan)
+                low, high = zip(*(wilson(a, t) for a, t in zip(above, finite)))
+                axes[2][col].plot(epochs[probed], volume[probed], color=colors[label], marker="o" if n <= 20 else None,
+                                  markersize=4)
+                axes[2][col].fill_between(epochs[probed], np.array(low)[probed], np.array(high)[probed],
+                                          color=colors[label], alpha=0.2, linewidth=0)
         axes[0][col].set_title(panel_title(precision, groups, extra), fontsize="medium")
-        axes[1][col].set_xlabel("epoch")
+        axes[n_rows - 1][col].set_xlabel("epoch")
     for c in chance:
         for col in range(len(precisions)):
             axes[0][col].axhline(c, color="grey", linestyle=":", linewidth=1,
                                  label="chance" if c == chance[0] else None)
     axes[0][0].set_ylabel("test accuracy")
     axes[1][0].set_ylabel("train loss")
+    if zones:
+        axes[2][0].set_ylabel("zone volume (D > threshold)")
+        axes[2][0].set_ylim(-0.02, 1.02)
     losses = [v for col in range(len(precisions)) for v in finite_values(axes[1][col]) if v > 0]
     if losses and max(losses) / min(losses) > 10:  # a log axis only helps across decades
         axes[1][0].set_yscale("log")
     longest = max(len(r["epoch"]) for r in runs)
     if longest <= 20:
-        axes[1][0].set_xticks(range(0, longest))  # epochs are numbered from 0, as in the study
+        axes[n_rows - 1][0].set_xticks(range(0, longest))  # epochs are numbered from 0, as in the study
     else:
-        axes[1][0].xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+        axes[n_rows - 1][0].xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
     low, high = axes[0][0].get_ylim()
     for col, precision in enumerate(precisions):
         values = [v for line in axes[0][col].get_lines()[:-len(chance) or None]
@@ -294,7 +335,8 @@ def main():
                        bbox_to_anchor=(1.02, 0.5))
     fig.suptitle(title)
     save(fig, out, "boxplot")
-    print(f"wrote {out}/curves.{{png,pdf}} and {out}/boxplot.{{png,pdf}} from {len(runs)} runs")
+    print(f"wrote {out}/curves.{{png,pdf}} and {out}/boxplot.{{png,pdf}} from {len(runs)} runs"
+          + (" (curves with the zone volume)" if zones else ""))
 
 
 if __name__ == "__main__":

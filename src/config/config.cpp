@@ -320,6 +320,49 @@ void check_optimizer_range(const TrainConfig& t, Section optimizer, Section sche
   }
 }
 
+/// `train.zone_probe.pair`: "nonsmooth.KEY=A,B" with KEY a Jacobian choice that can be switched on the
+/// built layers (not nonsmooth.pool, which changes the layers themselves) and A, B values of KEY's type or
+/// `run`. tiebreak::zones::PairSpec::parse reads the same text.
+void check_zone_probe_pair(const std::string& text, Section& section) {
+  const auto eq = text.find('=');
+  const std::string key = eq == std::string::npos ? text : text.substr(0, eq);
+  static const std::vector<std::string> keys{"nonsmooth.beta", "nonsmooth.formulation",
+                                             "nonsmooth.grad_at_zero", "nonsmooth.relu_alpha"};
+  if (eq == std::string::npos || std::find(keys.begin(), keys.end(), key) == keys.end())
+    section.fail_key("pair",
+                     fmt::format("expected KEY=A,B with KEY one of nonsmooth.beta, nonsmooth.formulation, "
+                                 "nonsmooth.grad_at_zero, nonsmooth.relu_alpha (e.g. nonsmooth.beta=0,1), "
+                                 "got \"{}\"",
+                                 text));
+  const std::string values = text.substr(eq + 1);
+  const auto comma = values.find(',');
+  std::vector<std::string> parts;
+  if (comma != std::string::npos && values.find(',', comma + 1) == std::string::npos)
+    parts = {values.substr(0, comma), values.substr(comma + 1)};
+  auto trim = [](std::string v) {
+    v.erase(0, v.find_first_not_of(" \t"));
+    v.erase(v.find_last_not_of(" \t") + 1);
+    return v;
+  };
+  for (auto& p : parts) p = trim(p);
+  const bool formulation = key == "nonsmooth.formulation";
+  auto valid = [&](const std::string& v) {
+    if (v == "run") return true;
+    if (formulation) return v == "pure" || v == "mixture";
+    try {
+      const json parsed = parse_value(v);
+      return parsed.is_number() && std::isfinite(parsed.get<double>());
+    } catch (const ConfigError&) {
+      return false;  // beyond a double's range
+    }
+  };
+  if (parts.size() != 2 || !valid(parts[0]) || !valid(parts[1]) || parts[0] == parts[1])
+    section.fail_key("pair",
+                     fmt::format("expected two different values of {} ({} or run) separated by a comma, "
+                                 "got \"{}\"",
+                                 key, formulation ? "pure, mixture" : "finite numbers", values));
+}
+
 ExperimentConfig parse(const json& document, const Origins& origins) {
   Section root(&document, "", origins);
   if (!document.is_object()) {
@@ -458,6 +501,25 @@ ExperimentConfig parse(const json& document, const Origins& origins) {
     t.seed = static_cast<uint64_t>(s.integer("seed", 0, 0, "a non-negative integer"));
     t.seeding = s.choice("seeding", t.seeding, {"paired", "independent"});
     t.stop_after_epoch = s.integer("stop_after_epoch", 0, 0, "a non-negative integer (0 = never)");
+    {
+      Section zp = s.section("zone_probe");
+      auto& z = t.zone_probe;
+      z.every = zp.integer("every", z.every, 0, "a non-negative integer (0 = off)");
+      z.pair = zp.string("pair", z.pair);
+      check_zone_probe_pair(z.pair, zp);
+      z.norm = zp.choice("norm", z.norm, {"linf", "l1"});
+      if (const json* v = zp.find("threshold")) {
+        // null (or absent) = the study's threshold for the precision.
+        if (!v->is_null()) {
+          if (!v->is_number() || !std::isfinite(v->get<double>()) || v->get<double>() < 0)
+            zp.fail("train.zone_probe.threshold",
+                    "expected a finite number >= 0, or null for the study's threshold of the precision", *v);
+          z.threshold = v->get<double>();
+        }
+      }
+      z.classify = zp.boolean("classify", z.classify);
+      zp.finish();
+    }
     check_optimizer_range(t, s.section("optimizer"), s.section("schedule"));
     s.finish();
   }
@@ -770,7 +832,14 @@ json to_json(const ExperimentConfig& c) {
         {"runs", c.train.runs},
         {"seed", c.train.seed},
         {"seeding", c.train.seeding},
-        {"stop_after_epoch", c.train.stop_after_epoch}}},
+        {"stop_after_epoch", c.train.stop_after_epoch},
+        {"zone_probe",
+         {{"every", c.train.zone_probe.every},
+          {"pair", c.train.zone_probe.pair},
+          {"norm", c.train.zone_probe.norm},
+          {"threshold",
+           c.train.zone_probe.threshold < 0 ? json(nullptr) : json(c.train.zone_probe.threshold)},
+          {"classify", c.train.zone_probe.classify}}}}},
       {"sweep",
        {{"grid",
          [&] {

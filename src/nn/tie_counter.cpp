@@ -7,7 +7,8 @@ namespace tiebreak::nn {
 void TieCounter::add_pool_call(const at::Tensor& ties) {
   if (recording_) record(ties.ge(2));
   auto tied = ties.ge(2).sum(at::kLong);
-  auto max_ties = ties.numel() == 0 ? at::zeros({}, ties.options().dtype(at::kLong)) : ties.max().to(at::kLong);
+  auto max_ties =
+      ties.numel() == 0 ? at::zeros({}, ties.options().dtype(at::kLong)) : ties.max().to(at::kLong);
   accumulate(ties.numel(), tied, max_ties);
 }
 
@@ -24,7 +25,8 @@ void TieCounter::accumulate(int64_t points, const at::Tensor& ties, const at::Te
   if (!ties_.defined() || ties_.device() != ties.device()) {
     // First call, or the model moved: fold what was counted so far onto the new device.
     ties_ = ties_.defined() ? ties_.to(ties.device()) + ties : ties.clone();
-    max_ties_ = max_ties_.defined() ? at::maximum(max_ties_.to(max_ties.device()), max_ties) : max_ties.clone();
+    max_ties_ =
+        max_ties_.defined() ? at::maximum(max_ties_.to(max_ties.device()), max_ties) : max_ties.clone();
   } else {
     ties_.add_(ties);
     max_ties_ = at::maximum(max_ties_, max_ties);
@@ -39,6 +41,13 @@ void TieCounter::record(const at::Tensor& mask) {
 std::vector<at::Tensor> TieCounter::recorded() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return recorded_;
+}
+
+std::vector<at::Tensor> TieCounter::take_recorded() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<at::Tensor> taken;
+  taken.swap(recorded_);
+  return taken;
 }
 
 TieStats TieCounter::stats() const {
@@ -60,4 +69,4 @@ void TieCounter::reset() {
   recorded_.clear();
 }
 
-} // namespace tiebreak::nn
+}  // namespace tiebreak::nn

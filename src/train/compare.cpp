@@ -2,6 +2,7 @@
 
 #include "tiebreak/train/atomic_file.h"
 #include "tiebreak/train/metrics.h"
+#include "tiebreak/zones/statistics.h"
 
 #include <c10/util/Exception.h>
 #include <fmt/format.h>
@@ -30,7 +31,7 @@ void flatten(const json& node, const std::string& path, std::map<std::string, st
 bool ignored_key(const std::string& key) {
   return key.rfind("exp.", 0) == 0 || key.rfind("sweep.", 0) == 0 || key.rfind("zones.", 0) == 0 ||
          key == "train.seed" || key == "train.seeding" || key == "train.runs" ||
-         key == "train.stop_after_epoch";
+         key == "train.stop_after_epoch" || key.rfind("train.zone_probe.", 0) == 0;
 }
 
 /// Numbers sort numerically, everything else as text.
@@ -117,6 +118,17 @@ std::vector<RunRecord> collect_runs(const std::vector<fs::path>& roots) {
       r.test_accuracies.push_back(a);
       r.diverged_rows.push_back(div >= 0 && row[div] == "1");
     }
+    const int probes = table.index("zone_probes"), non_finite = table.index("zone_non_finite"),
+              above = table.index("zone_above_threshold");
+    if (probes >= 0 && non_finite >= 0 && above >= 0) {
+      r.zone_probes = 0;
+      for (const auto& row : table.rows) {
+        if (row[probes].empty()) continue;  // a filled epoch: nothing probed
+        r.zone_probes += static_cast<int64_t>(parse_field(row[probes], dir / "metrics.csv") -
+                                              parse_field(row[non_finite], dir / "metrics.csv"));
+        r.zone_above_threshold += static_cast<int64_t>(parse_field(row[above], dir / "metrics.csv"));
+      }
+    }
     // Diverged = ended non-finite: a mixed-precision run that recovered from a non-finite epoch did not.
     if (div >= 0 && !table.rows.empty() && table.rows.back()[div] == "1") r.diverged = true;
     if (r.status == "diverged") r.diverged = true;
@@ -171,9 +183,17 @@ Comparison compare_runs(const std::vector<RunRecord>& runs) {
       }
       ++g.runs;
       if (r.diverged) ++g.diverged;
+      if (r.zone_probes >= 0) {
+        out.zone_probe = true;
+        g.zone_probes += r.zone_probes;
+        g.zone_above_threshold += r.zone_above_threshold;
+      }
       finals.push_back(r.final_test_accuracy);
       bests.push_back(r.best_test_accuracy);
     }
+    const auto ci = zones::wilson_interval(g.zone_above_threshold, g.zone_probes);
+    g.zone_volume_low = ci.low;
+    g.zone_volume_high = ci.high;
     mean_std(finals, g.final_mean, g.final_std);
     mean_std(bests, g.best_mean, g.best_std);
     out.groups.push_back(std::move(g));
@@ -190,6 +210,7 @@ Comparison compare_runs(const std::vector<RunRecord>& runs) {
 std::string format_comparison_table(const Comparison& c) {
   std::vector<std::string> header = c.columns;
   for (const char* h : {"runs", "diverged", "final test acc %", "best test acc %"}) header.emplace_back(h);
+  if (c.zone_probe) header.emplace_back("zone volume % (95% CI)");
   bool any_incomplete = false, any_interrupted = false;
   for (const auto& g : c.groups) {
     any_incomplete |= g.incomplete > 0;
@@ -204,6 +225,12 @@ std::string format_comparison_table(const Comparison& c) {
     row.push_back(std::to_string(g.diverged));
     row.push_back(mean_and_spread(g.runs, g.final_mean, g.final_std));
     row.push_back(mean_and_spread(g.runs, g.best_mean, g.best_std));
+    if (c.zone_probe)
+      row.push_back(g.zone_probes > 0
+                        ? fmt::format("{:.2f} [{:.2f}, {:.2f}] of {}",
+                                      100.0 * g.zone_above_threshold / g.zone_probes, 100 * g.zone_volume_low,
+                                      100 * g.zone_volume_high, g.zone_probes)
+                        : "-");
     if (any_incomplete) row.push_back(std::to_string(g.incomplete));
     if (any_interrupted) row.push_back(std::to_string(g.interrupted));
     rows.push_back(std::move(row));
@@ -251,11 +278,20 @@ std::string format_comparison_csv(const Comparison& c) {
   };
   std::string out;
   for (const auto& col : c.columns) out += cell(col) + ",";
-  out += "runs,diverged,incomplete,final_mean,final_std,best_mean,best_std,interrupted\n";
+  out += "runs,diverged,incomplete,final_mean,final_std,best_mean,best_std,interrupted";
+  out += c.zone_probe ? ",zone_probes,zone_above_threshold,zone_volume,zone_volume_low,zone_volume_high\n"
+                      : "\n";
   for (const auto& g : c.groups) {
     for (const auto& k : g.key) out += cell(k) + ",";
-    out += fmt::format("{},{},{},{},{},{},{},{}\n", g.runs, g.diverged, g.incomplete, g.final_mean,
-                       g.final_std, g.best_mean, g.best_std, g.interrupted);
+    out += fmt::format("{},{},{},{},{},{},{},{}", g.runs, g.diverged, g.incomplete, g.final_mean, g.final_std,
+                       g.best_mean, g.best_std, g.interrupted);
+    if (c.zone_probe) {
+      const double volume =
+          g.zone_probes == 0 ? std::nan("") : static_cast<double>(g.zone_above_threshold) / g.zone_probes;
+      out += fmt::format(",{},{},{},{},{}", g.zone_probes, g.zone_above_threshold, volume, g.zone_volume_low,
+                         g.zone_volume_high);
+    }
+    out += "\n";
   }
   return out;
 }

@@ -5,6 +5,7 @@
 #include <c10/util/Exception.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <sstream>
@@ -37,27 +38,63 @@ std::string field(double v) {
   return fmt::format("{}", v);
 }
 
+nlohmann::json zone_probe_json(const ZoneProbeMetrics& z) {
+  return {{"norm", z.norm},
+          {"threshold", number(z.threshold)},
+          {"probes", z.probes},
+          {"non_finite", z.non_finite},
+          {"above_threshold", z.above_threshold},
+          {"volume_low", number(z.volume_low)},
+          {"volume_high", number(z.volume_high)},
+          {"median", number(z.median)},
+          {"max", number(z.max)},
+          {"bifurcation", z.bifurcation},
+          {"compensation", z.compensation},
+          {"unresolved", z.unresolved},
+          {"none", z.none}};
+}
+
+ZoneProbeMetrics zone_probe_from_json(const nlohmann::json& j) {
+  ZoneProbeMetrics z;
+  z.norm = j.at("norm").get<std::string>();
+  z.threshold = number_from(j.at("threshold"));
+  z.probes = j.at("probes").get<int64_t>();
+  z.non_finite = j.at("non_finite").get<int64_t>();
+  z.above_threshold = j.at("above_threshold").get<int64_t>();
+  z.volume_low = number_from(j.at("volume_low"));
+  z.volume_high = number_from(j.at("volume_high"));
+  z.median = number_from(j.at("median"));
+  z.max = number_from(j.at("max"));
+  z.bifurcation = j.at("bifurcation").get<int64_t>();
+  z.compensation = j.at("compensation").get<int64_t>();
+  z.unresolved = j.at("unresolved").get<int64_t>();
+  z.none = j.at("none").get<int64_t>();
+  return z;
+}
+
 }  // namespace
 
 nlohmann::json to_json(const EpochMetrics& r) {
   nlohmann::json ties = nlohmann::json::array();
   for (const auto& [name, fraction] : r.ties) ties.push_back({name, number(fraction)});
-  return {{"run_id", r.run_id},
-          {"epoch", r.epoch},
-          {"train_loss", number(r.train_loss)},
-          {"train_accuracy", number(r.train_accuracy)},
-          {"test_loss", number(r.test_loss)},
-          {"test_accuracy", number(r.test_accuracy)},
-          {"beta", number(r.beta)},
-          {"batch_norm", r.batch_norm},
-          {"precision", r.precision},
-          {"formulation", r.formulation},
-          {"optimizer", r.optimizer},
-          {"lr", number(r.lr)},
-          {"seconds", number(r.seconds)},
-          {"ties", ties},
-          {"diverged", r.diverged},
-          {"filled", r.filled}};
+  nlohmann::json j = {{"run_id", r.run_id},
+                      {"epoch", r.epoch},
+                      {"train_loss", number(r.train_loss)},
+                      {"train_accuracy", number(r.train_accuracy)},
+                      {"test_loss", number(r.test_loss)},
+                      {"test_accuracy", number(r.test_accuracy)},
+                      {"beta", number(r.beta)},
+                      {"batch_norm", r.batch_norm},
+                      {"precision", r.precision},
+                      {"formulation", r.formulation},
+                      {"optimizer", r.optimizer},
+                      {"lr", number(r.lr)},
+                      {"seconds", number(r.seconds)},
+                      {"ties", ties},
+                      {"diverged", r.diverged},
+                      {"filled", r.filled}};
+  if (r.zone_probe) j["zone_probe"] = zone_probe_json(*r.zone_probe);
+  return j;
 }
 
 EpochMetrics epoch_metrics_from_json(const nlohmann::json& j) {
@@ -78,6 +115,8 @@ EpochMetrics epoch_metrics_from_json(const nlohmann::json& j) {
   for (const auto& t : j.at("ties")) r.ties.emplace_back(t.at(0).get<std::string>(), number_from(t.at(1)));
   r.diverged = j.at("diverged").get<bool>();
   r.filled = j.at("filled").get<bool>();
+  // Absent in rows written without the probe (and by versions before it).
+  if (j.contains("zone_probe")) r.zone_probe = zone_probe_from_json(j.at("zone_probe"));
   return r;
 }
 
@@ -93,7 +132,15 @@ std::string format_metrics_csv(const std::vector<EpochMetrics>& rows) {
     }
   }
   for (const auto& name : tie_columns) out += ",ties." + name;
-  out += ",diverged,filled\n";
+  out += ",diverged,filled";
+  const bool zone_columns =
+      std::any_of(rows.begin(), rows.end(), [](const EpochMetrics& r) { return r.zone_probe.has_value(); });
+  if (zone_columns)
+    out +=
+        ",zone_norm,zone_threshold,zone_probes,zone_non_finite,zone_above_threshold,zone_volume,"
+        "zone_volume_low,zone_volume_high,zone_d_median,zone_d_max,zone_bifurcation,zone_compensation,"
+        "zone_unresolved,zone_none";
+  out += "\n";
   for (const auto& r : rows) {
     out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{}", r.run_id, r.epoch, field(r.train_loss),
                        field(r.train_accuracy), field(r.test_loss), field(r.test_accuracy), field(r.beta),
@@ -105,7 +152,18 @@ std::string format_metrics_csv(const std::vector<EpochMetrics>& rows) {
         if (n == name) value = fraction;
       out += "," + field(value);
     }
-    out += fmt::format(",{},{}\n", r.diverged ? 1 : 0, r.filled ? 1 : 0);
+    out += fmt::format(",{},{}", r.diverged ? 1 : 0, r.filled ? 1 : 0);
+    if (zone_columns) {
+      if (const auto& z = r.zone_probe) {
+        out += fmt::format(",{},{},{},{},{},{},{},{},{},{},{},{},{},{}", z->norm, field(z->threshold),
+                           z->probes, z->non_finite, z->above_threshold, field(z->volume()),
+                           field(z->volume_low), field(z->volume_high), field(z->median), field(z->max),
+                           z->bifurcation, z->compensation, z->unresolved, z->none);
+      } else {
+        out += std::string(14, ',');
+      }
+    }
+    out += "\n";
   }
   return out;
 }

@@ -4,28 +4,36 @@
 
 namespace tiebreak::train {
 
+StepOutput forward_loss(Model& model, const PrecisionPlan& plan, const torch::Device& device,
+                        const torch::Tensor& x, const torch::Tensor& y) {
+  PrecisionGuard guard(plan, device.type());
+  auto logits = model.forward(x);
+  auto loss = torch::nn::functional::cross_entropy(logits, y);
+  return {logits, loss, y};
+}
+
 StepOutput train_step(Model& model, torch::optim::Optimizer& optimizer, const PrecisionPlan& plan,
                       const torch::Device& device, const Batch& batch, DynamicLossScaler* scaler,
-                      distributed::GradientAllReducer* reducer) {
+                      distributed::GradientAllReducer* reducer, StepProbe* probe) {
   auto x = batch.inputs.to(device, plan.parameter_dtype, /*non_blocking=*/true);
   auto y = batch.targets.to(device, /*non_blocking=*/true);
   optimizer.zero_grad();
-  torch::Tensor logits, loss;
-  {
-    PrecisionGuard guard(plan, device.type());
-    logits = model.forward(x);
-    loss = torch::nn::functional::cross_entropy(logits, y);
-  }
+  const bool probed = probe != nullptr && probe->begin_step();
+  auto out = forward_loss(model, plan, device, x, y);
   if (reducer) reducer->prepare_for_backward();
   if (scaler) {
-    scaler->scale(loss).backward();
+    scaler->scale(out.loss).backward();
+  } else {
+    out.loss.backward();
+  }
+  if (probed) probe->measure(ProbedStep{model, plan, device, x, y, scaler});
+  if (scaler) {
     scaler->step(optimizer);
     scaler->update();
   } else {
-    loss.backward();
     optimizer.step();
   }
-  return {logits.detach(), loss.detach(), y};
+  return {out.logits.detach(), out.loss.detach(), y};
 }
 
 }  // namespace tiebreak::train

@@ -10,6 +10,7 @@
 #include "tiebreak/train/precision.h"
 #include "tiebreak/train/run_lock.h"
 #include "tiebreak/train/step.h"
+#include "tiebreak/zones/probe.h"
 
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
@@ -59,6 +60,8 @@ json identity_of(json config) {
   config.erase("zones");
   config["train"].erase("stop_after_epoch");
   if (config.contains("data") && config["data"].contains("root")) config["data"]["root"] = "";
+  // The zone probe measures without changing what the run computes.
+  config["train"].erase("zone_probe");
   return config;
 }
 
@@ -511,6 +514,22 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
       }();
     }
 
+    std::unique_ptr<zones::ZoneProbe> probe;
+    if (cfg.train.zone_probe.every > 0) {
+      TORCH_CHECK(!ctx, "train.zone_probe: not available in data-parallel runs (the run's gradient is ",
+                  "all-reduced over the ranks, a probe's repeated backward would not be); set every = 0 or ",
+                  "train on one process");
+      probe = std::make_unique<zones::ZoneProbe>(zones::ZoneProbeOptions::from_config(cfg.train.zone_probe),
+                                                 cfg, model, plan, device,
+                                                 [&] { return components.make_model(cfg, *data, run_seed); });
+      logger->info("zone probe: {} every {} steps, D{} > {:g}{}", cfg.train.zone_probe.pair,
+                   cfg.train.zone_probe.every, cfg.train.zone_probe.norm == "linf" ? "∞" : "₁",
+                   probe->threshold(),
+                   cfg.train.zone_probe.classify && cfg.train.precision != config::Precision::Fp64
+                       ? ", classified against fp64"
+                       : "");
+    }
+
     const bool tie_stats = cfg.exp.tie_stats && !model.tie_counters.empty();
     const int64_t epochs = cfg.train.epochs;
     const double beta = cfg.nonsmooth.beta;
@@ -590,9 +609,11 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
       int64_t steps = 0;
       const int64_t train_size = data->train_size();
       progress.restart();
+      if (probe) probe->start_epoch();
       data->for_each_train_batch(epoch, [&](const Batch& batch) {
         stop_point(epoch);
-        const auto step = train_step(model, *optimizer, plan, device, batch, scaler.get(), reducer.get());
+        const auto step =
+            train_step(model, *optimizer, plan, device, batch, scaler.get(), reducer.get(), probe.get());
         const int64_t n = step.targets.size(0);
         loss_sum += step.loss.to(torch::kDouble);
         correct += step.logits.argmax(1).eq(step.targets).sum();
@@ -625,6 +646,7 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
       EpochMetrics row = make_row(epoch, lr);
       row.train_loss = train_totals[0] / train_totals[3];
       row.train_accuracy = train_totals[1] / seen_total;
+      if (probe) row.zone_probe = probe->finish_epoch();
       if (tie_stats) {
         std::vector<torch::Tensor> counts;
         for (auto& t : model.tie_counters) {
@@ -667,14 +689,18 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
       outcome.rows.push_back(row);
 
       const double per_epoch = epoch_seconds_sum / static_cast<double>(outcome.rows.size());
-      progress.line(
-          fmt::format("epoch {}/{}  lr {:.3g}  train loss {:.4f} acc {:.2f}%  test loss {:.4f} acc {:.2f}%  "
-                      "{:.0f} img/s  "
-                      "{:.1f}s  ETA {}{}",
-                      epoch + 1, epochs, lr, row.train_loss, 100 * row.train_accuracy, row.test_loss,
-                      100 * row.test_accuracy, seen / std::max(train_seconds, 1e-9), row.seconds,
-                      format_duration(per_epoch * static_cast<double>(epochs - epoch - 1)),
-                      row.diverged ? (frozen ? "  DIVERGED" : "  NON-FINITE LOSS") : ""));
+      progress.line(fmt::format(
+          "epoch {}/{}  lr {:.3g}  train loss {:.4f} acc {:.2f}%  test loss {:.4f} acc {:.2f}%  "
+          "{:.0f} img/s  "
+          "{:.1f}s  ETA {}{}{}",
+          epoch + 1, epochs, lr, row.train_loss, 100 * row.train_accuracy, row.test_loss,
+          100 * row.test_accuracy, seen / std::max(train_seconds, 1e-9), row.seconds,
+          format_duration(per_epoch * static_cast<double>(epochs - epoch - 1)),
+          row.zone_probe ? fmt::format("  zone volume {:.1f}% [{:.1f}, {:.1f}] of {} probes",
+                                       100 * row.zone_probe->volume(), 100 * row.zone_probe->volume_low,
+                                       100 * row.zone_probe->volume_high, row.zone_probe->finite())
+                         : "",
+          row.diverged ? (frozen ? "  DIVERGED" : "  NON-FINITE LOSS") : ""));
 
       if (frozen) {
         // Non-finite weights cannot change any more: the remaining epochs are filled, not trained, so that a

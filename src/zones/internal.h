@@ -3,12 +3,14 @@
 // Helpers shared by the zones and divergence runs (private to src/zones).
 
 #include "tiebreak/config/config.h"
+#include "tiebreak/models/nonsmooth_layers.h"
 #include "tiebreak/train/precision.h"
 #include "tiebreak/train/task.h"
 
 #include <torch/nn/module.h>
 #include <nlohmann/json.hpp>
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -28,6 +30,27 @@ config::LoadedConfig variant(const config::LoadedConfig& base, config::Precision
 
 /// Parameters and buffers equal bit for bit (so −0 ≠ +0 and NaN equals itself).
 bool bit_identical(const torch::nn::Module& a, const torch::nn::Module& b);
+
+/// The kinds of layers whose Jacobian `key` (a nonsmooth key) changes: only their ties can make two gradients
+/// differ.
+std::set<models::NonsmoothKind> layers_changed_by(const std::string& key);
+
+/// Every parameter's .grad, in parameters() order (undefined where the loss did not reach).
+std::vector<at::Tensor> gradients(const torch::nn::Module& module);
+
+/// Copies parameters and buffers (same architecture, any dtypes) from `from` into `to`.
+void copy_state(const torch::nn::Module& from, torch::nn::Module& to);
+
+/// The nonsmooth layers of `module` that have a tie counter.
+std::vector<models::NonsmoothLayer> counted_layers(const torch::nn::Module& module);
+
+/// Resets the counters of `layers`, enables or disables them, and records the masks of the kinds in
+/// `recorded` while enabled.
+void set_counters(const std::vector<models::NonsmoothLayer>& layers, bool enabled,
+                  const std::set<models::NonsmoothKind>& recorded);
+
+/// The masks the recording counters of `layers` kept, layer by layer in call order.
+std::vector<at::Tensor> recorded_masks(const std::vector<models::NonsmoothLayer>& layers);
 
 /// Test accuracy (fraction) in the plan's parameter dtype without autocast, as the trainer evaluates; the
 /// module is left in training mode.

@@ -22,60 +22,16 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 using detail::bit_identical;
+using detail::copy_state;
+using detail::counted_layers;
+using detail::gradients;
+using detail::layers_changed_by;
+using detail::recorded_masks;
+using detail::set_counters;
 using detail::split;
 using detail::test_accuracy;
 using detail::trim;
 using detail::variant;
-
-// The kinds of layers whose Jacobian the pair changes: only their ties can make the two gradients differ.
-std::set<models::NonsmoothKind> layers_changed_by(const std::string& key) {
-  const std::string field = key.substr(key.find('.') + 1);
-  if (field == "relu_alpha") return {models::NonsmoothKind::ReLU};
-  if (field == "pool") return {models::NonsmoothKind::Pool, models::NonsmoothKind::ReLU};
-  return {models::NonsmoothKind::Pool};
-}
-
-std::vector<at::Tensor> gradients(const torch::nn::Module& module) {
-  std::vector<at::Tensor> grads;
-  for (const auto& p : module.parameters()) grads.push_back(p.grad());
-  return grads;
-}
-
-// Copies parameters and buffers (same architecture, any dtypes) from `from` into `to`.
-void copy_state(const torch::nn::Module& from, torch::nn::Module& to) {
-  torch::NoGradGuard no_grad;
-  auto pf = from.parameters(), pt = to.parameters();
-  auto bf = from.buffers(), bt = to.buffers();
-  TORCH_INTERNAL_ASSERT(pf.size() == pt.size() && bf.size() == bt.size());
-  for (size_t k = 0; k < pf.size(); ++k) pt[k].copy_(pf[k]);
-  for (size_t k = 0; k < bf.size(); ++k) bt[k].copy_(bf[k]);
-}
-
-std::vector<models::NonsmoothLayer> counted_layers(const torch::nn::Module& module) {
-  std::vector<models::NonsmoothLayer> layers;
-  for (auto& layer : models::nonsmooth_layers(module))
-    if (layer.counter) layers.push_back(layer);
-  return layers;
-}
-
-void set_counters(const std::vector<models::NonsmoothLayer>& layers, bool enabled,
-                  const std::set<models::NonsmoothKind>& recorded) {
-  for (const auto& layer : layers) {
-    layer.counter->reset();
-    layer.counter->set_enabled(enabled);
-    layer.counter->set_recording(enabled && recorded.count(layer.kind) > 0);
-  }
-}
-
-std::vector<at::Tensor> recorded_masks(const std::vector<models::NonsmoothLayer>& layers) {
-  std::vector<at::Tensor> masks;
-  for (const auto& layer : layers) {
-    if (!layer.counter->recording()) continue;
-    auto recorded = layer.counter->recorded();
-    masks.insert(masks.end(), recorded.begin(), recorded.end());
-  }
-  return masks;
-}
 
 struct Network {
   train::Model model;

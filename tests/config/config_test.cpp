@@ -39,6 +39,30 @@ TEST(Config, EmptyObjectGivesDefaults) {
   EXPECT_TRUE(loaded.json["exp"].contains("deterministic"));
 }
 
+TEST(Config, ZoneProbeIsOffByDefaultAndRoundTrips) {
+  auto off = config_from_json(nlohmann::json::object());
+  EXPECT_EQ(off.config.train.zone_probe.every, 0);
+  EXPECT_EQ(off.config.train.zone_probe.pair, "nonsmooth.beta=0,1");
+  EXPECT_EQ(off.config.train.zone_probe.norm, "linf");
+  EXPECT_LT(off.config.train.zone_probe.threshold, 0);  // the precision's default
+  EXPECT_TRUE(off.json["train"]["zone_probe"]["threshold"].is_null());
+  auto on = config_from_json(nlohmann::json::parse(
+      R"({"train": {"zone_probe": {"every": 10, "pair": "nonsmooth.beta=run, 0", "norm": "l1",
+                                   "threshold": 1e-6, "classify": false}}})"));
+  const auto& z = on.config.train.zone_probe;
+  EXPECT_EQ(z.every, 10);
+  EXPECT_EQ(z.pair, "nonsmooth.beta=run, 0");
+  EXPECT_EQ(z.norm, "l1");
+  EXPECT_EQ(z.threshold, 1e-6);
+  EXPECT_FALSE(z.classify);
+  EXPECT_EQ(config_from_json(on.json).json, on.json);
+  EXPECT_EQ(
+      config_from_json(nlohmann::json::parse(
+                           R"({"train": {"zone_probe": {"pair": "nonsmooth.formulation=run,mixture"}}})"))
+          .config.train.zone_probe.pair,
+      "nonsmooth.formulation=run,mixture");
+}
+
 TEST(Config, OptimizerDefaultsDependOnTheOptimizer) {
   TempDir dir;
   write(dir / "c.json", R"({"train": {"optimizer": {"name": "innaprop"}}})");
@@ -233,6 +257,30 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{R"({"zones": {"initializations": 0}})",
                 "zones.initializations: expected a positive integer, got 0"},
         BadCase{R"({"zones": {"inits": 3}})", "zones.inits: unknown key"},
+        BadCase{R"({"train": {"zone_probe": {"every": -1}}})",
+                "train.zone_probe.every: expected a non-negative integer (0 = off), got -1"},
+        BadCase{R"({"train": {"zone_probe": {"pair": "nonsmooth.pool=maxpool,normpool"}}})",
+                "train.zone_probe.pair: expected KEY=A,B with KEY one of nonsmooth.beta"},
+        BadCase{R"({"train": {"zone_probe": {"pair": "beta=0,1"}}})",
+                "train.zone_probe.pair: expected KEY=A,B with KEY one of nonsmooth.beta"},
+        BadCase{
+            R"({"train": {"zone_probe": {"pair": "nonsmooth.beta=0"}}})",
+            "train.zone_probe.pair: expected two different values of nonsmooth.beta (finite numbers or run)"},
+        BadCase{R"({"train": {"zone_probe": {"pair": "nonsmooth.beta=0,big"}}})",
+                "train.zone_probe.pair: expected two different values of nonsmooth.beta"},
+        BadCase{R"({"train": {"zone_probe": {"pair": "nonsmooth.beta=1,1e999"}}})",
+                "train.zone_probe.pair: expected two different values of nonsmooth.beta"},
+        BadCase{
+            R"({"train": {"zone_probe": {"pair": "nonsmooth.formulation=pure,exact"}}})",
+            "train.zone_probe.pair: expected two different values of nonsmooth.formulation (pure, mixture "
+            "or run)"},
+        BadCase{R"({"train": {"zone_probe": {"norm": "l2"}}})",
+                "train.zone_probe.norm: expected one of linf|l1, got \"l2\""},
+        BadCase{R"({"train": {"zone_probe": {"threshold": -1e-7}}})",
+                "train.zone_probe.threshold: expected a finite number >= 0, or null"},
+        BadCase{R"({"train": {"zone_probe": {"threshold": "1e-7"}}})",
+                "train.zone_probe.threshold: expected a finite number >= 0, or null"},
+        BadCase{R"({"train": {"zone_probe": {"evry": 10}}})", "train.zone_probe.evry: unknown key"},
         BadCase{R"({"sweep": {"grid": {"nonsmooth.beta": []}}})",
                 "sweep.grid.nonsmooth.beta: expected a non-empty list of values"},
         BadCase{R"({"sweep": {"grid": [0, 1]}})",

@@ -42,22 +42,28 @@ class PlotsTest(unittest.TestCase):
         with open(path, "rb") as f:
             self.assertEqual(f.read(8), PNG_MAGIC, path)
 
-    def plot_sweep(self, epochs, runs):
+    def plot_sweep(self, epochs, runs, zone_probe=False):
         with tempfile.TemporaryDirectory() as tmp:
             config = os.path.join(tmp, "synthetic.json")
             synthetic_config(config, epochs)
             out = os.path.join(tmp, "sweep")
-            r = run([TIEBREAK, "sweep", config, "--grid", "nonsmooth.beta=0,1", "--runs", str(runs), "--out", out])
+            extra = ["--set", "train.zone_probe.every=2"] if zone_probe else []
+            r = run([TIEBREAK, "sweep", config, "--grid", "nonsmooth.beta=0,1", "--runs", str(runs), "--out", out]
+                    + extra)
             self.assertEqual(r.returncode, 0, r.stderr)
             r = run([sys.executable, os.path.join(SCRIPTS, "plot_curves.py"), out])
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertIn("from %d runs" % (2 * runs), r.stdout)
+            self.assertEqual("with the zone volume" in r.stdout, zone_probe, r.stdout)
             for name in ("curves", "boxplot"):
                 self.assert_png(os.path.join(out, "plots", name + ".png"))
                 self.assertGreater(os.path.getsize(os.path.join(out, "plots", name + ".pdf")), 0)
 
     def test_curves_of_a_multi_epoch_sweep(self):
         self.plot_sweep(epochs=2, runs=2)
+
+    def test_curves_with_the_zone_probe_draw_the_volume(self):
+        self.plot_sweep(epochs=2, runs=1, zone_probe=True)
 
     def test_curves_of_single_epoch_runs(self):
         self.plot_sweep(epochs=1, runs=1)

@@ -137,6 +137,26 @@ struct LossScaleConfig {
   int64_t growth_interval = 2000;
 };
 
+/// `train.zone_probe`: the zone probe (tiebreak::zones::ZoneProbe), which measures at every `every`-th
+/// optimizer step of an epoch how far the gradient of the current weights and mini-batch moves when the
+/// Jacobian choice is switched, without changing the run. Off by default.
+struct ZoneProbeConfig {
+  /// Probe steps 0, every, 2·every, ... of each epoch; 0 = off.
+  int64_t every = 0;
+  /// The two Jacobian choices compared, as `tiebreak zones --pair` writes them: a key of the `nonsmooth`
+  /// section (beta, formulation, grad_at_zero, relu_alpha) and two values, either of which may be `run`
+  /// (the run's own value), e.g. "nonsmooth.beta=0,1" (the study's pair) or "nonsmooth.beta=run,0".
+  std::string pair = "nonsmooth.beta=0,1";
+  /// The discrepancy D: "linf" (Σ_k ‖Δ∇_k‖_∞, the study's volume) or "l1" (Σ_k ‖Δ∇_k‖_1).
+  std::string norm = "linf";
+  /// D above this is "above threshold"; a negative value (the default, -1) = the study's threshold for the
+  /// run's precision (zones::default_threshold: 1e-3 / 1e-7 / 1e-15 for 16 / 32 / 64 bits).
+  double threshold = -1;
+  /// Classify each probe with D > 0 as bifurcation or compensation (an fp64 forward of the same weights and
+  /// mini-batch; not at fp64, which has no higher precision).
+  bool classify = true;
+};
+
 /// `train` section.
 struct TrainConfig {
   Precision precision = Precision::Fp32;
@@ -157,6 +177,7 @@ struct TrainConfig {
   /// Stop the process cleanly after this epoch (0 = never), leaving the run
   /// resumable: used by tests to simulate an interruption.
   int64_t stop_after_epoch = 0;
+  ZoneProbeConfig zone_probe;
 };
 
 /// `exp.distributed` section: how a run launched by torchrun or srun (one

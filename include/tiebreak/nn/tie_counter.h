@@ -45,6 +45,10 @@ class TieCounter {
   bool recording() const { return recording_; }
   /// The masks recorded since the last reset, one per call in call order.
   std::vector<at::Tensor> recorded() const;
+  /// The masks recorded since the last reset or take, which the counter then
+  /// drops (its counts stay): lets a caller record a single pass of a layer
+  /// whose counts accumulate over an epoch (zones::ZoneProbe).
+  std::vector<at::Tensor> take_recorded();
 
   /// One pooling call: `ties` holds t_w, the number of positions attaining
   /// each window's maximum (output-shaped, integral).
@@ -70,4 +74,4 @@ class TieCounter {
   at::Tensor max_ties_;  // 0-dim int64 on the data's device
 };
 
-} // namespace tiebreak::nn
+}  // namespace tiebreak::nn

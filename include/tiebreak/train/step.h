@@ -19,11 +19,43 @@ struct StepOutput {
   torch::Tensor targets;
 };
 
+/// The logits and the cross-entropy loss of `x` (on the device, in the plan's parameter dtype) against
+/// `y`, computed under the plan's PrecisionGuard: the forward of every training step, and of the zone
+/// probe's repeated steps.
+StepOutput forward_loss(Model& model, const PrecisionPlan& plan, const torch::Device& device,
+                        const torch::Tensor& x, const torch::Tensor& y);
+
+/// What a StepProbe sees of a training step after its backward: the run's gradients are in the
+/// parameters' .grad (scaled by `scaler`'s current scale when there is one).
+struct ProbedStep {
+  Model& model;
+  const PrecisionPlan& plan;
+  torch::Device device;
+  /// The mini-batch as the forward received it (device, dtype).
+  const torch::Tensor& inputs;
+  const torch::Tensor& targets;
+  const DynamicLossScaler* scaler;
+};
+
+/// Something that measures training steps without changing them (zones::ZoneProbe). train_step calls
+/// `begin_step` before every forward; when it returns true, `measure` is called after the run's
+/// backward and before the update. `measure` must leave everything the update and later steps read as
+/// it found it: the gradients, the random number generators, the module's buffers and options, the
+/// loss scaler.
+class StepProbe {
+ public:
+  virtual ~StepProbe() = default;
+  /// Whether the coming step is measured (may prepare the forward, e.g. record tie masks).
+  virtual bool begin_step() = 0;
+  virtual void measure(const ProbedStep& step) = 0;
+};
+
 /// One optimization step on `batch`, the one the trainer runs (and the training
 /// benchmark times): the batch moved to `device` in the plan's parameter dtype,
 /// forward and cross-entropy under the plan's PrecisionGuard, backward (through
 /// `scaler` when the plan scales the loss; `reducer`, when given, all-reduces
-/// the gradients during backward), optimizer step.
+/// the gradients during backward), optimizer step. A `probe` measures the steps it
+/// asks for between backward and update.
 ///
 /// Example:
 /// ```
@@ -33,6 +65,6 @@ struct StepOutput {
 /// ```
 StepOutput train_step(Model& model, torch::optim::Optimizer& optimizer, const PrecisionPlan& plan,
                       const torch::Device& device, const Batch& batch, DynamicLossScaler* scaler = nullptr,
-                      distributed::GradientAllReducer* reducer = nullptr);
+                      distributed::GradientAllReducer* reducer = nullptr, StepProbe* probe = nullptr);
 
 }  // namespace tiebreak::train

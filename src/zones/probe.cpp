@@ -1,0 +1,329 @@
+#include "tiebreak/zones/probe.h"
+
+#include "zones/internal.h"
+
+#include "tiebreak/nn/modules/activation.h"
+#include "tiebreak/nn/modules/norm_pool.h"
+#include "tiebreak/nn/modules/pooling.h"
+#include "tiebreak/ops/formulation.h"
+#include "tiebreak/zones/statistics.h"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Context.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <mutex>
+
+namespace tiebreak::zones {
+namespace {
+
+using nlohmann::json;
+
+// The generators a forward may draw from (dropout): the CPU one and, on CUDA, the device's.
+std::vector<at::Generator> generators(const c10::Device& device) {
+  std::vector<at::Generator> gens{at::detail::getDefaultCPUGenerator()};
+  if (device.is_cuda()) gens.push_back(at::globalContext().defaultGenerator(device));
+  return gens;
+}
+
+std::vector<at::Tensor> rng_state(const c10::Device& device) {
+  std::vector<at::Tensor> states;
+  for (auto& gen : generators(device)) {
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    states.push_back(gen.get_state());
+  }
+  return states;
+}
+
+void set_rng_state(const c10::Device& device, const std::vector<at::Tensor>& states) {
+  auto gens = generators(device);
+  TORCH_INTERNAL_ASSERT(gens.size() == states.size());
+  for (size_t k = 0; k < gens.size(); ++k) {
+    std::lock_guard<std::mutex> lock(gens[k].mutex());
+    gens[k].set_state(states[k]);
+  }
+}
+
+// Whether `layer` carries the option `field` (a nonsmooth key without its section).
+bool carries(const models::NonsmoothLayer& layer, const std::string& field) {
+  auto* module = layer.module.get();
+  if (field == "beta" || field == "formulation") return dynamic_cast<nn::MaxPool2dImpl*>(module) != nullptr;
+  if (field == "grad_at_zero") return dynamic_cast<nn::NormPool2dImpl*>(module) != nullptr;
+  if (field == "relu_alpha") return dynamic_cast<nn::ReLUImpl*>(module) != nullptr;
+  return false;
+}
+
+json option_of(const models::NonsmoothLayer& layer, const std::string& field) {
+  auto* module = layer.module.get();
+  if (auto* pool = dynamic_cast<nn::MaxPool2dImpl*>(module)) {
+    if (field == "beta") return pool->options.beta();
+    return ops::to_string(pool->options.formulation());
+  }
+  if (auto* norm = dynamic_cast<nn::NormPool2dImpl*>(module)) return norm->options.grad_at_zero();
+  return dynamic_cast<nn::ReLUImpl*>(module)->options.alpha();
+}
+
+void set_option(const models::NonsmoothLayer& layer, const std::string& field, const json& value) {
+  auto* module = layer.module.get();
+  if (auto* pool = dynamic_cast<nn::MaxPool2dImpl*>(module)) {
+    if (field == "beta") {
+      pool->options.beta(value.get<double>());
+    } else {
+      pool->options.formulation(ops::parse_pool_formulation(value.get<std::string>()));
+    }
+  } else if (auto* norm = dynamic_cast<nn::NormPool2dImpl*>(module)) {
+    norm->options.grad_at_zero(value.get<double>());
+  } else {
+    dynamic_cast<nn::ReLUImpl*>(module)->options.alpha(value.get<double>());
+  }
+}
+
+bool same_value(const json& a, const json& b) {
+  if (a.is_number() && b.is_number()) return a.get<double>() == b.get<double>();
+  return a == b;
+}
+
+}  // namespace
+
+std::string to_string(DiscrepancyNorm norm) { return norm == DiscrepancyNorm::Linf ? "linf" : "l1"; }
+
+DiscrepancyNorm parse_discrepancy_norm(const std::string& name) {
+  if (name == "linf") return DiscrepancyNorm::Linf;
+  if (name == "l1") return DiscrepancyNorm::L1;
+  TORCH_CHECK(false, "discrepancy norm: expected linf or l1, got '", name, "'");
+}
+
+ZoneProbeOptions ZoneProbeOptions::from_config(const config::ZoneProbeConfig& config) {
+  ZoneProbeOptions options(PairSpec::parse(config.pair));
+  options.every(config.every).norm(parse_discrepancy_norm(config.norm)).classify(config.classify);
+  if (config.threshold >= 0) options.threshold(config.threshold);
+  return options;
+}
+
+ZoneProbe::ZoneProbe(ZoneProbeOptions options, const config::ExperimentConfig& run, train::Model& model,
+                     train::PrecisionPlan plan, c10::Device device,
+                     const std::function<train::Model()>& make_reference)
+    : options_(std::move(options)),
+      model_(model),
+      plan_(plan),
+      device_(device),
+      precision_(run.train.precision) {
+  const auto& pair = options_.pair();
+  TORCH_CHECK(options_.every() > 0, "train.zone_probe.every: expected a positive number of steps, got ",
+              options_.every());
+  TORCH_CHECK(detail::is_nonsmooth_key(pair.key) && pair.key != "nonsmooth.pool",
+              "train.zone_probe.pair: ", pair.key,
+              " cannot be switched on a built model; expected nonsmooth.beta, nonsmooth.formulation, ",
+              "nonsmooth.grad_at_zero or nonsmooth.relu_alpha");
+  field_ = pair.key.substr(pair.key.find('.') + 1);
+  const json run_value = config::value_at(config::to_json(run), pair.key);
+  for (const auto& [side, value] :
+       std::vector<std::pair<Side*, json>>{{&a_, pair.value_a}, {&b_, pair.value_b}}) {
+    side->is_run = value == "run" || same_value(value, run_value);
+    side->value = value == "run" ? run_value : value;
+    const bool valid = field_ == "formulation"
+                           ? side->value == "pure" || side->value == "mixture"
+                           : side->value.is_number() && std::isfinite(side->value.get<double>());
+    TORCH_CHECK(valid, "train.zone_probe.pair: expected ",
+                field_ == "formulation" ? "pure, mixture" : "a finite number", " or run as a value of ",
+                pair.key, ", got ", value.dump());
+  }
+  for (const auto& layer : models::nonsmooth_layers(*model_.module))
+    if (layer.module && carries(layer, field_)) switched_.push_back(layer);
+  TORCH_CHECK(!switched_.empty(), "train.zone_probe.pair: ", pair.key, " changes no layer of model '",
+              run.model.name, "' (no tiebreak ", field_ == "relu_alpha" ? "ReLU" : "pooling",
+              " layer carries it)");
+  threshold_ = options_.threshold().value_or(default_threshold(precision_));
+  TORCH_CHECK(threshold_ >= 0 && std::isfinite(threshold_), "train.zone_probe.threshold: expected a finite ",
+              "number >= 0, got ", threshold_);
+
+  // fp64 has no higher precision to resolve a tie with.
+  classify_ = options_.classify() && precision_ != config::Precision::Fp64;
+  if (classify_) {
+    const auto kinds = detail::layers_changed_by(pair.key);
+    for (const auto& layer : detail::counted_layers(*model_.module))
+      if (kinds.count(layer.kind)) recorded_.push_back(layer);
+    // The factory may seed the global generators (models draw their initial weights there): the run's
+    // random stream must not notice that a reference was built.
+    const auto state = rng_state(device_);
+    reference_ = make_reference();
+    set_rng_state(device_, state);
+    TORCH_CHECK(reference_.module && reference_.forward,
+                "train.zone_probe: the model factory returned no module");
+    reference_.module->to(device_, at::kDouble);
+    reference_.module->train();
+    // The reference's forward gives the tie masks of side a, as `tiebreak zones` classifies.
+    for (const auto& layer : models::nonsmooth_layers(*reference_.module))
+      if (layer.module && carries(layer, field_)) set_option(layer, field_, a_.value);
+    for (const auto& layer : detail::counted_layers(*reference_.module)) {
+      if (!kinds.count(layer.kind)) continue;
+      layer.counter->set_recording(true);
+      reference_recorded_.push_back(layer);
+    }
+    TORCH_CHECK(reference_recorded_.size() == recorded_.size(),
+                "train.zone_probe: the reference network of '", run.model.name, "' has ",
+                reference_recorded_.size(), " recorded layers, the run's ", recorded_.size());
+  }
+}
+
+void ZoneProbe::start_epoch() {
+  step_ = 0;
+  discrepancies_.clear();
+  zones_.clear();
+}
+
+train::ZoneProbeMetrics ZoneProbe::finish_epoch() const {
+  train::ZoneProbeMetrics m;
+  m.norm = to_string(options_.norm());
+  m.threshold = threshold_;
+  m.probes = static_cast<int64_t>(discrepancies_.size());
+  std::vector<double> finite;
+  for (double d : discrepancies_) {
+    if (!std::isfinite(d)) {
+      ++m.non_finite;
+      continue;
+    }
+    finite.push_back(d);
+    if (d > threshold_) ++m.above_threshold;
+  }
+  const auto ci = wilson_interval(m.above_threshold, m.finite());
+  m.volume_low = ci.low;
+  m.volume_high = ci.high;
+  if (!finite.empty()) {
+    std::sort(finite.begin(), finite.end());
+    const size_t n = finite.size();
+    m.median = n % 2 == 1 ? finite[n / 2] : 0.5 * (finite[n / 2 - 1] + finite[n / 2]);
+    m.max = finite.back();
+  }
+  for (const auto zone : zones_) {
+    switch (zone) {
+      case Zone::None:
+        ++m.none;
+        break;
+      case Zone::Bifurcation:
+        ++m.bifurcation;
+        break;
+      case Zone::Compensation:
+        ++m.compensation;
+        break;
+      case Zone::Unresolved:
+        ++m.unresolved;
+        break;
+    }
+  }
+  return m;
+}
+
+bool ZoneProbe::begin_step() {
+  if (step_++ % options_.every() != 0) return false;
+  rng_before_ = rng_state(device_);
+  // Record the tie masks of the run's own forward (the counters count as they do in every forward; with
+  // exp.tie_stats off nobody reads those counts).
+  recorded_enabled_.clear();
+  for (const auto& layer : recorded_) {
+    recorded_enabled_.push_back(layer.counter->enabled());
+    layer.counter->take_recorded();
+    layer.counter->set_enabled(true);
+    layer.counter->set_recording(true);
+  }
+  return true;
+}
+
+std::vector<json> ZoneProbe::current_values() const {
+  std::vector<json> values;
+  for (const auto& layer : switched_) values.push_back(option_of(layer, field_));
+  return values;
+}
+
+void ZoneProbe::apply(const json& value) const {
+  for (const auto& layer : switched_) set_option(layer, field_, value);
+}
+
+void ZoneProbe::restore(const std::vector<json>& values) const {
+  for (size_t k = 0; k < switched_.size(); ++k) set_option(switched_[k], field_, values[k]);
+}
+
+void ZoneProbe::measure(const train::ProbedStep& step) {
+  torch::nn::Module& module = *step.model.module;
+  // The run's forward is done: stop recording, and hand the counters back as the trainer set them.
+  std::vector<at::Tensor> low_masks;
+  for (size_t k = 0; k < recorded_.size(); ++k) {
+    auto masks = recorded_[k].counter->take_recorded();
+    low_masks.insert(low_masks.end(), masks.begin(), masks.end());
+    recorded_[k].counter->set_recording(false);
+    recorded_[k].counter->set_enabled(recorded_enabled_[k]);
+  }
+
+  auto parameters = module.parameters();
+  const std::vector<at::Tensor> run_gradients = detail::gradients(module);
+  const auto rng_after = rng_state(step.device);
+  std::vector<at::Tensor> buffers;
+  {
+    torch::NoGradGuard no_grad;
+    for (const auto& b : module.buffers()) buffers.push_back(b.clone());
+  }
+  const auto options = current_values();
+  // The repeated forwards must not add to the run's tie statistics.
+  std::vector<bool> counting;
+  const auto counted = detail::counted_layers(module);
+  for (const auto& layer : counted) {
+    counting.push_back(layer.counter->enabled());
+    layer.counter->set_enabled(false);
+  }
+
+  auto gradients_of = [&](const Side& side) {
+    if (side.is_run) return run_gradients;
+    apply(side.value);
+    set_rng_state(step.device, rng_before_);
+    for (auto& p : parameters) p.mutable_grad() = at::Tensor();
+    auto out = train::forward_loss(step.model, step.plan, step.device, step.inputs, step.targets);
+    if (step.scaler) {
+      step.scaler->scale(out.loss).backward();
+    } else {
+      out.loss.backward();
+    }
+    auto grads = detail::gradients(module);
+    torch::NoGradGuard no_grad;
+    const auto current = module.buffers();
+    for (size_t k = 0; k < buffers.size(); ++k) current[k].copy_(buffers[k]);
+    return grads;
+  };
+  const auto grads_a = gradients_of(a_);
+  const auto grads_b = gradients_of(b_);
+
+  restore(options);
+  for (size_t k = 0; k < counted.size(); ++k) counted[k].counter->set_enabled(counting[k]);
+  for (size_t k = 0; k < parameters.size(); ++k) parameters[k].mutable_grad() = run_gradients[k];
+
+  const auto d = discrepancy(grads_a, grads_b);
+  double value = options_.norm() == DiscrepancyNorm::Linf ? d.linf : d.l1;
+  // Both gradients carry the same loss scale; the norms are homogeneous, so dividing D by it gives the
+  // discrepancy of the unscaled gradients (exactly, for the power-of-two scales the scaler uses).
+  if (step.scaler) value /= step.scaler->current_scale();
+  discrepancies_.push_back(value);
+  if (!std::isfinite(value)) {
+    set_rng_state(step.device, rng_after);
+    return;
+  }
+  TieComparison ties;
+  const TieComparison* resolved = nullptr;
+  if (classify_ && value > 0) {
+    torch::NoGradGuard no_grad;
+    detail::copy_state(module, *reference_.module);
+    for (const auto& layer : reference_recorded_) layer.counter->reset();
+    for (const auto& layer : reference_recorded_) layer.counter->set_enabled(true);
+    set_rng_state(step.device, rng_before_);
+    // The low-precision input itself, widened exactly: input rounding is not what is classified.
+    reference_.forward(step.inputs.to(at::kDouble));
+    ties = compare_tie_masks(low_masks, detail::recorded_masks(reference_recorded_));
+    for (const auto& layer : reference_recorded_) layer.counter->set_enabled(false);
+    resolved = &ties;
+  }
+  set_rng_state(step.device, rng_after);
+  zones_.push_back(classify(value, resolved));
+}
+
+}  // namespace tiebreak::zones

@@ -1,0 +1,330 @@
+#include "tiebreak/zones/probe.h"
+
+#include "support/test_support.h"
+#include "tiebreak/models/nonsmooth_layers.h"
+#include "tiebreak/nn/modules/activation.h"
+#include "tiebreak/nn/modules/pooling.h"
+#include "tiebreak/nn/nonsmooth.h"
+#include "tiebreak/train/checkpoint.h"
+#include "tiebreak/train/metrics.h"
+#include "tiebreak/train/optimizer.h"
+#include "tiebreak/train/trainer.h"
+#include "train/synthetic_task.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+
+namespace tiebreak::zones {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using tiebreak::testing::error_message;
+using tiebreak::testing::TempDir;
+
+const char* const kZoneColumns[] = {
+    "zone_norm",        "zone_threshold",    "zone_probes",      "zone_non_finite", "zone_above_threshold",
+    "zone_volume",      "zone_volume_low",   "zone_volume_high", "zone_d_median",   "zone_d_max",
+    "zone_bifurcation", "zone_compensation", "zone_unresolved",  "zone_none"};
+
+/// tiebreak's LeNet-5 on the `synthetic` dataset (1x28x28, no files), 4 mini-batches of 32 per epoch,
+/// deterministic on one thread.
+config::LoadedConfig lenet_config(const std::vector<std::string>& overrides) {
+  nlohmann::json j = {
+      {"data",
+       {{"dataset", "synthetic"},
+        {"batch_size", 32},
+        {"test_batch_size", 64},
+        {"synthetic", {{"train_size", 128}, {"test_size", 64}, {"classes", 4}, {"shape", {1, 28, 28}}}}}},
+      {"model", {{"name", "lenet5"}}},
+      {"train", {{"epochs", 2}, {"optimizer", {{"name", "sgd"}, {"lr", 0.05}, {"momentum", 0.9}}}}},
+      {"exp", {{"device", "cpu"}, {"deterministic", true}, {"threads", 1}}}};
+  for (const auto& o : overrides) config::apply_override(j, o);
+  return config::config_from_json(j, "lenet-probe-test");
+}
+
+train::RunOutcome run(const config::LoadedConfig& c, const fs::path& dir,
+                      const train::Components& components = train::default_components(),
+                      bool resume = false) {
+  train::RunOptions o;
+  o.run_dir = dir;
+  o.resume = resume;
+  o.progress = false;
+  return train_run(c, o, components);
+}
+
+/// metrics.csv without the wall-clock column and without the probe's columns.
+std::string trajectory(const fs::path& dir) {
+  auto table = train::read_csv(dir / "metrics.csv");
+  std::string out;
+  for (const auto& row : table.rows) {
+    for (size_t i = 0; i < row.size(); ++i) {
+      const auto& name = table.header[i];
+      if (name != "seconds" && name.rfind("zone_", 0) != 0) out += name + "=" + row[i] + ",";
+    }
+    out += "\n";
+  }
+  return out;
+}
+
+/// Parameters and buffers of the run's last checkpoint, bit for bit (as raw bytes).
+std::vector<std::string> final_state(const config::LoadedConfig& c, const fs::path& dir,
+                                     const train::Components& components) {
+  auto data = components.make_data(c.config, train::DataRequest{});
+  auto model = components.make_model(c.config, *data, 0);
+  model.module->to(train::plan_for(c.config.train.precision).parameter_dtype);
+  auto optimizer = train::make_optimizer(c.config.train.optimizer, model.module->parameters());
+  train::load_checkpoint(dir / "checkpoint.pt", {model.module.get(), optimizer.get(), nullptr});
+  std::vector<std::string> bytes;
+  auto tensors = model.module->parameters();
+  for (const auto& b : model.module->buffers()) tensors.push_back(b);
+  for (const auto& t : tensors) {
+    auto c = t.contiguous().cpu();
+    bytes.emplace_back(static_cast<const char*>(c.data_ptr()), c.nbytes());
+  }
+  return bytes;
+}
+
+/// A network with everything a probe must leave untouched: BatchNorm statistics, dropout's random draws,
+/// tiebreak ReLU and MaxPool2d carrying the config's Jacobian choice.
+train::Model dropout_bn_model(const config::ExperimentConfig& cfg, const train::BatchSource& data,
+                              uint64_t seed) {
+  torch::manual_seed(seed);
+  nn::Nonsmooth policy;
+  policy.beta(cfg.nonsmooth.beta)
+      .formulation(ops::parse_pool_formulation(cfg.nonsmooth.formulation))
+      .relu_alpha(cfg.nonsmooth.relu_alpha);
+  torch::nn::Sequential net;
+  net->push_back("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 4, 3).padding(1)));
+  net->push_back("bn", torch::nn::BatchNorm2d(4));
+  net->push_back("relu", policy.make_relu());
+  net->push_back("pool", policy.make_pool(2, 2));
+  net->push_back("dropout", torch::nn::Dropout(0.3));
+  net->push_back("flatten", torch::nn::Flatten());
+  net->push_back("fc", torch::nn::Linear(4 * 4 * 4, data.num_classes()));
+  train::Model m;
+  m.module = net.ptr();
+  m.forward = [net](const torch::Tensor& x) mutable { return net->forward(x); };
+  return m;
+}
+
+train::Components dropout_bn_components() {
+  auto c = train::testing::synthetic_components();
+  c.make_model = dropout_bn_model;
+  return c;
+}
+
+struct IdentityCase {
+  std::string name;
+  std::vector<std::string> overrides;
+  bool dropout_bn = false;
+};
+
+void PrintTo(const IdentityCase& c, std::ostream* os) { *os << c.name; }
+
+class ProbeIdentity : public ::testing::TestWithParam<IdentityCase> {};
+
+// The probe must not change the trajectory: metrics and final weights with the probe on equal those with
+// it off, bit for bit, while the probe did measure something.
+TEST_P(ProbeIdentity, MetricsAndWeightsAreIdenticalWithTheProbeOnAndOff) {
+  const auto& param = GetParam();
+  auto overrides = param.overrides;
+  auto make = [&](const std::vector<std::string>& extra) {
+    auto o = overrides;
+    o.insert(o.end(), extra.begin(), extra.end());
+    if (!param.dropout_bn) return lenet_config(o);
+    auto c = train::testing::synthetic_config(o);
+    return c;
+  };
+  const auto components = param.dropout_bn ? dropout_bn_components() : train::default_components();
+  TempDir off_dir, on_dir;
+  const auto off = make({});
+  const auto on = make({"train.zone_probe.every=1"});
+  run(off, off_dir.path(), components);
+  auto outcome = run(on, on_dir.path(), components);
+  ASSERT_EQ(outcome.status, train::RunStatus::Finished);
+  EXPECT_EQ(trajectory(on_dir.path()), trajectory(off_dir.path()));
+  EXPECT_EQ(final_state(on, on_dir.path(), components), final_state(off, off_dir.path(), components));
+  for (const auto& row : outcome.rows) {
+    ASSERT_TRUE(row.zone_probe.has_value());
+    EXPECT_GT(row.zone_probe->probes, 0);
+    EXPECT_EQ(row.zone_probe->bifurcation + row.zone_probe->compensation + row.zone_probe->unresolved +
+                  row.zone_probe->none,
+              row.zone_probe->finite());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, ProbeIdentity,
+    ::testing::Values(
+        IdentityCase{"lenet5_fp32_run_beta_in_the_pair", {}},
+        IdentityCase{"lenet5_fp32_beta1000_pair_without_the_run", {"nonsmooth.beta=1000"}},
+        IdentityCase{"lenet5_mixture_no_tie_stats",
+                     {"nonsmooth.formulation=\"mixture\"", "exp.tie_stats=false"}},
+        IdentityCase{"lenet5_batch_norm_relu_pair",
+                     {"model.batch_norm=true", "train.zone_probe.pair=\"nonsmooth.relu_alpha=run,1\""}},
+        IdentityCase{"lenet5_fp16", {"train.precision=\"fp16\"", "train.optimizer.momentum=0"}},
+        IdentityCase{"lenet5_amp_fp16_loss_scaled", {"train.precision=\"amp_fp16\""}},
+        IdentityCase{"lenet5_fp64_l1", {"train.precision=\"fp64\"", "train.zone_probe.norm=\"l1\""}},
+        IdentityCase{"dropout_batch_norm_beta1", {"nonsmooth.beta=1", "train.epochs=2"}, true}),
+    [](const ::testing::TestParamInfo<IdentityCase>& info) { return info.param.name; });
+
+TEST(ZoneProbe, AShortLeNetRunLogsTheColumnsAndTheStudySchemaStays) {
+  TempDir dir;
+  auto outcome = run(lenet_config({"train.zone_probe.every=2"}), dir.path());
+  ASSERT_EQ(outcome.status, train::RunStatus::Finished);
+  auto table = train::read_csv(dir / "metrics.csv");
+  const int filled = table.index("filled");
+  ASSERT_GE(filled, 0);
+  ASSERT_EQ(table.header.size(), static_cast<size_t>(filled) + 1 + std::size(kZoneColumns));
+  for (size_t k = 0; k < std::size(kZoneColumns); ++k)
+    EXPECT_EQ(table.header[filled + 1 + k], kZoneColumns[k]);  // appended after the existing columns
+  ASSERT_EQ(table.rows.size(), 2u);
+  for (const auto& row : table.rows) {
+    auto cell = [&](const char* column) { return row[table.index(column)]; };
+    EXPECT_EQ(cell("zone_norm"), "linf");
+    EXPECT_EQ(std::stod(cell("zone_threshold")), 1e-7);  // the study's 32-bit threshold
+    EXPECT_EQ(cell("zone_probes"), "2");                 // steps 0 and 2 of 4
+    const double volume = std::stod(cell("zone_volume"));
+    EXPECT_GE(volume, std::stod(cell("zone_volume_low")));
+    EXPECT_LE(volume, std::stod(cell("zone_volume_high")));
+    EXPECT_LE(std::stod(cell("zone_d_median")), std::stod(cell("zone_d_max")));
+  }
+  auto study = train::read_csv(dir / "metrics_study.csv");
+  EXPECT_EQ(study.header, (std::vector<std::string>{"run_id", "epoch", "train_loss", "train_accuracy",
+                                                    "test_loss", "test_accuracy", "maxpool", "batch_norm"}));
+}
+
+TEST(ZoneProbe, ResumingKeepsTheProbeColumnsOfEarlierEpochs) {
+  TempDir whole, parts;
+  const auto c = lenet_config({"train.zone_probe.every=1", "train.epochs=3"});
+  run(c, whole.path());
+  run(lenet_config({"train.zone_probe.every=1", "train.epochs=3", "train.stop_after_epoch=1"}), parts.path());
+  auto resumed = run(c, parts.path(), train::default_components(), /*resume=*/true);
+  ASSERT_EQ(resumed.status, train::RunStatus::Finished);
+  auto without_seconds = [](const fs::path& dir) {
+    auto table = train::read_csv(dir / "metrics.csv");
+    std::string out;
+    for (const auto& row : table.rows)
+      for (size_t i = 0; i < row.size(); ++i)
+        if (table.header[i] != "seconds") out += row[i] + ",";
+    return out;
+  };
+  EXPECT_EQ(without_seconds(parts.path()), without_seconds(whole.path()));
+}
+
+/// One mini-batch whose every pooling window ties: channel 0 is constant on 2x2 blocks, channel 1 is noise
+/// the (zero-initialised) second conv weight hides. The tied positions see different channel-1 inputs, so
+/// which one gets the gradient changes the weight gradient over the reals: a bifurcation.
+std::shared_ptr<train::BatchSource> tied_data() {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(7);
+  auto blocks = torch::randn({32, 1, 4, 4}, gen).repeat_interleave(2, 2).repeat_interleave(2, 3);
+  auto x = torch::cat({blocks, torch::randn({32, 1, 8, 8}, gen)}, 1);
+  auto y = torch::randint(0, 3, {32}, gen, torch::kLong);
+  return std::make_shared<train::TensorBatchSource>(x, y, x, y, 3, "tied", 0, 32, 32);
+}
+
+train::Model tied_model(const config::ExperimentConfig& cfg, const train::BatchSource& data, uint64_t seed) {
+  nn::Nonsmooth policy;
+  policy.beta(cfg.nonsmooth.beta);
+  torch::nn::Sequential net;
+  torch::nn::Conv2d conv(torch::nn::Conv2dOptions(2, 1, 1));
+  {
+    torch::NoGradGuard no_grad;
+    conv->weight.copy_(torch::tensor({1.0, 0.0}).reshape({1, 2, 1, 1}));
+    conv->bias.zero_();
+  }
+  net->push_back("conv", conv);
+  net->push_back("pool", policy.make_pool(2, 2));
+  net->push_back("flatten", torch::nn::Flatten());
+  net->push_back("fc", torch::nn::Linear(16, data.num_classes()));
+  train::Model m;
+  m.module = net.ptr();
+  m.forward = [net](const torch::Tensor& x) mutable { return net->forward(x); };
+  return m;
+}
+
+TEST(ZoneProbe, ATieHeavyBatchIsInTheBifurcationZone) {
+  train::Components components;
+  components.make_data = [](const config::ExperimentConfig&, const train::DataRequest&) {
+    return tied_data();
+  };
+  components.make_model = tied_model;
+  for (const char* precision : {"fp32", "fp16"}) {
+    SCOPED_TRACE(precision);
+    TempDir dir;
+    auto c = train::testing::synthetic_config({"train.epochs=1",
+                                               std::string("train.precision=\"") + precision + "\"",
+                                               "train.zone_probe.every=1", "train.optimizer.momentum=0"});
+    auto outcome = run(c, dir.path(), components);
+    ASSERT_EQ(outcome.rows.size(), 1u);
+    const auto& z = *outcome.rows[0].zone_probe;
+    EXPECT_EQ(z.probes, 1);
+    EXPECT_EQ(z.non_finite, 0);
+    EXPECT_GT(z.median, 0.0);
+    EXPECT_EQ(z.above_threshold, 1);
+    EXPECT_EQ(z.bifurcation, 1);
+    EXPECT_EQ(z.volume(), 1.0);
+  }
+}
+
+TEST(ZoneProbe, ThresholdOverrideAndClassifyOffAreHonoured) {
+  train::Components components;
+  components.make_data = [](const config::ExperimentConfig&, const train::DataRequest&) {
+    return tied_data();
+  };
+  components.make_model = tied_model;
+  TempDir dir;
+  auto c = train::testing::synthetic_config({"train.epochs=1", "train.zone_probe.every=1",
+                                             "train.zone_probe.threshold=1e300",
+                                             "train.zone_probe.classify=false"});
+  auto outcome = run(c, dir.path(), components);
+  const auto& z = *outcome.rows[0].zone_probe;
+  EXPECT_EQ(z.threshold, 1e300);
+  EXPECT_EQ(z.above_threshold, 0);
+  EXPECT_EQ(z.volume(), 0.0);
+  EXPECT_EQ(z.unresolved, 1);  // D > 0, not classified
+}
+
+TEST(ZoneProbe, APairNoLayerCarriesIsAOneLineError) {
+  TempDir dir;
+  // The synthetic model is built from torch::nn layers: no tiebreak layer carries β.
+  auto c = train::testing::synthetic_config({"train.zone_probe.every=1"});
+  const auto message = error_message([&] { run(c, dir.path(), train::testing::synthetic_components()); });
+  EXPECT_THAT(message, HasSubstr("train.zone_probe.pair: nonsmooth.beta changes no layer of model"));
+  EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+}
+
+TEST(ZoneProbe, Fp64OnRealMnistHasNoVolumeAboveThreshold) {
+  TIEBREAK_REQUIRE_SHARED_DATA(images, "mnist/train-images-idx3-ubyte.gz");
+  nlohmann::json j = {{"data",
+                       {{"dataset", "mnist"},
+                        {"root", images.parent_path().parent_path().string()},
+                        {"batch_size", 64},
+                        {"train_limit", 256},
+                        {"test_batch_size", 1000},
+                        {"test_limit", 1000}}},
+                      {"model", {{"name", "lenet5"}}},
+                      {"train", {{"precision", "fp64"}, {"epochs", 1}, {"zone_probe", {{"every", 1}}}}},
+                      {"exp", {{"device", "cpu"}, {"deterministic", true}}}};
+  TempDir dir;
+  auto outcome = run(config::config_from_json(j, "mnist-probe-test"), dir.path());
+  ASSERT_EQ(outcome.status, train::RunStatus::Finished);
+  const auto& z = *outcome.rows[0].zone_probe;
+  EXPECT_EQ(z.probes, 4);
+  EXPECT_EQ(z.non_finite, 0);
+  EXPECT_EQ(z.threshold, 1e-15);
+  // As `tiebreak zones` measures at 64 bits: D is rounding (MNIST's constant background ties windows whose
+  // positions see identical patches), never above the threshold; fp64 cannot be classified.
+  EXPECT_EQ(z.above_threshold, 0);
+  EXPECT_EQ(z.volume(), 0.0);
+  EXPECT_LT(z.max, 1e-15);
+  EXPECT_EQ(z.bifurcation + z.compensation, 0);
+  EXPECT_EQ(z.unresolved + z.none, 4);
+}
+
+}  // namespace
+}  // namespace tiebreak::zones
