@@ -1,5 +1,7 @@
 #include "support/test_support.h"
 
+#include "tiebreak/train/metrics.h"
+
 #include <c10/util/Exception.h>
 
 #include <gtest/gtest.h>
@@ -27,6 +29,18 @@ std::optional<fs::path> shared_data_dir() {
   fs::path candidate = source_dir() / ".." / "shared" / "data";
   if (fs::is_directory(candidate)) return fs::weakly_canonical(candidate);
   return std::nullopt;
+}
+
+std::string metrics_without_seconds(const fs::path& run_dir) {
+  const auto table = train::read_csv(run_dir / "metrics.csv");
+  const int seconds = table.index("seconds");
+  std::string out;
+  for (const auto& row : table.rows) {
+    for (size_t i = 0; i < row.size(); ++i)
+      if (static_cast<int>(i) != seconds) out += row[i] + ",";
+    out += "\n";
+  }
+  return out;
 }
 
 TempDir::TempDir() {

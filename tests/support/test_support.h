@@ -19,6 +19,10 @@ const std::string& tiebreak_binary();
 /// that folder does not exist, so a test can skip with a clear message.
 std::optional<std::filesystem::path> shared_data_dir();
 
+/// `run_dir`/metrics.csv without its `seconds` column (the one column that differs between two runs of the
+/// same computation), row by row: what resume and interruption tests compare bit for bit.
+std::string metrics_without_seconds(const std::filesystem::path& run_dir);
+
 /// GTEST_SKIP()s the calling test unless `relative` exists under the shared
 /// data directory; returns the full path.
 #define TIEBREAK_REQUIRE_SHARED_DATA(var, relative)                                  \

@@ -25,21 +25,10 @@ namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using tiebreak::testing::FileSizeLimit;
+using tiebreak::testing::metrics_without_seconds;
 using tiebreak::testing::run_tiebreak;
 using tiebreak::testing::TempDir;
 using tiebreak::testing::tiebreak_binary;
-
-std::string metrics_without_seconds(const fs::path& run_dir) {
-  auto table = read_csv(run_dir / "metrics.csv");
-  const int seconds = table.index("seconds");
-  std::string out;
-  for (const auto& row : table.rows) {
-    for (size_t i = 0; i < row.size(); ++i)
-      if (static_cast<int>(i) != seconds) out += row[i] + ",";
-    out += "\n";
-  }
-  return out;
-}
 
 std::vector<std::string> temporaries_in(const fs::path& dir) {
   std::vector<std::string> found;

@@ -23,20 +23,9 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using tiebreak::testing::metrics_without_seconds;
 using tiebreak::testing::run_tiebreak;
 using tiebreak::testing::TempDir;
-
-std::string metrics_without_seconds(const fs::path& run_dir) {
-  auto table = read_csv(run_dir / "metrics.csv");
-  const int seconds = table.index("seconds");
-  std::string out;
-  for (const auto& row : table.rows) {
-    for (size_t i = 0; i < row.size(); ++i)
-      if (static_cast<int>(i) != seconds) out += row[i] + ",";
-    out += "\n";
-  }
-  return out;
-}
 
 TEST(TrainCliRun, TrainsLeNetAndRecordsTiesPerPoolingLayer) {
   TempDir dir;

@@ -26,6 +26,7 @@ namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using tiebreak::testing::FileSizeLimit;
+using tiebreak::testing::metrics_without_seconds;
 using tiebreak::testing::run_tiebreak;
 using tiebreak::testing::TempDir;
 using tiebreak::testing::tiebreak_binary;
@@ -98,18 +99,6 @@ size_t epochs_recorded(const fs::path& run_dir) {
   }
 }
 
-std::string metrics_without_seconds(const fs::path& run_dir) {
-  auto table = read_csv(run_dir / "metrics.csv");
-  const int seconds = table.index("seconds");
-  std::string out;
-  for (const auto& row : table.rows) {
-    for (size_t i = 0; i < row.size(); ++i)
-      if (static_cast<int>(i) != seconds) out += row[i] + ",";
-    out += "\n";
-  }
-  return out;
-}
-
 bool has_temporaries(const fs::path& dir) {
   for (const auto& e : fs::directory_iterator(dir))
     if (e.path().filename().string().rfind(".tmp.", 0) == 0) return true;
@@ -139,7 +128,7 @@ TEST(CliConcurrency, ASecondTrainOnTheSameRunIsRefusedNamingTheFirstAndLeavesIts
   EXPECT_EQ(second.exit_code, 1);
   expect_one_tiebreak_line(second.err, "tiebreak: error: " + (out / "run-0").string() + ": in use by pid " +
                                            std::to_string(first.pid()) + " on host ");
-  EXPECT_THAT(second.err, HasSubstr("(tiebreak train " + config));
+  EXPECT_THAT(second.err, HasSubstr("tiebreak train " + config));
   EXPECT_TRUE(fs::exists(out / "run-0" / ".tmp.checkpoint.pt.1.2"));
 
   // kill -9 needs no clean-up: the lock goes with the process, and the next writer removes the temporaries.

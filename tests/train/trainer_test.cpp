@@ -21,6 +21,7 @@ using ::testing::HasSubstr;
 using testing::synthetic_components;
 using testing::synthetic_config;
 using tiebreak::testing::error_message;
+using tiebreak::testing::metrics_without_seconds;
 using tiebreak::testing::TempDir;
 
 RunOutcome run(const config::LoadedConfig& c, const fs::path& dir, bool resume = false, int64_t id = 0) {
@@ -33,19 +34,6 @@ RunOutcome run(const config::LoadedConfig& c, const fs::path& dir, bool resume =
 }
 
 /// metrics.csv without the wall-clock column, which no two runs share.
-std::string metrics_without_seconds(const fs::path& dir) {
-  auto table = read_csv(dir / "metrics.csv");
-  const int seconds = table.index("seconds");
-  std::string out;
-  for (const auto& row : table.rows) {
-    for (size_t i = 0; i < row.size(); ++i) {
-      if (static_cast<int>(i) != seconds) out += row[i] + ",";
-    }
-    out += "\n";
-  }
-  return out;
-}
-
 TEST(Trainer, LossDecreasesAndEveryOutputIsWritten) {
   TempDir dir;
   auto outcome = run(synthetic_config({"train.epochs=5"}), dir.path());
