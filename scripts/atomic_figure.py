@@ -44,3 +44,56 @@ def save_figure(fig, path, **savefig_options):
             os.close(fd)
         if temporary is not None and os.path.exists(temporary):
             os.unlink(temporary)
+
+
+def _numbers(values):
+    """JSON numbers (NaN as None) of a line's data."""
+    out = []
+    for v in values:
+        v = float(v)
+        out.append(None if v != v else v)
+    return out
+
+
+def figure_data(fig):
+    """What `fig` draws, read back from its axes: per panel its title, axis labels and limits, every line
+    (label, x, y: markers and reference lines included) and every bar group (label, x centres, heights). The
+    `--data FILE` of the plotting scripts writes it, so that a test can check a figure shows the numbers it
+    should without reading pixels."""
+    panels = []
+    for ax in fig.axes:
+        panel = {"title": ax.get_title(), "xlabel": ax.get_xlabel(), "ylabel": ax.get_ylabel(),
+                 "ylim": list(ax.get_ylim()), "yscale": ax.get_yscale(), "lines": [], "bars": []}
+        for line in ax.get_lines():
+            panel["lines"].append({"label": line.get_label(), "x": _numbers(line.get_xdata()),
+                                   "y": _numbers(line.get_ydata())})
+        for container in ax.containers:
+            patches = getattr(container, "patches", None)
+            if patches:
+                panel["bars"].append({"label": container.get_label(),
+                                      "x": [p.get_x() + p.get_width() / 2 for p in patches],
+                                      "height": [p.get_height() for p in patches]})
+        panels.append(panel)
+    return panels
+
+
+def save_figure_data(data, path):
+    """Writes {figure name: figure_data(fig)} as JSON to `path`, atomically; one line naming `path` on an I/O
+    error."""
+    import json
+
+    directory = os.path.dirname(os.path.abspath(path))
+    temporary = None
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=f".tmp.{os.path.basename(path)}.", dir=directory)
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+        temporary = None
+    except OSError as e:
+        _fail(path, e)
+    finally:
+        if temporary is not None and os.path.exists(temporary):
+            os.unlink(temporary)

@@ -19,12 +19,10 @@ Other config keys that vary between runs (batch norm, optimizer...) split the
 curves too (their values join the legend label).
 
 Usage (with the project's Python, see scripts/env.sh tiebreak_python):
-  python scripts/plot_curves.py RUN_DIR... [--out DIR]
+  python scripts/plot_curves.py RUN_DIR... [--out DIR] [--data FILE]
+--data FILE also writes what each figure draws (per panel: title, limits, every line's x and y) as JSON.
 """
 import argparse
-import csv
-import json
-import math
 import os
 import sys
 import warnings
@@ -36,120 +34,17 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker as ticker  # noqa: E402
 import numpy as np  # noqa: E402
-from atomic_figure import make_directory, save_figure  # noqa: E402
-
-IGNORED_PREFIXES = ("exp.", "sweep.", "zones.", "train.zone_probe.")
-IGNORED_KEYS = {"train.seed", "train.seeding", "train.runs", "train.stop_after_epoch", "nonsmooth.beta",
-                "train.precision"}
-PRECISION_ORDER = ["fp16", "bf16", "amp_fp16", "amp_bf16", "fp32", "fp64"]
+from atomic_figure import figure_data, make_directory, save_figure, save_figure_data  # noqa: E402
+from tiebreak_runs import describe, group_runs, load_runs, varied_keys, wilson  # noqa: E402
 
 
-def flatten(node, prefix=""):
-    out = {}
-    for k, v in node.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(flatten(v, key + "."))
-        else:
-            out[key] = json.dumps(v) if not isinstance(v, str) else v
-    return out
-
-
-def find_runs(roots):
-    runs = []
-    for root in roots:
-        if not os.path.isdir(root):
-            sys.exit(f"{root}: not a directory")
-        for dirpath, _, files in os.walk(root):
-            if "metrics.csv" in files and "config.json" in files:
-                runs.append(dirpath)
-    return sorted(set(runs))
-
-
-CLASSES = {"mnist": 10, "fashion-mnist": 10, "kmnist": 10, "cifar-10": 10, "cifar-100": 100, "svhn": 10,
-           "imagenet": 1000}
-
-
-def load_run(path):
-    with open(os.path.join(path, "config.json")) as f:
-        config = flatten(json.load(f))
-    rows = []
-    with open(os.path.join(path, "metrics.csv"), newline="") as f:
-        for row in csv.DictReader(f):
-            rows.append(row)
-    if not rows:
-        return None
-    diverged_rows = [r.get("diverged") == "1" for r in rows]
-    dataset = config.get("data.dataset", "mnist")
-    classes = CLASSES.get(dataset) or int(config.get("data.synthetic.classes", "10"))
-    return {
-        "dir": path,
-        "config": config,
-        "beta": float(config.get("nonsmooth.beta", "0")),
-        "precision": config.get("train.precision", "fp32"),
-        "epoch": np.array([int(r["epoch"]) for r in rows]),
-        "test_accuracy": np.array([float(r["test_accuracy"]) for r in rows]),
-        "train_loss": np.array([float(r["train_loss"]) for r in rows]),
-        # The zone probe's counts per epoch (NaN where the run did not probe: filled epochs, probe off).
-        "zone_finite": np.array([zone_count(r, "zone_probes") - zone_count(r, "zone_non_finite") for r in rows]),
-        "zone_above": np.array([zone_count(r, "zone_above_threshold") for r in rows]),
-        # Diverged = ended non-finite (a mixed-precision run may recover from a non-finite epoch).
-        "diverged": diverged_rows[-1],
-        # The epoch where it diverged for good: the first of the trailing run of diverged rows.
-        "diverged_at": next((i for i in range(len(rows)) if all(diverged_rows[i:])), None)
-        if diverged_rows[-1] else None,
-        "chance": 1.0 / classes,
-    }
-
-
-def zone_count(row, column):
-    value = row.get(column)
-    return float(value) if value not in (None, "") else math.nan
-
-
-def wilson(successes, trials, z=1.959963984540054):
-    """The Wilson score interval (zones::wilson_interval): [0, 1] without trials."""
-    if trials <= 0:
-        return 0.0, 1.0
-    p = successes / trials
-    denominator = 1 + z * z / trials
-    centre = (p + z * z / (2 * trials)) / denominator
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def varied_keys(runs):
-    values = defaultdict(set)
-    for r in runs:
-        for k, v in r["config"].items():
-            if k not in IGNORED_KEYS and not k.startswith(IGNORED_PREFIXES):
-                values[k].add(v)
-    return sorted(k for k, v in values.items() if len(v) > 1)
-
-
-def save(fig, out, name):
+def save(fig, out, name, data):
+    """Writes the figure as PNG and PDF and keeps what it draws in `data` (for --data)."""
     fig.tight_layout()
     for ext in ("png", "pdf"):
         save_figure(fig, os.path.join(out, f"{name}.{ext}"), dpi=150, bbox_inches="tight")
+    data[name] = figure_data(fig)
     plt.close(fig)
-
-
-def describe(runs, group_sizes):
-    """The figure's title: what was trained (dataset, model, optimizer, epochs) and n per curve."""
-    def values(key, default=""):
-        return sorted({r["config"].get(key, default) for r in runs})
-
-    model = "/".join(values("model.name", "lenet5"))
-    if values("model.batch_norm") == ["true"]:
-        model += "-BN"
-    lrs = values("train.optimizer.lr")
-    optimizer = "/".join(values("train.optimizer.name", "sgd")) + (f" lr {float(lrs[0]):g}" if len(lrs) == 1 else "")
-    epochs = sorted({len(r["epoch"]) for r in runs})
-    epochs_text = f"{epochs[0]}" if len(epochs) == 1 else f"{epochs[0]}–{epochs[-1]}"
-    n = sorted(set(group_sizes))
-    n_text = f"{n[0]}" if len(n) == 1 else f"{n[0]}–{n[-1]}"
-    return (f"{'/'.join(values('data.dataset', 'mnist'))}, {model}, {optimizer}, {epochs_text} epoch"
-            f"{'s' if epochs[-1] > 1 else ''}, n = {n_text} run{'s' if n[-1] > 1 else ''} per curve")
 
 
 def group_label(label, extra):
@@ -206,26 +101,20 @@ def main():
     parser = argparse.ArgumentParser(description="Plot tiebreak runs (curves and final-accuracy box plots).")
     parser.add_argument("dirs", nargs="+", help="run, experiment or sweep directories")
     parser.add_argument("--out", help="output directory (default: DIR/plots for the first DIR)")
+    parser.add_argument("--data", help="also write what each figure draws (panels, lines, limits) as JSON here")
     args = parser.parse_args()
-    runs = [r for r in (load_run(p) for p in find_runs(args.dirs)) if r is not None]
+    runs = load_runs(args.dirs)
     if not runs:
         sys.exit("no run directories (metrics.csv + config.json) under " + " ".join(args.dirs))
     out = args.out or os.path.join(args.dirs[0], "plots")
     make_directory(out)
     extra = varied_keys(runs)
-    precisions = sorted({r["precision"] for r in runs},
-                        key=lambda p: PRECISION_ORDER.index(p) if p in PRECISION_ORDER else 99)
     labels = sorted({tuple([r["beta"]] + [r["config"].get(k, "") for k in extra]) for r in runs})
     # One colour per β (and varied key) in every panel, so that a curve is followed across precisions.
     colors = {label: plt.get_cmap("tab10")(i % 10) for i, label in enumerate(labels)}
     chance = sorted({r["chance"] for r in runs})
-    groups_by_precision = {}
-    for precision in precisions:
-        groups = defaultdict(list)
-        for r in runs:
-            if r["precision"] == precision:
-                groups[tuple([r["beta"]] + [r["config"].get(k, "") for k in extra])].append(r)
-        groups_by_precision[precision] = groups
+    groups_by_precision = group_runs(runs, extra)
+    precisions = list(groups_by_precision)
     title = describe(runs, [len(g) for gs in groups_by_precision.values() for g in gs.values()])
 
     # Curves: rows = (test accuracy, train loss), columns = precisions. Each row shares its y axis across
@@ -300,7 +189,8 @@ def main():
         names.append("diverged (epoch it happened)")
     axes[0][-1].legend(handles, names, fontsize="small", loc="center left", bbox_to_anchor=(1.02, 0.5))
     fig.suptitle(title)
-    save(fig, out, "curves")
+    data = {}
+    save(fig, out, "curves", data)
 
     # Final test accuracy per β, one panel per precision, the y axis shared: the study's box plot when a
     # β has BAND_FROM runs or more, every run as a point (jittered) otherwise; diverged runs as crosses.
@@ -334,7 +224,9 @@ def main():
     axes[0][-1].legend(legend, ["a run", "a diverged run", "chance"], fontsize="small", loc="center left",
                        bbox_to_anchor=(1.02, 0.5))
     fig.suptitle(title)
-    save(fig, out, "boxplot")
+    save(fig, out, "boxplot", data)
+    if args.data:
+        save_figure_data(data, args.data)
     print(f"wrote {out}/curves.{{png,pdf}} and {out}/boxplot.{{png,pdf}} from {len(runs)} runs"
           + (" (curves with the zone volume)" if zones else ""))
 

@@ -17,7 +17,8 @@ Each zones.json is labelled by --group: model (model.name), batch_size, batch_no
 compared choice) or run (its directory name, the default).
 
 Usage (with the project's Python, see scripts/env.sh tiebreak_python):
-  python scripts/plot_zones.py ZONES_JSON_OR_DIR... [--group run] [--out DIR]
+  python scripts/plot_zones.py ZONES_JSON_OR_DIR... [--group run] [--out DIR] [--data FILE]
+--data FILE also writes what the volume figure draws (its bars' heights, the limits) as JSON.
 """
 import argparse
 import json
@@ -29,7 +30,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from atomic_figure import make_directory, save_figure  # noqa: E402
+from atomic_figure import figure_data, make_directory, save_figure, save_figure_data  # noqa: E402
 
 GROUPS = {
     "model": lambda doc, path: doc["config"]["model"]["name"],
@@ -120,7 +121,7 @@ def plot_study_histograms(docs, labels, out):
     return True
 
 
-def plot_volumes(docs, labels, out):
+def plot_volumes(docs, labels, out, data):
     precisions = sorted({p["precision"] for _, d in docs for p in d["precisions"]})
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), squeeze=False)
     for ax, key, title in ((axes[0][0], "volume", "D∞ > 0"), (axes[0][1], "volume_above_threshold", "D∞ > threshold")):
@@ -146,6 +147,7 @@ def plot_volumes(docs, labels, out):
     fig.tight_layout()
     for ext in ("png", "pdf"):
         save_figure(fig, os.path.join(out, f"volume.{ext}"), dpi=150)
+    data["volume"] = figure_data(fig)
     plt.close(fig)
 
 
@@ -182,6 +184,7 @@ def main():
     parser.add_argument("inputs", nargs="+", help="zones.json files or directories holding one")
     parser.add_argument("--group", choices=sorted(GROUPS), default="run", help="what labels each zones.json")
     parser.add_argument("--out", default=".", help="output directory")
+    parser.add_argument("--data", help="also write what the volume figure draws (bars, limits) as JSON here")
     args = parser.parse_args()
     docs = load(args.inputs)
     labels = [str(GROUPS[args.group](doc, path)) for path, doc in docs]
@@ -191,7 +194,10 @@ def main():
     plot_histograms(docs, labels, args.out)
     if plot_study_histograms(docs, labels, args.out):
         print(f"wrote {os.path.join(args.out, 'histogram_d1.png')}")
-    plot_volumes(docs, labels, args.out)
+    data = {}
+    plot_volumes(docs, labels, args.out, data)
+    if args.data:
+        save_figure_data(data, args.data)
     if plot_divergence(docs, labels, args.out):
         print(f"wrote {os.path.join(args.out, 'divergence.png')}")
     print(f"wrote {os.path.join(args.out, 'histogram.png')} and {os.path.join(args.out, 'volume.png')}")

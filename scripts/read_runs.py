@@ -14,7 +14,7 @@ import sys
 import textwrap
 
 import numpy as np
-from plot_curves import PRECISION_ORDER, describe, find_runs, load_run  # noqa: E402  one way to read runs
+from tiebreak_runs import describe, group_runs, load_runs  # noqa: E402  one way to read and group runs
 
 # Accuracy differences below this many percentage points between β are read as "alike": the size of the
 # run-to-run noise of a short CPU run (and below the study's reported resolution).
@@ -26,10 +26,9 @@ def pct(x):
 
 
 def reading(runs):
-    by_precision = {}
-    for r in runs:
-        by_precision.setdefault(r["precision"], {}).setdefault(r["beta"], []).append(r)
-    precisions = sorted(by_precision, key=lambda p: PRECISION_ORDER.index(p) if p in PRECISION_ORDER else 99)
+    by_precision = {p: {label[0]: members for label, members in groups.items()}
+                    for p, groups in group_runs(runs).items()}
+    precisions = list(by_precision)
     sizes = [len(v) for betas in by_precision.values() for v in betas.values()]
     chance = min(r["chance"] for r in runs)
     sentences = [f"Reading ({describe(runs, sizes)}; chance is {pct(chance)}):"]
@@ -84,7 +83,7 @@ def main():
     parser.add_argument("dirs", nargs="+", help="run, experiment or sweep directories")
     parser.add_argument("--out", help="also write the paragraph to this file")
     args = parser.parse_args()
-    runs = [r for r in (load_run(p) for p in find_runs(args.dirs)) if r is not None]
+    runs = load_runs(args.dirs)
     if not runs:
         sys.exit("no run directories (metrics.csv + config.json) under " + " ".join(args.dirs))
     text = textwrap.fill(reading(runs), width=100)

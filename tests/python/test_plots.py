@@ -2,7 +2,9 @@
 
 Run by ctest as `python test_plots.py <tiebreak binary> <scripts dir>`.
 """
+import csv
 import json
+import math
 import os
 import resource
 import subprocess
@@ -42,25 +44,67 @@ class PlotsTest(unittest.TestCase):
         with open(path, "rb") as f:
             self.assertEqual(f.read(8), PNG_MAGIC, path)
 
-    def plot_sweep(self, epochs, runs, zone_probe=False):
+    def plot_sweep(self, epochs, runs, zone_probe=False, precisions=("fp32",)):
         with tempfile.TemporaryDirectory() as tmp:
             config = os.path.join(tmp, "synthetic.json")
             synthetic_config(config, epochs)
             out = os.path.join(tmp, "sweep")
             extra = ["--set", "train.zone_probe.every=2"] if zone_probe else []
-            r = run([TIEBREAK, "sweep", config, "--grid", "nonsmooth.beta=0,1", "--runs", str(runs), "--out", out]
-                    + extra)
+            r = run([TIEBREAK, "sweep", config, "--grid", "nonsmooth.beta=0,1", "--grid",
+                     "train.precision=" + ",".join(precisions), "--runs", str(runs), "--out", out] + extra)
             self.assertEqual(r.returncode, 0, r.stderr)
-            r = run([sys.executable, os.path.join(SCRIPTS, "plot_curves.py"), out])
+            data_file = os.path.join(tmp, "plotted.json")
+            r = run([sys.executable, os.path.join(SCRIPTS, "plot_curves.py"), out, "--data", data_file])
             self.assertEqual(r.returncode, 0, r.stderr)
-            self.assertIn("from %d runs" % (2 * runs), r.stdout)
+            self.assertIn("from %d runs" % (2 * runs * len(precisions)), r.stdout)
             self.assertEqual("with the zone volume" in r.stdout, zone_probe, r.stdout)
             for name in ("curves", "boxplot"):
                 self.assert_png(os.path.join(out, "plots", name + ".png"))
                 self.assertGreater(os.path.getsize(os.path.join(out, "plots", name + ".pdf")), 0)
+            with open(data_file) as f:
+                panels = json.load(f)["curves"]
+            self.assert_curves_show_the_runs(out, panels, precisions, zone_probe)
+
+    def assert_curves_show_the_runs(self, out, panels, precisions, zone_probe):
+        """The curves figure draws every run's metrics.csv series in its precision's column (runs are drawn one
+        by one below 5 per curve), each row shares its y axis, and the zone row is the pooled volume."""
+        columns = len(precisions)
+        self.assertEqual(len(panels), columns * (3 if zone_probe else 2))
+        rows = [panels[r * columns:(r + 1) * columns] for r in range(len(panels) // columns)]
+        for row in rows:
+            self.assertEqual(len({tuple(p["ylim"]) for p in row}), 1, [p["ylim"] for p in row])
+        for col, precision in enumerate(precisions):
+            self.assertTrue(rows[0][col]["title"].startswith(precision), rows[0][col]["title"])
+        pooled = {}
+        for run_dir, _, files in os.walk(out):
+            if "metrics.csv" in files:
+                self.assert_run_drawn(run_dir, rows, precisions, zone_probe, pooled)
+        for (precision, beta), (finite, above) in pooled.items():
+            volume = [a / t for a, t in zip(above, finite) if t > 0]
+            lines = rows[2][precisions.index(precision)]["lines"]
+            self.assertTrue(any(len(line["y"]) == len(volume) and all(
+                math.isclose(a, b, rel_tol=1e-9) for a, b in zip(line["y"], volume)) for line in lines),
+                (precision, beta, volume, lines))
+
+    def assert_run_drawn(self, run_dir, rows, precisions, zone_probe, pooled):
+        with open(os.path.join(run_dir, "metrics.csv"), newline="") as f:
+            metrics = list(csv.DictReader(f))
+        precision = metrics[0]["precision"]
+        col = precisions.index(precision)
+        epochs = [float(m["epoch"]) for m in metrics]
+        for row, column in ((0, "test_accuracy"), (1, "train_loss")):
+            series = [float(m[column]) for m in metrics]
+            self.assertTrue(any(line["x"] == epochs and len(line["y"]) == len(series) and all(
+                math.isclose(a, b, rel_tol=1e-9) for a, b in zip(line["y"], series)) for line in rows[row][col]["lines"]),
+                (run_dir, column, rows[row][col]["lines"]))
+        if zone_probe:
+            finite, above = pooled.setdefault((precision, metrics[0]["beta"]), ([0] * len(metrics), [0] * len(metrics)))
+            for e, m in enumerate(metrics):
+                finite[e] += int(m["zone_probes"]) - int(m["zone_non_finite"])
+                above[e] += int(m["zone_above_threshold"])
 
     def test_curves_of_a_multi_epoch_sweep(self):
-        self.plot_sweep(epochs=2, runs=2)
+        self.plot_sweep(epochs=2, runs=2, precisions=("fp32", "fp64"))
 
     def test_curves_with_the_zone_probe_draw_the_volume(self):
         self.plot_sweep(epochs=2, runs=1, zone_probe=True)
@@ -107,12 +151,25 @@ class PlotsTest(unittest.TestCase):
             r = run([TIEBREAK, "zones", config, "--pair", "nonsmooth.beta=0,1", "--precision", "fp32,fp64",
                      "--out", out])
             self.assertEqual(r.returncode, 0, r.stderr)
-            r = run([sys.executable, os.path.join(SCRIPTS, "plot_zones.py"), out, "--out", os.path.join(tmp, "p")])
+            data_file = os.path.join(tmp, "plotted.json")
+            r = run([sys.executable, os.path.join(SCRIPTS, "plot_zones.py"), out, "--out", os.path.join(tmp, "p"),
+                     "--data", data_file])
             self.assertEqual(r.returncode, 0, r.stderr)
             for name in ("histogram", "histogram_d1", "volume"):
                 self.assert_png(os.path.join(tmp, "p", name + ".png"))
             with open(os.path.join(out, "zones.json")) as f:
                 doc = json.load(f)
+            # The volume figure's bars are zones.json's volumes, per precision, in percent.
+            with open(data_file) as f:
+                volume = json.load(f)["volume"]
+            precisions = sorted(p["precision"] for p in doc["precisions"])
+            for panel, key in zip(volume, ("volume", "volume_above_threshold")):
+                self.assertEqual(len(panel["bars"]), 1)
+                expected = [100 * next(p for p in doc["precisions"] if p["precision"] == name)[key]["fraction"]
+                            for name in precisions]
+                self.assertEqual(len(panel["bars"][0]["height"]), len(expected))
+                for got, want in zip(panel["bars"][0]["height"], expected):
+                    self.assertTrue(math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-12), (key, got, want))
             fp32 = doc["precisions"][0]
             self.assertEqual(fp32["initializations"], 2)
             self.assertEqual(fp32["study_histogram"]["samples"], fp32["batches"])
