@@ -22,17 +22,17 @@ def make_directory(path):
         _fail(path, e)
 
 
-def save_figure(fig, path, **savefig_options):
-    """fig.savefig(path, **savefig_options), atomically; exits with one line naming `path` on an I/O error."""
+def _write_atomically(path, write, mode):
+    """Calls write(f) on a temporary file beside `path` opened with `mode`, then renames it over `path`;
+    exits with one line naming `path` on an I/O error, the temporary removed."""
     directory = os.path.dirname(os.path.abspath(path))
     name = os.path.basename(path)
     fd, temporary = -1, None
     try:
         fd, temporary = tempfile.mkstemp(prefix=f".tmp.{name}.", dir=directory)
-        with os.fdopen(fd, "wb") as f:
+        with os.fdopen(fd, mode) as f:
             fd = -1
-            # The format follows the destination's extension, not the temporary's.
-            fig.savefig(f, format=os.path.splitext(name)[1][1:], **savefig_options)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(temporary, path)
@@ -45,6 +45,11 @@ def save_figure(fig, path, **savefig_options):
         if temporary is not None and os.path.exists(temporary):
             os.unlink(temporary)
 
+
+def save_figure(fig, path, **savefig_options):
+    """fig.savefig(path, **savefig_options), atomically; exits with one line naming `path` on an I/O error."""
+    # The format follows the destination's extension, not the temporary's.
+    _write_atomically(path, lambda f: fig.savefig(f, format=os.path.splitext(path)[1][1:], **savefig_options), "wb")
 
 def _numbers(values):
     """JSON numbers (NaN as None) of a line's data."""
@@ -82,18 +87,4 @@ def save_figure_data(data, path):
     error."""
     import json
 
-    directory = os.path.dirname(os.path.abspath(path))
-    temporary = None
-    try:
-        fd, temporary = tempfile.mkstemp(prefix=f".tmp.{os.path.basename(path)}.", dir=directory)
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, path)
-        temporary = None
-    except OSError as e:
-        _fail(path, e)
-    finally:
-        if temporary is not None and os.path.exists(temporary):
-            os.unlink(temporary)
+    _write_atomically(path, lambda f: json.dump(data, f, indent=1), "w")
