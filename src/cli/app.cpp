@@ -14,6 +14,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 
@@ -78,6 +79,16 @@ CLI::Option* add_data_root_option(CLI::App* command, std::string& root) {
 
 void append_data_root(std::vector<std::string>& overrides, const std::string& root) {
   if (!root.empty()) overrides.push_back("data.root=" + nlohmann::json(root).dump());
+}
+
+CLI::Option* add_no_tensorboard_flag(CLI::App* command, bool& off) {
+  return command->add_flag(
+      "--no-tensorboard", off,
+      "Write no TensorBoard logs (as TIEBREAK_TENSORBOARD=0; metrics.csv is the record)");
+}
+
+void apply_no_tensorboard(bool off) {
+  if (off) ::setenv("TIEBREAK_TENSORBOARD", "0", 1);
 }
 
 void refuse_distributed_launch(const std::string& command) {

@@ -1,8 +1,12 @@
 #pragma once
 
+#include <c10/util/Exception.h>
 #include <CLI/CLI.hpp>
 
 #include <functional>
+#include <stdexcept>
+#include <string>
+#include <vector>
 
 namespace tiebreak::cli {
 
@@ -33,6 +37,25 @@ void append_data_root(std::vector<std::string>& overrides, const std::string& ro
 /// run the whole command. Throws a std::runtime_error naming `command` and the launcher when this process
 /// is one rank of several; `tiebreak train` is the data-parallel one.
 void refuse_distributed_launch(const std::string& command);
+
+/// `--no-tensorboard` on a command whose runs write TensorBoard logs (train, sweep, lr-search, zones,
+/// diverge). `apply_no_tensorboard` sets TIEBREAK_TENSORBOARD=0 in this process's environment (what
+/// tensorboard_wanted() reads), which the runs a sweep starts inherit.
+CLI::Option* add_no_tensorboard_flag(CLI::App* command, bool& off);
+void apply_no_tensorboard(bool off);
+
+/// Runs `parse` on a flag's value and returns its result. The library's parsers (grid axes, shards) name
+/// the value they reject, not the flag it came from ("3/2: expected i/n ..."): their one-line c10::Error
+/// becomes a std::runtime_error naming the flag, "--shard 3/2: expected i/n ...".
+template <typename Parse>
+auto for_flag(const std::string& flag, Parse&& parse) -> decltype(parse()) {
+  try {
+    return parse();
+  } catch (const c10::Error& e) {
+    const std::string what = e.what_without_backtrace();
+    throw std::runtime_error(flag + " " + what.substr(0, what.find('\n')));
+  }
+}
 
 /// The arguments this process was started with (argv[0] included), set by `run`: what run.json's
 /// `command` records, quoted for the shell (tiebreak::shell_command).

@@ -22,6 +22,7 @@ void add_lr_search_command(CLI::App& app, Action& action) {
     int64_t startup = 3;
     std::string out;
     std::string data_root;
+    bool no_tensorboard = false;
   };
   auto args = std::make_shared<Args>();
   auto* cmd =
@@ -36,10 +37,12 @@ void add_lr_search_command(CLI::App& app, Action& action) {
       ->check(non_negative_integer());
   cmd->add_option("--out", args->out, "Output directory (default: exp.output_dir/<config name>-lr-search)");
   add_data_root_option(cmd, args->data_root);
+  add_no_tensorboard_flag(cmd, args->no_tensorboard);
   cmd->callback([&action, args] {
     action = [args] {
       refuse_distributed_launch("lr-search");
       append_data_root(args->sets, args->data_root);
+      apply_no_tensorboard(args->no_tensorboard);
       study::LrSearchOptions o;
       o.config_path = args->config;
       o.overrides = args->sets;

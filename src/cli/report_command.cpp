@@ -1,31 +1,14 @@
 #include "cli/commands.h"
 
+#include "tiebreak/core/python.h"
 #include "tiebreak/study/report.h"
 
 #include <fmt/format.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 
 namespace tiebreak::cli {
-
-namespace {
-
-// The project's Python and plot script: the environment's, else those of the build (CMake's TIEBREAK_PYTHON
-// and this checkout's scripts/).
-std::string python_for_plots() {
-  if (const char* env = std::getenv("TIEBREAK_PYTHON"); env && *env) return env;
-  return TIEBREAK_DEFAULT_PYTHON;
-}
-
-std::filesystem::path plot_script() {
-  if (const char* env = std::getenv("TIEBREAK_SCRIPTS"); env && *env)
-    return std::filesystem::path(env) / "plot_report.py";
-  return std::filesystem::path(TIEBREAK_SCRIPTS_DIR) / "plot_report.py";
-}
-
-}  // namespace
 
 void add_report_command(CLI::App& app, Action& action) {
   struct Args {
@@ -69,7 +52,13 @@ void add_report_command(CLI::App& app, Action& action) {
                                             : std::filesystem::path(args->out);
       study::write_report(report, out);
       if (!args->no_plots) {
-        const auto plots = study::draw_report_plots(out, python_for_plots(), plot_script());
+        std::vector<std::string> plots;
+        try {
+          plots = study::draw_report_plots(out, project_python(), project_script("plot_report.py"));
+        } catch (const c10::Error& e) {
+          const std::string what = e.what_without_backtrace();
+          throw std::runtime_error(what.substr(0, what.find('\n')) + " (--no-plots skips the plots)");
+        }
         study::write_report(report, out, plots);
       }
       std::cout << fmt::format("{} configurations compared, {} items not compared; wrote {}\n",

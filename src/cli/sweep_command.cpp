@@ -2,6 +2,7 @@
 
 #include "tiebreak/config/config.h"
 #include "tiebreak/core/atomic_file.h"
+#include "tiebreak/study/slurm.h"
 #include "tiebreak/study/sweep.h"
 #include "tiebreak/train/interrupt.h"
 #include "tiebreak/train/trainer.h"
@@ -25,6 +26,7 @@ void add_sweep_command(CLI::App& app, Action& action) {
     int64_t slurm_tasks = 0;
     std::vector<std::string> sbatch;
     std::string data_root;
+    bool no_tensorboard = false;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("sweep", "Train a config over a grid of values; re-running resumes");
@@ -55,20 +57,25 @@ void add_sweep_command(CLI::App& app, Action& action) {
       ->take_all()
       ->expected(1);
   add_data_root_option(cmd, args->data_root);
+  add_no_tensorboard_flag(cmd, args->no_tensorboard);
   cmd->callback([&action, args, gpus_given] {
     action = [args, gpus_given] {
       refuse_distributed_launch("sweep");
       append_data_root(args->sets, args->data_root);
+      apply_no_tensorboard(args->no_tensorboard);
       study::SweepOptions o;
       o.config_path = args->config;
       o.overrides = args->sets;
-      for (const auto& g : args->grids) o.axes.push_back(study::parse_grid_axis(g));
+      for (const auto& g : args->grids)
+        o.axes.push_back(for_flag("--grid", [&] { return study::parse_grid_axis(g); }));
       // Without --grid, the config's own (sweep.grid: the study's β grid in configs/paper).
       if (o.axes.empty()) o.axes = study::config_grid(config::load_config(args->config, args->sets).config);
+      for_flag("--grid", [&] { return study::expand_grid(o.axes); });
       o.runs = args->runs;
-      std::tie(o.shard_index, o.shard_count) = study::parse_shard(args->shard);
+      std::tie(o.shard_index, o.shard_count) =
+          for_flag("--shard", [&] { return study::parse_shard(args->shard); });
       if (gpus_given->count() > 0) {
-        // Every entry, empty ones included ("0,", ",,"), so that run_sweep rejects them.
+        // Every entry, empty ones included ("0,", ",,"), so that they are refused.
         size_t start = 0;
         while (true) {
           const size_t comma = args->gpus.find(',', start);
@@ -76,6 +83,11 @@ void add_sweep_command(CLI::App& app, Action& action) {
               args->gpus.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
           if (comma == std::string::npos) break;
           start = comma + 1;
+        }
+        for (const auto& gpu : o.gpus) {
+          if (gpu.empty() || gpu.find_first_of("= \t\n") != std::string::npos)
+            throw std::runtime_error(fmt::format(
+                "--gpus: expected comma-separated device indices or UUIDs, got an entry '{}'", gpu));
         }
       }
       o.jobs = args->jobs > 0 ? args->jobs : std::max<int64_t>(1, static_cast<int64_t>(o.gpus.size()));
@@ -87,10 +99,16 @@ void add_sweep_command(CLI::App& app, Action& action) {
         o.out_dir = args->out;
       }
       if (!args->emit_slurm.empty()) {
-        study::SlurmArrayOptions slurm;
-        slurm.tasks = args->slurm_tasks;
-        slurm.sbatch = args->sbatch;
-        const auto script = study::format_slurm_array_script(o, slurm);
+        if (o.shard_count > 1)
+          throw std::runtime_error(
+              fmt::format("--emit-slurm: the array tasks are the shards; drop --shard {}", args->shard));
+        for (const auto& option : args->sbatch) {
+          if (option.empty() || option.find('\n') != std::string::npos)
+            throw std::runtime_error(
+                fmt::format("--sbatch: expected one sbatch option such as --gres=gpu:1, got '{}'", option));
+        }
+        const auto script = study::format_slurm_array_script(
+            o, study::SlurmArrayOptions().tasks(args->slurm_tasks).sbatch(args->sbatch));
         // Slurm does not create the --output directory.
         std::filesystem::create_directories(o.out_dir / "slurm");
         tiebreak::write_text_atomically(args->emit_slurm, script);

@@ -22,6 +22,7 @@ void add_train_command(CLI::App& app, Action& action) {
     int64_t run_id = -1;
     bool no_progress = false;
     std::string data_root;
+    bool no_tensorboard = false;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("train", "Train the runs a config describes (one directory per run)");
@@ -36,9 +37,11 @@ void add_train_command(CLI::App& app, Action& action) {
       ->check(non_negative_integer());
   cmd->add_flag("--no-progress", args->no_progress, "Log to the run's train.log only");
   add_data_root_option(cmd, args->data_root);
+  add_no_tensorboard_flag(cmd, args->no_tensorboard);
   cmd->callback([&action, args] {
     action = [args] {
       append_data_root(args->sets, args->data_root);
+      apply_no_tensorboard(args->no_tensorboard);
       auto loaded = config::load_config(args->config, args->sets);
       if (args->run_id >= loaded.config.train.runs) {
         throw std::runtime_error(fmt::format("--run-id {}: expected less than train.runs ({})", args->run_id,

@@ -62,7 +62,7 @@ DirectoryLock::DirectoryLock(const fs::path& dir, const std::string& command, co
     ::close(fd_);
     fd_ = -1;
     TORCH_CHECK(err != EWOULDBLOCK, dir.string(), ": in use by ", holder,
-                "; wait for it to end or use another --out");
+                "; wait for it to end or write to another directory");
     TORCH_CHECK(false, file_.string(), ": cannot lock: ", std::strerror(err),
                 " (the filesystem must support flock to guard against two writers)");
   }

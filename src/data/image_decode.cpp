@@ -1,5 +1,7 @@
 #include "tiebreak/data/image_decode.h"
 
+#include "tiebreak/core/text_file.h"
+
 #include "tiebreak/data/error.h"
 
 #include <fmt/format.h>
@@ -224,22 +226,14 @@ torch::Tensor decode_image(const std::vector<uint8_t>& bytes, const std::string&
 }
 
 torch::Tensor read_image(const fs::path& path, ImageFormat* format) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  TIEBREAK_DATA_CHECK(fd >= 0, path.string(), ": cannot open for reading: ", std::strerror(errno));
-  std::vector<uint8_t> bytes;
-  uint8_t buffer[1 << 16];
-  while (true) {
-    const ssize_t n = ::read(fd, buffer, sizeof buffer);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      TIEBREAK_DATA_CHECK(false, path.string(), ": cannot read: ", std::strerror(err));
-    }
-    if (n == 0) break;
-    bytes.insert(bytes.end(), buffer, buffer + n);
+  std::string text;
+  try {
+    text = read_text(path);
+  } catch (const c10::Error& e) {
+    // A dataset's file: the data layer's error type, with read_text's one line.
+    throw DataError(e.what_without_backtrace());
   }
-  ::close(fd);
+  const std::vector<uint8_t> bytes(text.begin(), text.end());
   if (format) *format = sniff_image_format(bytes.data(), bytes.size());
   return decode_image(bytes, path.string());
 }

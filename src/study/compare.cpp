@@ -1,5 +1,7 @@
 #include "tiebreak/study/compare.h"
 
+#include "tiebreak/study/statistics.h"
+
 #include "tiebreak/core/csv.h"
 #include "tiebreak/core/text_file.h"
 #include "tiebreak/train/metrics.h"
@@ -53,19 +55,6 @@ double parse_field(const std::string& s, const fs::path& file) {
   } catch (const std::exception&) {
     TORCH_CHECK(false, file.string(), ": expected a number, got '", s, "'");
   }
-}
-
-void mean_std(const std::vector<double>& v, double& mean, double& sd) {
-  mean = 0;
-  // A sample standard deviation needs two runs: one run has none (NaN), not a spread of 0.
-  sd = std::numeric_limits<double>::quiet_NaN();
-  if (v.empty()) return;
-  for (double x : v) mean += x;
-  mean /= static_cast<double>(v.size());
-  if (v.size() < 2) return;
-  double ss = 0;
-  for (double x : v) ss += (x - mean) * (x - mean);
-  sd = std::sqrt(ss / static_cast<double>(v.size() - 1));
 }
 
 /// "85.10 ± 0.21" in percent; one run has no spread: "85.10 ±    -"; no run: "-".
@@ -195,8 +184,11 @@ Comparison compare_runs(const std::vector<RunRecord>& runs) {
     const auto ci = zones::wilson_interval(g.zone_above_threshold, g.zone_probes);
     g.zone_volume_low = ci.low;
     g.zone_volume_high = ci.high;
-    mean_std(finals, g.final_mean, g.final_std);
-    mean_std(bests, g.best_mean, g.best_std);
+    const auto final_stats = mean_std(finals), best_stats = mean_std(bests);
+    g.final_mean = final_stats.mean;
+    g.final_std = final_stats.std;
+    g.best_mean = best_stats.mean;
+    g.best_std = best_stats.std;
     out.groups.push_back(std::move(g));
   }
   std::sort(out.groups.begin(), out.groups.end(), [](const CompareGroup& a, const CompareGroup& b) {

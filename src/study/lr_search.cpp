@@ -44,7 +44,7 @@ bool should_prune(const std::vector<std::vector<double>>& history, size_t epoch,
 }
 
 double sample_learning_rate(uint64_t seed, int64_t trial, double low, double high) {
-  TORCH_CHECK(low > 0 && high >= low, "--range: expected 0 < low <= high, got ", low, ",", high);
+  TORCH_CHECK(low > 0 && high >= low, "learning-rate range: expected 0 < low <= high, got ", low, ",", high);
   auto generator =
       at::make_generator<at::CPUGeneratorImpl>(shuffle_seed(seed ^ 0x6c725f736561726bULL, trial));
   const double u = torch::rand({1}, generator, torch::TensorOptions().dtype(torch::kDouble)).item<double>();
@@ -52,8 +52,9 @@ double sample_learning_rate(uint64_t seed, int64_t trial, double low, double hig
 }
 
 std::vector<LrTrial> run_lr_search(const LrSearchOptions& options, const Components& components) {
-  TORCH_CHECK(options.trials >= 1, "--trials: expected a positive number, got ", options.trials);
-  TORCH_CHECK(options.epochs >= 1, "--epochs: expected a positive number, got ", options.epochs);
+  TORCH_CHECK(options.trials >= 1, "lr-search: trials: expected a positive number, got ", options.trials);
+  TORCH_CHECK(options.epochs >= 1, "lr-search: epochs per trial: expected a positive number, got ",
+              options.epochs);
   auto base_sets = options.overrides;
   base_sets.push_back("train.epochs=" + std::to_string(options.epochs));
   base_sets.push_back("train.runs=1");

@@ -1,5 +1,6 @@
 #include "tiebreak/study/reference.h"
 
+#include "tiebreak/core/csv.h"
 #include "tiebreak/core/text_file.h"
 
 #include <c10/util/Exception.h>
@@ -18,49 +19,7 @@ extern const char* const kLearningRatesCsv;
 
 namespace {
 
-/// A CSV text as header + rows; a row with the wrong number of fields is an error naming `source`.
-struct Table {
-  std::vector<std::string> header;
-  std::vector<std::vector<std::string>> rows;
-  std::vector<size_t> lines;
-  std::string source;
-
-  size_t column(const std::string& name) const {
-    for (size_t i = 0; i < header.size(); ++i)
-      if (header[i] == name) return i;
-    TORCH_CHECK(false, source, ": expected a column '", name, "' in the header");
-  }
-};
-
-Table parse_table(const std::string& text, const std::string& source) {
-  Table t;
-  t.source = source;
-  std::istringstream in(text);
-  std::string line;
-  size_t number = 0;
-  while (std::getline(in, line)) {
-    ++number;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.empty()) continue;
-    std::vector<std::string> fields;
-    std::string field;
-    std::istringstream ls(line);
-    while (std::getline(ls, field, ',')) fields.push_back(field);
-    if (line.back() == ',') fields.emplace_back();
-    if (t.header.empty()) {
-      t.header = std::move(fields);
-      continue;
-    }
-    TORCH_CHECK(fields.size() == t.header.size(), source, ": line ", number, ": expected ", t.header.size(),
-                " fields, got ", fields.size());
-    t.rows.push_back(std::move(fields));
-    t.lines.push_back(number);
-  }
-  TORCH_CHECK(!t.header.empty(), source, ": empty CSV");
-  return t;
-}
-
-double number(const Table& t, size_t row, const std::string& name) {
+double number(const CsvTable& t, size_t row, const std::string& name) {
   const std::string& text = t.rows[row][t.column(name)];
   size_t used = 0;
   double value = 0;
@@ -74,7 +33,7 @@ double number(const Table& t, size_t row, const std::string& name) {
   return value;
 }
 
-bool boolean(const Table& t, size_t row, const std::string& name) {
+bool boolean(const CsvTable& t, size_t row, const std::string& name) {
   const std::string& text = t.rows[row][t.column(name)];
   if (text == "true" || text == "True") return true;
   if (text == "false" || text == "False") return false;
@@ -82,7 +41,7 @@ bool boolean(const Table& t, size_t row, const std::string& name) {
               text, "'");
 }
 
-StudyKey key_of(const Table& t, size_t row) {
+StudyKey key_of(const CsvTable& t, size_t row) {
   StudyKey k;
   k.dataset = t.rows[row][t.column("dataset")];
   k.model = t.rows[row][t.column("model")];
@@ -112,7 +71,7 @@ StudyReference StudyReference::parse(const std::string& results_csv, const std::
                                      const std::string& learning_rates_csv, const std::string& rates_source) {
   StudyReference ref;
   ref.source_ = source;
-  const Table t = parse_table(results_csv, source);
+  const CsvTable t = parse_csv(results_csv, source);
   for (size_t i = 0; i < t.rows.size(); ++i) {
     StudyResult r;
     r.key = key_of(t, i);
@@ -128,7 +87,7 @@ StudyReference StudyReference::parse(const std::string& results_csv, const std::
     ref.results_.push_back(r);
   }
   if (!learning_rates_csv.empty()) {
-    const Table lr = parse_table(learning_rates_csv, rates_source);
+    const CsvTable lr = parse_csv(learning_rates_csv, rates_source);
     for (size_t i = 0; i < lr.rows.size(); ++i) {
       StudyKey k = key_of(lr, i);
       if (k.beta != 0) continue;  // every β trained with the β = 0 rate

@@ -1,5 +1,7 @@
 #include "tiebreak/study/report.h"
 
+#include "tiebreak/study/statistics.h"
+
 #include "tiebreak/config/config.h"
 #include "tiebreak/core/atomic_file.h"
 #include "tiebreak/core/process.h"
@@ -39,20 +41,6 @@ json group_identity(json config) {
   for (const char* k : {"seed", "seeding", "runs", "stop_after_epoch"}) config["train"].erase(k);
   for (const char* k : {"root", "num_workers"}) config["data"].erase(k);
   return config;
-}
-
-void mean_std(const std::vector<double>& v, double& mean, double& sd) {
-  mean = sd = 0;
-  if (v.empty()) return;
-  for (double x : v) mean += x;
-  mean /= static_cast<double>(v.size());
-  if (v.size() < 2) return;
-  double ss = 0;
-  for (double x : v) ss += (x - mean) * (x - mean);
-  sd = std::sqrt(ss / static_cast<double>(v.size() - 1));
-  // Equal accuracies (all diverged runs at the class-0 share) have no spread; rounding in the mean must not
-  // invent one for the tests to divide by.
-  if (sd < 1e-12) sd = 0;
 }
 
 double two_sided_t(double t, double df) {
@@ -160,7 +148,7 @@ std::string join(const std::vector<std::string>& parts, const std::string& separ
 
 Report build_report(const ReportOptions& options, const StudyReference& reference) {
   TORCH_CHECK(!options.roots.empty(), "report: expected at least one run or sweep directory");
-  TORCH_CHECK(options.alpha > 0 && options.alpha < 1, "report: --alpha: expected a number in (0, 1), got ",
+  TORCH_CHECK(options.alpha > 0 && options.alpha < 1, "report: alpha: expected a number in (0, 1), got ",
               options.alpha);
   for (const auto& root : options.roots) {
     TORCH_CHECK(fs::is_directory(root), root.string(), ": not a directory");
@@ -241,10 +229,9 @@ Report build_report(const ReportOptions& options, const StudyReference& referenc
       std::vector<double> v;
       for (const auto* r : g.runs)
         if (e < static_cast<int64_t>(r->test_accuracies.size())) v.push_back(r->test_accuracies[e]);
-      double m = 0, sd = 0;
-      mean_std(v, m, sd);
-      row.curve_mean.push_back(m);
-      row.curve_std.push_back(v.size() < 2 ? kNaN : sd);
+      const auto stats = mean_std(v);
+      row.curve_mean.push_back(stats.mean);
+      row.curve_std.push_back(stats.std);
       row.curve_runs.push_back(static_cast<int64_t>(v.size()));
     }
     row.departures = departures(g.config, key, reference);
@@ -275,7 +262,10 @@ Report build_report(const ReportOptions& options, const StudyReference& referenc
         }
       }
       c.runs = static_cast<int64_t>(values.size());
-      mean_std(values, c.mean, c.std);
+      const auto stats = mean_std(values);
+      c.mean = stats.mean;
+      // The tests below read one run's spread as 0 (they never divide by it).
+      c.std = c.runs < 2 ? 0.0 : stats.std;
       if (c.runs == 0) {
         c.verdict = "not comparable";
         c.note = fmt::format("not reached: {} of {} epochs done", longest, study->epochs);
@@ -467,8 +457,7 @@ void write_report(const Report& report, const fs::path& out, const std::vector<s
 
 std::vector<std::string> draw_report_plots(const fs::path& out, const std::string& python,
                                            const fs::path& script) {
-  TORCH_CHECK(fs::exists(script), "plots: ", script.string(),
-              " not found (pass --no-plots to skip the plots)");
+  TORCH_CHECK(fs::exists(script), "plots: ", script.string(), " not found");
   SpawnOptions plot;
   plot.argv = {python, script.string(), out.string()};
   pid_t pid = 0;
@@ -477,12 +466,12 @@ std::vector<std::string> draw_report_plots(const fs::path& out, const std::strin
   } catch (const c10::Error& e) {
     const std::string what = e.what_without_backtrace();
     TORCH_CHECK(false, "plots: ", what.substr(0, what.find('\n')),
-                "; set TIEBREAK_PYTHON to a Python with matplotlib or pass --no-plots");
+                "; set TIEBREAK_PYTHON to a Python with matplotlib");
   }
   const int status = wait_process(pid);
   TORCH_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "plots: ", python, " ", script.string(), " ",
               out.string(), " failed (", describe_exit(status), "); the report without plots is in ",
-              (out / "report.md").string(), ", --no-plots skips them");
+              (out / "report.md").string());
   std::vector<std::string> files;
   if (!fs::is_directory(out / "plots")) return files;
   for (const auto& entry : fs::directory_iterator(out / "plots")) {

@@ -30,7 +30,8 @@ TEST(DirectoryLock, ASecondHolderIsRefusedWithTheFirstOnesPidHostAndCommand) {
   const auto message = error_message([&] { DirectoryLock second(dir.path(), "tiebreak train second.json"); });
   EXPECT_THAT(message, HasSubstr(dir.path().string() + ": in use by pid " + std::to_string(::getpid()) +
                                  " on host " + host));
-  EXPECT_THAT(message, HasSubstr("(tiebreak train first.json); wait for it to end or use another --out"));
+  EXPECT_THAT(message,
+              HasSubstr("(tiebreak train first.json); wait for it to end or write to another directory"));
   EXPECT_EQ(message.find('\n'), std::string::npos) << message;
   first.reset();
   EXPECT_EQ(error_message([&] { DirectoryLock again(dir.path(), "again"); }), "<no error>");

@@ -22,7 +22,7 @@ namespace tiebreak {
 /// DirectoryLock in this one) is a one-line c10::Error naming the directory and
 /// the holder, e.g. "runs/x/run-0: in use by pid 4242 on host node7 since
 /// 2026-11-29T22:10:00Z (tiebreak train c.json --out runs/x); wait for it to
-/// end or use another --out"; a filesystem that cannot lock is an error naming
+/// end or write to another directory"; a filesystem that cannot lock is an error naming
 /// the lock file.
 ///
 /// Example:
