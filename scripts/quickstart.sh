@@ -54,8 +54,8 @@ phase "comparison (final and best test accuracy per β × precision)"
 phase "plots"
 "$python" "$here/plot_curves.py" "$out" --out "$out/plots"
 if "$python" -c "import tensorboard" 2>/dev/null; then
-  phase "TensorBoard logs (view: \"$python\" -m tensorboard.main --logdir $out)"
-  "$python" "$here/tensorboard_export.py" "$out"
+  # Every run wrote its own, epoch by epoch.
+  phase "TensorBoard logs, written by the runs (view: \"$python\" -m tensorboard.main --logdir $out)"
 fi
 phase "reading"
 "$python" "$here/read_runs.py" "$out" --out "$out/reading.txt"

@@ -3,7 +3,7 @@
 
 Every `tiebreak train` (and so every run of a sweep or learning-rate search) runs this script on its run
 directory after each epoch, in the background, so `tensorboard --logdir runs` shows live curves without an
-extra step (`exp.tensorboard = false` or `--no-tensorboard` turns that off). `tiebreak zones` and
+extra step (`--no-tensorboard` or TIEBREAK_TENSORBOARD=0 turns that off). `tiebreak zones` and
 `tiebreak diverge` run it on their output when they finish. Run by hand it brings any output up to date:
 
     python scripts/tensorboard_export.py DIR...      then      tensorboard --logdir DIR

@@ -1,6 +1,8 @@
 #include "cli/commands.h"
 
 #include "tiebreak/core/build_info.h"
+#include "tiebreak/core/python.h"
+#include "tiebreak/core/tensorboard.h"
 #include "tiebreak/distributed/launch.h"
 #include "tiebreak/train/interrupt.h"
 
@@ -89,6 +91,18 @@ CLI::Option* add_no_tensorboard_flag(CLI::App* command, bool& off) {
 
 void apply_no_tensorboard(bool off) {
   if (off) ::setenv("TIEBREAK_TENSORBOARD", "0", 1);
+}
+
+void export_tensorboard(const std::filesystem::path& out, bool enabled) {
+  TensorBoardExport tensorboard(
+      out, out / "tensorboard.log",
+      TensorBoardExportOptions()
+          .enabled(enabled)
+          .python(project_python())
+          .script(project_script("tensorboard_export.py"))
+          .warn([](const std::string& line) { std::cerr << "tiebreak: warning: " << line << "\n"; }));
+  tensorboard.update();
+  tensorboard.finish();
 }
 
 void refuse_distributed_launch(const std::string& command) {

@@ -3,6 +3,7 @@
 #include <c10/util/Exception.h>
 #include <CLI/CLI.hpp>
 
+#include <filesystem>
 #include <functional>
 #include <stdexcept>
 #include <string>
@@ -43,6 +44,11 @@ void refuse_distributed_launch(const std::string& command);
 /// tensorboard_wanted() reads), which the runs a sweep starts inherit.
 CLI::Option* add_no_tensorboard_flag(CLI::App* command, bool& off);
 void apply_no_tensorboard(bool off);
+
+/// Writes the TensorBoard logs of a zones or diverge output `out` (scripts/tensorboard_export.py, waited
+/// for) unless `enabled` is false (tensorboard_wanted()); a missing Python or tensorboard package is one
+/// warning on stderr, not an error.
+void export_tensorboard(const std::filesystem::path& out, bool enabled);
 
 /// Runs `parse` on a flag's value and returns its result. The library's parsers (grid axes, shards) name
 /// the value they reject, not the flag it came from ("3/2: expected i/n ..."): their one-line c10::Error

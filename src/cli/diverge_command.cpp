@@ -20,6 +20,7 @@ void add_diverge_command(CLI::App& app, Action& action) {
     bool resume = false;
     std::string out;
     std::vector<std::string> sets;
+    bool no_tensorboard = false;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand(
@@ -42,8 +43,10 @@ void add_diverge_command(CLI::App& app, Action& action) {
                   "Override a config value: key=value (dotted key; value parsed as JSON)")
       ->take_all()
       ->expected(1);
+  add_no_tensorboard_flag(cmd, args->no_tensorboard);
   cmd->callback([&action, args] {
     action = [args] {
+      apply_no_tensorboard(args->no_tensorboard);
       auto loaded = config::load_config(args->config, args->sets);
       auto options = zones::DivergenceOptions::parse_values(args->values);
       options.epochs = args->epochs;
@@ -57,6 +60,7 @@ void add_diverge_command(CLI::App& app, Action& action) {
         options.out = args->out;
       }
       auto result = zones::run_divergence(loaded, options, train::default_components(), &std::cerr);
+      export_tensorboard(options.out, tensorboard_wanted());
       std::cout << result.table();
       std::cout << fmt::format("wrote {}\n", (options.out / "divergence.csv").string());
       return 0;

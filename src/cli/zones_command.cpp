@@ -25,6 +25,7 @@ void add_zones_command(CLI::App& app, Action& action) {
     int64_t batch_limit = 0;
     bool no_classify = false;
     std::string data_root;
+    bool no_tensorboard = false;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand(
@@ -57,9 +58,11 @@ void add_zones_command(CLI::App& app, Action& action) {
   cmd->add_flag("--no-classify", args->no_classify,
                 "Skip the fp64 recomputation that splits D > 0 into bifurcation and compensation");
   add_data_root_option(cmd, args->data_root);
+  add_no_tensorboard_flag(cmd, args->no_tensorboard);
   cmd->callback([&action, args] {
     action = [args] {
       append_data_root(args->sets, args->data_root);
+      apply_no_tensorboard(args->no_tensorboard);
       auto loaded = config::load_config(args->config, args->sets);
       zones::ZonesOptions options;
       options.pair = zones::PairSpec::parse(args->pair);
@@ -80,6 +83,7 @@ void add_zones_command(CLI::App& app, Action& action) {
         options.out = args->out;
       }
       auto result = zones::run_zones(loaded, options, train::default_components(), &std::cerr);
+      export_tensorboard(options.out, tensorboard_wanted());
       std::cout << result.table();
       std::cout << fmt::format("wrote {}\n", (options.out / "zones.json").string());
       return 0;

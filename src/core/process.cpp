@@ -112,6 +112,16 @@ int wait_process(pid_t pid) {
   return status;
 }
 
+std::optional<int> try_wait_process(pid_t pid) {
+  int status = 0;
+  pid_t done = 0;
+  while ((done = ::waitpid(pid, &status, WNOHANG)) < 0) {
+    TORCH_CHECK(errno == EINTR, "waitpid(", pid, "): ", std::strerror(errno));
+  }
+  if (done == 0) return std::nullopt;
+  return status;
+}
+
 std::string describe_exit(int status) {
   if (WIFEXITED(status)) return "exit " + std::to_string(WEXITSTATUS(status));
   if (WIFSIGNALED(status)) {

@@ -2,7 +2,9 @@
 
 #include "tiebreak/core/atomic_file.h"
 #include "tiebreak/core/build_info.h"
+#include "tiebreak/core/python.h"
 #include "tiebreak/core/run_lock.h"
+#include "tiebreak/core/tensorboard.h"
 #include "tiebreak/core/text_file.h"
 #include "tiebreak/distributed/gradient_reducer.h"
 #include "tiebreak/train/checkpoint.h"
@@ -401,6 +403,15 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
                           {"backend", ctx->backend()},
                           {"launcher", distributed::to_string(ctx->launch().launcher)}};
   }
+  // TensorBoard logs, exported from metrics.csv in the background after every epoch (core/tensorboard.h);
+  // never a reason for the run to fail.
+  TensorBoardExport tensorboard(dir, dir / "tensorboard.log",
+                                TensorBoardExportOptions()
+                                    .enabled(main_rank && tensorboard_wanted())
+                                    .python(project_python())
+                                    .script(project_script("tensorboard_export.py"))
+                                    .warn([&](const std::string& line) { logger->warn("{}", line); }));
+  run["tensorboard"] = tensorboard.status();
   auto write_run_json = [&] {
     if (!main_rank) return;
     run["updated_at"] = now_iso8601();
@@ -586,6 +597,8 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
       write_text_atomically(dir / "metrics_study.csv", format_study_metrics_csv(outcome.rows));
       run["epochs_done"] = epochs_done;
       run["seconds_total"] = epoch_seconds_sum;
+      tensorboard.update();
+      run["tensorboard"] = tensorboard.status();
       write_run_json();
     };
 
@@ -742,6 +755,7 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
       if ((!go_on || cfg.train.stop_after_epoch == epoch + 1) && epoch + 1 < epochs) {
         outcome.status = RunStatus::Stopped;
         run["status"] = to_string(outcome.status);
+        run["tensorboard"] = tensorboard.finish();
         write_run_json();
         logger->info("stopped after {} epochs ({}); --resume continues", epoch + 1,
                      go_on ? "train.stop_after_epoch" : "asked by the caller");
@@ -763,6 +777,7 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
       for (const auto& r : outcome.rows) best = std::max(best, r.test_accuracy);
       run["best_test_accuracy"] = best;
     }
+    run["tensorboard"] = tensorboard.finish();
     write_run_json();
     logger->info("run {} {}", options.run_id, to_string(outcome.status));
     return outcome;

@@ -20,6 +20,14 @@
 
 namespace tiebreak::testing {
 
+namespace {
+// Before any test runs; inherited by the tiebreak processes the tests start.
+const bool kNoTensorBoard = [] {
+  ::setenv("TIEBREAK_TENSORBOARD", "0", 1);
+  return true;
+}();
+}  // namespace
+
 namespace fs = std::filesystem;
 
 std::optional<fs::path> shared_data_dir() {

@@ -43,6 +43,9 @@ pid_t spawn_process(const SpawnOptions& options);
 /// Waits for child `pid` (retrying on EINTR) and returns its waitpid status.
 int wait_process(pid_t pid);
 
+/// The waitpid status of child `pid` if it has ended, nullopt while it runs; never blocks (retries on EINTR).
+std::optional<int> try_wait_process(pid_t pid);
+
 /// "exit N" or "killed by SIGNAME" for a waitpid status.
 std::string describe_exit(int status);
 
