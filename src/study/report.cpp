@@ -1,6 +1,7 @@
 #include "tiebreak/study/report.h"
 
 #include "tiebreak/study/statistics.h"
+#include "tiebreak/zones/statistics.h"
 
 #include "tiebreak/config/config.h"
 #include "tiebreak/core/atomic_file.h"
@@ -234,6 +235,16 @@ Report build_report(const ReportOptions& options, const StudyReference& referenc
       row.curve_std.push_back(stats.std);
       row.curve_runs.push_back(static_cast<int64_t>(v.size()));
     }
+    for (const auto* r : g.runs) {
+      if (r->zone_probes < 0) continue;
+      row.zone_probes = std::max<int64_t>(row.zone_probes, 0) + r->zone_probes;
+      row.zone_above_threshold += r->zone_above_threshold;
+    }
+    if (row.zone_probes >= 0) {
+      const auto ci = zones::wilson_interval(row.zone_above_threshold, row.zone_probes);
+      row.zone_volume_low = ci.low;
+      row.zone_volume_high = ci.high;
+    }
     row.departures = departures(g.config, key, reference);
     const auto class0 = class0_share(key.dataset);
 
@@ -371,11 +382,23 @@ std::string Report::markdown(const std::vector<std::string>& plot_files) const {
   }
   for (const auto& configuration : order) {
     const auto& members = by_configuration[configuration];
+    const bool zones =
+        std::any_of(members.begin(), members.end(), [](const ReportRow* r) { return r->zone_probes >= 0; });
     out += fmt::format("## {}\n\n", configuration);
+    if (zones)
+      out +=
+          "Zone volume: the fraction of the runs' zone probes (train.zone_probe, every epoch pooled) whose "
+          "gradient "
+          "discrepancy D was above the precision's threshold, with its Wilson 95% interval, of the probes "
+          "with a "
+          "finite D.\n\n";
+    out += std::string(
+               "| β | runs | epochs done | epoch 0 | study | test | epoch 1 | study | test | final | study | "
+               "test | "
+               "diverged (tiebreak vs study) | verdict |") +
+           (zones ? " zone volume |\n" : "\n");
     out +=
-        "| β | runs | epochs done | epoch 0 | study | test | epoch 1 | study | test | final | study | test | "
-        "diverged (tiebreak vs study) | verdict |\n";
-    out += "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+        std::string("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|") + (zones ? "---|\n" : "\n");
     for (const auto* r : members) {
       std::string line = fmt::format("| {} | {} / {} | {} / {} |", beta_text(r->key.beta), r->runs.size(),
                                      r->study.runs, r->epochs_done, r->study.epochs);
@@ -395,7 +418,17 @@ std::string Report::markdown(const std::vector<std::string>& plot_files) const {
                                   c.label == "final" ? "final" : "e0", ours, theirs);
         }
       }
-      line += fmt::format(" {} | {} |\n", diverged, r->verdict);
+      line += fmt::format(" {} | {} |", diverged, r->verdict);
+      if (zones) {
+        if (r->zone_probes > 0)
+          line += fmt::format(
+              " {:.2f}% [{:.2f}, {:.2f}] of {} |",
+              100.0 * static_cast<double>(r->zone_above_threshold) / static_cast<double>(r->zone_probes),
+              100 * r->zone_volume_low, 100 * r->zone_volume_high, r->zone_probes);
+        else
+          line += r->zone_probes == 0 ? " no finite probe |" : " — |";
+      }
+      line += "\n";
       out += line;
     }
     const std::string plot = fmt::format("plots/{}.png", slug(members.front()->key));
@@ -414,19 +447,34 @@ std::string Report::markdown(const std::vector<std::string>& plot_files) const {
   return out;
 }
 
+namespace {
+
+/// report.csv's zone columns: probes, volume, its interval; empty without probes.
+std::string zone_cells(const ReportRow& r) {
+  if (r.zone_probes < 0) return ",,,";
+  const double volume =
+      r.zone_probes == 0 ? kNaN
+                         : static_cast<double>(r.zone_above_threshold) / static_cast<double>(r.zone_probes);
+  return fmt::format("{},{},{},{}", r.zone_probes, number_cell(volume), number_cell(r.zone_volume_low),
+                     number_cell(r.zone_volume_high));
+}
+
+}  // namespace
+
 std::string Report::csv() const {
   std::string out =
       "dataset,model,batch_norm,optimizer,bits,beta,compared,epoch,runs,mean,std,diverged,study_runs,study_"
       "mean,"
-      "study_std,study_diverged,test,statistic,p_value,verdict,row_verdict,note\n";
+      "study_std,study_diverged,test,statistic,p_value,verdict,row_verdict,note,zone_probes,zone_volume,"
+      "zone_volume_low,zone_volume_high\n";
   for (const auto& r : rows) {
     for (const auto& c : r.epochs) {
       out += fmt::format(
-          "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", key_cells(r.key), c.label, c.epoch, c.runs,
-          c.runs ? number_cell(c.mean) : "nan", c.runs > 1 ? number_cell(c.std) : "nan", c.diverged,
+          "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", key_cells(r.key), c.label, c.epoch,
+          c.runs, c.runs ? number_cell(c.mean) : "nan", c.runs > 1 ? number_cell(c.std) : "nan", c.diverged,
           c.study_runs, number_cell(c.study_mean), number_cell(c.study_std),
           c.study_diverged ? std::to_string(*c.study_diverged) : "", c.test, number_cell(c.statistic),
-          number_cell(c.p_value), c.verdict, csv_cell(r.verdict), csv_cell(c.note));
+          number_cell(c.p_value), c.verdict, csv_cell(r.verdict), csv_cell(c.note), zone_cells(r));
     }
   }
   return out;

@@ -3,11 +3,14 @@
 #include "tiebreak/core/atomic_file.h"
 #include "tiebreak/core/text_file.h"
 #include "tiebreak/train/metrics.h"
+#include "tiebreak/zones/statistics.h"
 
 #include "support/test_support.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <fmt/format.h>
 
 #include <cmath>
 #include <fstream>
@@ -103,7 +106,8 @@ TEST(StudyReference, PaperConfigsMapToTheirKeyWithoutDepartures) {
 
 /// A run directory as `tiebreak train` leaves it: the resolved config and one metrics row per accuracy.
 void write_run(const fs::path& dir, const fs::path& config, const std::vector<std::string>& sets,
-               const std::vector<double>& accuracies, bool diverged = false, int64_t run_id = 0) {
+               const std::vector<double>& accuracies, bool diverged = false, int64_t run_id = 0,
+               const std::vector<train::ZoneProbeMetrics>& zone_probe = {}) {
   fs::create_directories(dir);
   const auto loaded = config::load_config(config, sets);
   tiebreak::write_text_atomically(dir / "config.json", loaded.json.dump(2));
@@ -114,6 +118,7 @@ void write_run(const fs::path& dir, const fs::path& config, const std::vector<st
     r.epoch = static_cast<int64_t>(e);
     r.test_accuracy = accuracies[e];
     r.diverged = diverged;
+    if (e < zone_probe.size()) r.zone_probe = zone_probe[e];
     rows.push_back(r);
   }
   tiebreak::write_text_atomically(dir / "metrics.csv", train::format_metrics_csv(rows));
@@ -200,6 +205,59 @@ TEST(Report, ComparesEachConfigurationWithTheStudy) {
   EXPECT_THAT(csv, HasSubstr("dataset,model,batch_norm,optimizer,bits,beta,compared,epoch,runs,mean,std"));
   EXPECT_THAT(csv, HasSubstr("mnist,lenet,false,sgd,32,1000,epoch 0,0,3,"));
   EXPECT_THAT(report.curves_csv(), HasSubstr("mnist,lenet,false,sgd,32,0,study,99,10,0.9926,0.0006"));
+}
+
+TEST(Report, ShowsTheZoneProbeVolumePerBetaAndPrecision) {
+  TempDir dir;
+  const auto mnist32 = kPaper / "mnist_lenet5_sgd_nobn_fp32.json";
+  const auto mnist16 = kPaper / "mnist_lenet5_sgd_nobn_fp16.json";
+  // β = 0 fp32: runs of 2 epochs with 5 probes each; 3 + 1 above threshold in run 0, 2 + 2 in run 1, and a
+  // non-finite probe that does not count: 8 of 19 finite probes.
+  auto probed = [](int64_t above0, int64_t above1, int64_t non_finite) {
+    std::vector<train::ZoneProbeMetrics> epochs(2);
+    epochs[0].probes = epochs[1].probes = 5;
+    epochs[0].above_threshold = above0;
+    epochs[1].above_threshold = above1;
+    epochs[1].non_finite = non_finite;
+    return epochs;
+  };
+  write_run(dir / "fp32" / "run-0", mnist32, {}, {0.978, 0.9845}, false, 0, probed(3, 1, 0));
+  write_run(dir / "fp32" / "run-1", mnist32, {"train.seed=1"}, {0.979, 0.985}, false, 1, probed(2, 2, 1));
+  // β = 1000 fp16 probed every mini-batch above threshold; β = 1000 fp32 not probed.
+  write_run(dir / "fp16" / "run-0", mnist16, {"nonsmooth.beta=1000"}, {0.098, 0.098}, true, 0,
+            probed(5, 5, 0));
+  write_run(dir / "plain" / "run-0", mnist32, {"nonsmooth.beta=1000"}, {0.97, 0.98});
+
+  ReportOptions options;
+  options.roots = {dir.path()};
+  const auto report = build_report(options, StudyReference::builtin());
+  const ReportRow* fp32 = nullptr;
+  const ReportRow* fp16 = nullptr;
+  const ReportRow* plain = nullptr;
+  for (const auto& r : report.rows) {
+    if (r.key.bits == 32 && r.key.beta == 0) fp32 = &r;
+    if (r.key.bits == 16) fp16 = &r;
+    if (r.key.bits == 32 && r.key.beta == 1000) plain = &r;
+  }
+  ASSERT_TRUE(fp32 && fp16 && plain);
+  EXPECT_EQ(fp32->zone_probes, 19);
+  EXPECT_EQ(fp32->zone_above_threshold, 8);
+  const auto ci = zones::wilson_interval(8, 19);
+  EXPECT_DOUBLE_EQ(fp32->zone_volume_low, ci.low);
+  EXPECT_DOUBLE_EQ(fp32->zone_volume_high, ci.high);
+  EXPECT_EQ(fp16->zone_probes, 10);
+  EXPECT_EQ(fp16->zone_above_threshold, 10);
+  EXPECT_EQ(plain->zone_probes, -1);
+
+  const auto md = report.markdown();
+  EXPECT_THAT(md, HasSubstr(fmt::format(" {:.2f}% [{:.2f}, {:.2f}] of 19 |\n", 100.0 * 8 / 19, 100 * ci.low,
+                                        100 * ci.high)));
+  EXPECT_THAT(md, HasSubstr("100.00% ["));
+  EXPECT_THAT(md, HasSubstr(" — |\n"));  // β = 1000 fp32: no probe
+  const auto csv = report.csv();
+  EXPECT_THAT(csv, HasSubstr(",zone_probes,zone_volume,zone_volume_low,zone_volume_high\n"));
+  EXPECT_THAT(csv, HasSubstr(fmt::format(",19,{},", 8.0 / 19)));
+  EXPECT_THAT(csv, HasSubstr(",10,1,"));
 }
 
 TEST(Report, WelchTestAgainstTheClosedFormOfTwoDegreesOfFreedom) {

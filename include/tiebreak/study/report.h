@@ -58,6 +58,12 @@ struct ReportRow {
   /// Mean and std of tiebreak's test accuracy per epoch (from 0), over the runs that reached it.
   std::vector<double> curve_mean, curve_std;
   std::vector<int64_t> curve_runs;
+  /// The zone volume along the runs' trajectories (train.zone_probe, issue 16), pooled over every epoch of
+  /// every run of the row that probed: finite probes, those with D above threshold, and the Wilson 95%
+  /// interval of their fraction. zone_probes = -1 when no run of the row probed.
+  int64_t zone_probes = -1;
+  int64_t zone_above_threshold = 0;
+  double zone_volume_low = 0, zone_volume_high = 1;
 };
 
 /// What the report could not compare and why.
@@ -76,9 +82,11 @@ struct Report {
   std::vector<Uncompared> interrupted;
 
   /// report.md: per configuration a table (one row per β), the verdict rule, what could not be compared,
-  /// and the plots (plots/<configuration>.png, when drawn).
+  /// and the plots (plots/<configuration>.png, when drawn). A configuration whose runs probed zones has a
+  /// last column with the zone volume ("40.00% [21.88, 61.34] of 20").
   std::string markdown(const std::vector<std::string>& plot_files = {}) const;
-  /// report.csv: one row per configuration, β and compared epoch.
+  /// report.csv: one row per configuration, β and compared epoch; its last columns, zone_probes,
+  /// zone_volume, zone_volume_low and zone_volume_high, are the row's zone volume (empty without probes).
   std::string csv() const;
   /// curves.csv: tiebreak's mean curve per configuration and β (what the plots draw, with the study's
   /// points).
