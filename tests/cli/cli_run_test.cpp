@@ -10,6 +10,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <regex>
+
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -104,12 +106,19 @@ TEST(SweepCliRun, ChildProcessJobsThenSkipOnRerunThenCompare) {
 
   auto table = run_tiebreak("compare " + out.string());
   ASSERT_EQ(table.exit_code, 0) << table.err;
-  EXPECT_THAT(table.out, HasSubstr("precision"));
-  EXPECT_THAT(table.out, HasSubstr("beta"));
+  // The four groups (lr x β), each of two complete runs; those at lr 1e30 diverged.
+  for (const char* group : {R"((^|\n)fp32 +0\.05 +0\.0 +2 +0 )", R"((^|\n)fp32 +0\.05 +1000\.0 +2 +0 )",
+                            R"((^|\n)fp32 +1e\+30 +0\.0 +2 +2 )", R"((^|\n)fp32 +1e\+30 +1000\.0 +2 +2 )"}) {
+    EXPECT_TRUE(std::regex_search(table.out, std::regex(group))) << group << "\n" << table.out;
+  }
   auto csv = run_tiebreak("compare --csv " + out.string());
   ASSERT_EQ(csv.exit_code, 0) << csv.err;
   EXPECT_THAT(csv.out, HasSubstr("precision,lr,beta,runs,diverged,incomplete"));
-  EXPECT_THAT(csv.out, HasSubstr("fp32,1e+30,1000.0,2,2,0,"));
+  for (const char* group : {"\nfp32,0.05,0.0,2,0,0,", "\nfp32,0.05,1000.0,2,0,0,", "\nfp32,1e+30,0.0,2,2,0,",
+                            "\nfp32,1e+30,1000.0,2,2,0,"}) {
+    EXPECT_THAT(csv.out, HasSubstr(group));
+  }
+  EXPECT_EQ(std::count(csv.out.begin(), csv.out.end(), '\n'), 5) << csv.out;  // the header and four groups
 }
 
 TEST(SweepCliRun, ChildProcessesShareTheCoresUnlessTheConfigSetsThreads) {

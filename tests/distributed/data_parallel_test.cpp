@@ -1,5 +1,6 @@
 #include "tiebreak/config/config.h"
 #include "tiebreak/core/csv.h"
+#include "tiebreak/core/python.h"
 #include "tiebreak/train/metrics.h"
 
 #include "distributed/ranks.h"
@@ -197,10 +198,14 @@ TEST(DataParallel, GlobalBatchMustSplitOverTheRanks) {
 }
 
 TEST(DataParallel, TorchrunLaunchesTheRanks) {
-  const fs::path torchrun = "/root/.cache/tiebreak/venv/bin/torchrun";
+  // torchrun of the project's Python (the build's TIEBREAK_PYTHON, or $TIEBREAK_PYTHON), or
+  // $TIEBREAK_TORCHRUN: a configured build always has one, so a missing torchrun is a failure, not a skip.
   const char* from_env = std::getenv("TIEBREAK_TORCHRUN");
-  const fs::path program = from_env && *from_env ? fs::path(from_env) : torchrun;
-  if (!fs::exists(program)) GTEST_SKIP() << "torchrun not found at " << program << " (set TIEBREAK_TORCHRUN)";
+  const fs::path program = from_env && *from_env
+                               ? fs::path(from_env)
+                               : fs::path(tiebreak::project_python()).parent_path() / "torchrun";
+  ASSERT_TRUE(fs::exists(program)) << "torchrun not found at " << program
+                                   << " (beside the project's Python; set TIEBREAK_TORCHRUN to another)";
   TempDir dir;
   const auto config = write_config(dir.path(), 2);
   auto single = run_single(train_args(config, dir / "single"), dir / "single");

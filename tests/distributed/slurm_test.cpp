@@ -134,6 +134,9 @@ TEST(SweepGpus, EachChildRunGetsOneGpuOfTheList) {
     total += n;
   }
   EXPECT_EQ(total, 4);
+  // Two at a time on two GPUs: each GPU ran at least one of the four (all on GPU 3 would pass the above).
+  EXPECT_EQ(runs_per_gpu.size(), 2u);
+  for (const auto& [gpu, n] : runs_per_gpu) EXPECT_GE(n, 1) << gpu;
   r = run_tiebreak("sweep \"" + config.string() + "\" --gpus 0,,1 --out " + (dir / "bad").string());
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.err, HasSubstr("--gpus: expected comma-separated device indices or UUIDs, got an entry ''"));

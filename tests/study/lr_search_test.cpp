@@ -2,6 +2,7 @@
 
 #include "support/test_support.h"
 #include "tiebreak/core/csv.h"
+#include "tiebreak/core/text_file.h"
 #include "tiebreak/train/metrics.h"
 #include "tiebreak/train/trainer.h"
 #include "train/synthetic_task.h"
@@ -10,6 +11,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <map>
 
 namespace tiebreak::train {
 namespace {
@@ -62,13 +64,24 @@ TEST(LrSearch, WritesTrialsAndTheBestRatePerBetaAndReusesFinishedTrials) {
   o.startup_trials = 1;
   o.out_dir = dir / "search";
   o.verbose = false;
-  auto trials = run_lr_search(o, testing::synthetic_components());
+  // Which β each built model had: the search must train β = 1's trials with β = 1, and a second search must
+  // build no model for the trials it reuses.
+  std::map<double, int> built;
+  auto components = testing::synthetic_components();
+  components.make_model = [&built, make = components.make_model](const config::ExperimentConfig& c,
+                                                                 const BatchSource& data, uint64_t seed) {
+    ++built[c.nonsmooth.beta];
+    return make(c, data, seed);
+  };
+  auto trials = run_lr_search(o, components);
+  EXPECT_GE(built[0], 4);
+  EXPECT_GE(built[1], 4);
   ASSERT_EQ(trials.size(), 8u);
   auto best = read_csv(dir / "search" / "best_lr.csv");
   EXPECT_EQ(best.header, (std::vector<std::string>{"beta", "lr", "accuracy"}));
   ASSERT_EQ(best.rows.size(), 2u);
-  EXPECT_EQ(std::stod(best.rows[0][0]), o.betas[0]);
-  EXPECT_EQ(std::stod(best.rows[1][0]), o.betas[1]);
+  EXPECT_EQ(best.rows[0][0], "0");
+  EXPECT_EQ(best.rows[1][0], "1");
   for (size_t b = 0; b < 2; ++b) {
     double best_accuracy = -1, best_lr = 0;
     for (const auto& t : trials) {
@@ -88,7 +101,16 @@ TEST(LrSearch, WritesTrialsAndTheBestRatePerBetaAndReusesFinishedTrials) {
     }
   }
   EXPECT_EQ(read_csv(dir / "search" / "trials.csv").rows.size(), 8u);
-  auto again = run_lr_search(o, testing::synthetic_components());
+  const auto trials_csv = read_text(dir / "search" / "trials.csv");
+  const auto best_csv = read_text(dir / "search" / "best_lr.csv");
+  built.clear();
+  auto again = run_lr_search(o, components);
+  // Reused, not retrained (training is deterministic, so equal numbers alone would not tell): at most the
+  // one model that checks the config can be built.
+  EXPECT_EQ(built[1], 0);
+  EXPECT_LE(built[0], 1);
+  EXPECT_EQ(read_text(dir / "search" / "trials.csv"), trials_csv);
+  EXPECT_EQ(read_text(dir / "search" / "best_lr.csv"), best_csv);
   ASSERT_EQ(again.size(), trials.size());
   for (size_t i = 0; i < trials.size(); ++i) {
     EXPECT_EQ(again[i].lr, trials[i].lr);
