@@ -93,11 +93,11 @@ void apply_no_tensorboard(bool off) {
   if (off) ::setenv("TIEBREAK_TENSORBOARD", "0", 1);
 }
 
-void export_tensorboard(const std::filesystem::path& out, bool enabled) {
+void export_tensorboard(const std::filesystem::path& out) {
   TensorBoardExport tensorboard(
       out, out / "tensorboard.log",
       TensorBoardExportOptions()
-          .enabled(enabled)
+          .enabled(tensorboard_wanted())
           .python(project_python())
           .script(project_script("tensorboard_export.py"))
           .warn([](const std::string& line) { std::cerr << "tiebreak: warning: " << line << "\n"; }));

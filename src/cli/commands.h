@@ -46,9 +46,9 @@ CLI::Option* add_no_tensorboard_flag(CLI::App* command, bool& off);
 void apply_no_tensorboard(bool off);
 
 /// Writes the TensorBoard logs of a zones or diverge output `out` (scripts/tensorboard_export.py, waited
-/// for) unless `enabled` is false (tensorboard_wanted()); a missing Python or tensorboard package is one
-/// warning on stderr, not an error.
-void export_tensorboard(const std::filesystem::path& out, bool enabled);
+/// for) unless tensorboard_wanted() says no (--no-tensorboard, TIEBREAK_TENSORBOARD=0); a missing Python or
+/// tensorboard package is one warning on stderr, not an error.
+void export_tensorboard(const std::filesystem::path& out);
 
 /// Runs `parse` on a flag's value and returns its result. The library's parsers (grid axes, shards) name
 /// the value they reject, not the flag it came from ("3/2: expected i/n ..."): their one-line c10::Error

@@ -60,7 +60,7 @@ void add_diverge_command(CLI::App& app, Action& action) {
         options.out = args->out;
       }
       auto result = zones::run_divergence(loaded, options, train::default_components(), &std::cerr);
-      export_tensorboard(options.out, tensorboard_wanted());
+      export_tensorboard(options.out);
       std::cout << result.table();
       std::cout << fmt::format("wrote {}\n", (options.out / "divergence.csv").string());
       return 0;

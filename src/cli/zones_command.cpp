@@ -83,7 +83,7 @@ void add_zones_command(CLI::App& app, Action& action) {
         options.out = args->out;
       }
       auto result = zones::run_zones(loaded, options, train::default_components(), &std::cerr);
-      export_tensorboard(options.out, tensorboard_wanted());
+      export_tensorboard(options.out);
       std::cout << result.table();
       std::cout << fmt::format("wrote {}\n", (options.out / "zones.json").string());
       return 0;
