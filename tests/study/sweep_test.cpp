@@ -1,4 +1,5 @@
 #include "tiebreak/study/sweep.h"
+#include "tiebreak/train/trainer.h"
 
 #include "support/test_support.h"
 #include "tiebreak/core/csv.h"
