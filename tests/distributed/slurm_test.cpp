@@ -1,4 +1,4 @@
-#include "tiebreak/train/sweep.h"
+#include "tiebreak/study/sweep.h"
 
 #include "distributed/ranks.h"
 #include "support/test_support.h"
@@ -11,6 +11,8 @@
 
 namespace tiebreak::train {
 namespace {
+
+using namespace tiebreak::study;
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
