@@ -62,7 +62,7 @@ struct TrainCase {
 struct TrainImpl {
   std::string name;
   double beta;
-  std::string formulation;
+  ops::PoolFormulation formulation;
   bool tie_stats;
 };
 
@@ -86,8 +86,8 @@ config::ExperimentConfig make_config(const TrainCase& c, const TrainImpl& impl, 
   cfg.data.batch_size = sizes.batch;
   cfg.data.train_limit = sizes.batch * sizes.steps;
   if (c.dataset == "cifar-10") {
-    cfg.data.train_files = {"data_batch_1.first4000.bin.gz"};
-    cfg.data.test_files = {"test_batch.first1000.bin.gz"};
+    cfg.data.files.train = {"data_batch_1.first4000.bin.gz"};
+    cfg.data.files.test = {"test_batch.first1000.bin.gz"};
   }
   cfg.model.name = c.model;
   cfg.nonsmooth.beta = impl.beta;
@@ -179,7 +179,7 @@ void train_steps(benchmark::State& state, TrainCase c, TrainImpl impl, Precision
 void probe_steps(benchmark::State& state, TrainCase c, std::string mode, c10::Device device,
                  StepSizes sizes) {
   const PrecisionVariant precision{config::Precision::Fp32};
-  auto cfg = make_config(c, {"probe", 0.0, "pure", false}, precision, device, sizes);
+  auto cfg = make_config(c, {"probe", 0.0, ops::PoolFormulation::Pure, false}, precision, device, sizes);
   const auto plan = train::plan_for(precision.precision, precision.half_compute);
   const auto components = cached_components();
   train::DataRequest request;
@@ -230,7 +230,8 @@ void probe_steps(benchmark::State& state, TrainCase c, std::string mode, c10::De
 /// mini-batch; items are mini-batches (each = two networks' forward + backward).
 void zones_passes(benchmark::State& state, c10::Device device, StepSizes sizes, bool classify) {
   const TrainCase c{"lenet5_mnist", "lenet5", "mnist", {{config::Precision::Fp32}}};
-  auto cfg = make_config(c, {"zones", 0.0, "pure", false}, {config::Precision::Fp32}, device, sizes);
+  auto cfg = make_config(c, {"zones", 0.0, ops::PoolFormulation::Pure, false}, {config::Precision::Fp32},
+                         device, sizes);
   cfg.data.train_limit = 0;
   cfg.zones.initializations = 1;  // one pass: the unit the benchmark times
   const auto loaded = config::config_from_json(config::to_json(cfg), "zones benchmark");
@@ -276,10 +277,10 @@ void register_all(const RunOptions& options) {
         {Precision::Bf16, HalfCompute::Native}}},
   };
   const std::vector<TrainImpl> impls{
-      {"tiebreak_pure_b0", 0.0, "pure", false},
-      {"tiebreak_pure_b1000", 1000.0, "pure", false},
-      {"tiebreak_mixture_b1000", 1000.0, "mixture", false},
-      {"tiebreak_pure_b1000_tiestats", 1000.0, "pure", true},
+      {"tiebreak_pure_b0", 0.0, ops::PoolFormulation::Pure, false},
+      {"tiebreak_pure_b1000", 1000.0, ops::PoolFormulation::Pure, false},
+      {"tiebreak_mixture_b1000", 1000.0, ops::PoolFormulation::Mixture, false},
+      {"tiebreak_pure_b1000_tiestats", 1000.0, ops::PoolFormulation::Pure, true},
   };
   const bool have_mnist = real_data_present("mnist/train-images-idx3-ubyte.gz",
                                             "the LeNet-5/MNIST training and zones benchmarks");

@@ -278,7 +278,7 @@ def accuracy_table(directory, study_path):
             first = next(csv.DictReader(f), None)
         if first is None:
             continue
-        bn, beta = first["batch_norm"] == "1", float(first["maxpool"])
+        bn, beta = first["batch_norm"] == "1", float(first["beta"])
         acc, diverged, seconds = float(first["test_accuracy"]), first["diverged"] == "1", float(first["seconds"])
         ref = study.get((bn, beta))
         if ref:

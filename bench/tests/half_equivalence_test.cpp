@@ -26,9 +26,9 @@ struct Case {
 config::ExperimentConfig small_config(const Case& c) {
   config::ExperimentConfig cfg;
   cfg.data.dataset = "synthetic";
-  cfg.data.synthetic_shape = {1, 28, 28};
-  cfg.data.synthetic_train_size = 32;
-  cfg.data.synthetic_test_size = 8;
+  cfg.data.synthetic.shape = {1, 28, 28};
+  cfg.data.synthetic.train_size = 32;
+  cfg.data.synthetic.test_size = 8;
   cfg.data.batch_size = 8;
   cfg.model.name = c.model;
   cfg.model.batch_norm = c.batch_norm;

@@ -21,7 +21,7 @@ using Action = std::function<int()>;
 const CLI::Validator& positive_integer();
 const CLI::Validator& non_negative_integer();
 
-/// A number flag's value (e.g. --range, --betas): finite, the whole text;
+/// A number flag's value (e.g. --range, --nonsmooth-beta): finite, the whole text;
 /// otherwise a std::runtime_error "FLAG: expected a finite number, got 'TEXT'".
 double parse_finite_number(const std::string& text, const std::string& flag);
 
@@ -86,7 +86,7 @@ void add_zones_command(CLI::App& app, Action& action);
 void add_diverge_command(CLI::App& app, Action& action);
 /// `tiebreak report RUNS_DIR... [--reference study] [--out DIR]`.
 void add_report_command(CLI::App& app, Action& action);
-/// `tiebreak lr-search CONFIG [--trials N] [--epochs N] [--range lo,hi] [--betas b,...]`.
+/// `tiebreak lr-search CONFIG [--trials N] [--epochs N] [--range lo,hi] [--nonsmooth-beta b,...]`.
 void add_lr_search_command(CLI::App& app, Action& action);
 
 /// `tiebreak half-check CONFIG [--set k=v]... [--batches N] [--json FILE]`.

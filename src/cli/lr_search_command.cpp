@@ -19,6 +19,7 @@ void add_lr_search_command(CLI::App& app, Action& action) {
     int64_t epochs = 10;
     std::string range = "1e-5,1e-1";
     std::string betas;
+    std::string old_betas;
     int64_t startup = 3;
     std::string out;
     std::string data_root;
@@ -32,7 +33,11 @@ void add_lr_search_command(CLI::App& app, Action& action) {
   cmd->add_option("--trials", args->trials, "Trials per beta")->check(positive_integer());
   cmd->add_option("--epochs", args->epochs, "Epochs per trial")->check(positive_integer());
   cmd->add_option("--range", args->range, "Learning-rate range low,high (sampled log-uniformly)");
-  cmd->add_option("--betas", args->betas, "Comma-separated beta values (default: the config's)");
+  cmd->add_option("--nonsmooth-beta", args->betas,
+                  "Comma-separated values of nonsmooth.beta, the Jacobian beta, to search (default: the "
+                  "config's)");
+  // The flag's old name read as Adam's betas (train.optimizer.betas); it is refused with the new one.
+  cmd->add_option("--betas", args->old_betas)->group("");
   cmd->add_option("--startup", args->startup, "Trials that reach an epoch before pruning starts there")
       ->check(non_negative_integer());
   cmd->add_option("--out", args->out, "Output directory (default: exp.output_dir/<config name>-lr-search)");
@@ -41,6 +46,10 @@ void add_lr_search_command(CLI::App& app, Action& action) {
   cmd->callback([&action, args] {
     action = [args] {
       refuse_distributed_launch("lr-search");
+      if (!args->old_betas.empty())
+        throw std::runtime_error("--betas " + args->old_betas +
+                                 ": the Jacobian beta values are --nonsmooth-beta (Adam's betas are the "
+                                 "config's train.optimizer.betas)");
       append_data_root(args->sets, args->data_root);
       apply_no_tensorboard(args->no_tensorboard);
       study::LrSearchOptions o;
@@ -61,7 +70,7 @@ void add_lr_search_command(CLI::App& app, Action& action) {
       if (!args->betas.empty()) {
         std::stringstream ss(args->betas);
         std::string item;
-        while (std::getline(ss, item, ',')) o.betas.push_back(parse_finite_number(item, "--betas"));
+        while (std::getline(ss, item, ',')) o.betas.push_back(parse_finite_number(item, "--nonsmooth-beta"));
       }
       if (args->out.empty()) {
         auto dir = train::default_experiment_dir(config::load_config(args->config, args->sets));

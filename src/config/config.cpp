@@ -1,4 +1,5 @@
 #include "tiebreak/config/config.h"
+#include "tiebreak/config/schema.h"
 
 #include <fmt/format.h>
 
@@ -127,6 +128,14 @@ class Section {
     });
   }
 
+  /// An enum field, by the names of its core::enum_names table.
+  template <typename E>
+  E enumeration(const std::string& key, E fallback) {
+    std::vector<std::string> names;
+    for (const auto& entry : core::enum_table<E>()) names.emplace_back(entry.name);
+    return *core::enum_from_name<E>(choice(key, core::enum_name(fallback), names));
+  }
+
   std::vector<std::string> strings(const std::string& key, const std::vector<std::string>& fallback) {
     const json* v = find(key);
     if (!v) return fallback;
@@ -227,41 +236,6 @@ bool positive(double v) { return v > 0; }
 bool non_negative(double v) { return v >= 0; }
 bool unit_open(double v) { return v >= 0 && v < 1; }
 
-template <typename E>
-struct Names {
-  std::vector<std::pair<E, std::string>> items;
-  std::vector<std::string> names() const {
-    std::vector<std::string> out;
-    for (const auto& [e, n] : items) out.push_back(n);
-    return out;
-  }
-  E parse(const std::string& s) const {
-    for (const auto& [e, n] : items)
-      if (n == s) return e;
-    throw std::logic_error("unvalidated enum name " + s);
-  }
-  const std::string& name(E e) const {
-    for (const auto& [k, n] : items)
-      if (k == e) return n;
-    throw std::logic_error("enum without a name");
-  }
-};
-
-const Names<Precision> kPrecisions{{{Precision::Fp16, "fp16"},
-                                    {Precision::Fp32, "fp32"},
-                                    {Precision::Fp64, "fp64"},
-                                    {Precision::Bf16, "bf16"},
-                                    {Precision::AmpFp16, "amp_fp16"},
-                                    {Precision::AmpBf16, "amp_bf16"}}};
-const Names<HalfCompute> kHalfComputes{
-    {{HalfCompute::Fp32Accumulate, "fp32_accumulate"}, {HalfCompute::Native, "native"}}};
-const Names<OptimizerKind> kOptimizers{{{OptimizerKind::Sgd, "sgd"},
-                                        {OptimizerKind::Adam, "adam"},
-                                        {OptimizerKind::AdamW, "adamw"},
-                                        {OptimizerKind::INNAprop, "innaprop"}}};
-const Names<ScheduleKind> kSchedules{
-    {{ScheduleKind::Constant, "constant"}, {ScheduleKind::Cosine, "cosine"}, {ScheduleKind::Step, "step"}}};
-
 bool valid_device(const std::string& s) {
   static const std::regex pattern("auto|cpu|cuda|cuda:[0-9]+");
   return std::regex_match(s, pattern);
@@ -326,14 +300,20 @@ void check_optimizer_range(const TrainConfig& t, Section optimizer, Section sche
 void check_zone_probe_pair(const std::string& text, Section& section) {
   const auto eq = text.find('=');
   const std::string key = eq == std::string::npos ? text : text.substr(0, eq);
-  static const std::vector<std::string> keys{"nonsmooth.beta", "nonsmooth.formulation",
-                                             "nonsmooth.grad_at_zero", "nonsmooth.relu_alpha"};
-  if (eq == std::string::npos || std::find(keys.begin(), keys.end(), key) == keys.end())
+  // The nonsmooth section's keys but pool, which changes the layers themselves.
+  static const std::vector<std::string> keys = [] {
+    std::vector<std::string> out;
+    for (const auto& field : schema_fields())
+      if (field.key.rfind("nonsmooth.", 0) == 0 && field.key != "nonsmooth.pool") out.push_back(field.key);
+    return out;
+  }();
+  if (eq == std::string::npos || std::find(keys.begin(), keys.end(), key) == keys.end()) {
+    std::string listed;
+    for (const auto& k : keys) listed += (listed.empty() ? "" : ", ") + k;
     section.fail_key("pair",
-                     fmt::format("expected KEY=A,B with KEY one of nonsmooth.beta, nonsmooth.formulation, "
-                                 "nonsmooth.grad_at_zero, nonsmooth.relu_alpha (e.g. nonsmooth.beta=0,1), "
-                                 "got \"{}\"",
-                                 text));
+                     fmt::format("expected KEY=A,B with KEY one of {} (e.g. nonsmooth.beta=0,1), got \"{}\"",
+                                 listed, text));
+  }
   const std::string values = text.substr(eq + 1);
   const auto comma = values.find(',');
   std::vector<std::string> parts;
@@ -348,7 +328,7 @@ void check_zone_probe_pair(const std::string& text, Section& section) {
   const bool formulation = key == "nonsmooth.formulation";
   auto valid = [&](const std::string& v) {
     if (v == "run") return true;
-    if (formulation) return v == "pure" || v == "mixture";
+    if (formulation) return core::enum_from_name<ops::PoolFormulation>(v).has_value();
     try {
       const json parsed = parse_value(v);
       return parsed.is_number() && std::isfinite(parsed.get<double>());
@@ -357,225 +337,498 @@ void check_zone_probe_pair(const std::string& text, Section& section) {
     }
   };
   if (parts.size() != 2 || !valid(parts[0]) || !valid(parts[1]) || parts[0] == parts[1])
-    section.fail_key("pair",
-                     fmt::format("expected two different values of {} ({} or run) separated by a comma, "
-                                 "got \"{}\"",
-                                 key, formulation ? "pure, mixture" : "finite numbers", values));
+    section.fail_key(
+        "pair",
+        fmt::format("expected two different values of {} ({} or run) separated by a comma, "
+                    "got \"{}\"",
+                    key, formulation ? core::enum_choices<ops::PoolFormulation>(", ") : "finite numbers",
+                    values));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The schema: one field table per section. Each `visit` below lists its section's keys once, with their
+// checks; the visitors read a section from JSON (Reader), write it (Writer), list its keys with their
+// defaults (KeyLister: docs table, --set/--grid/--pair key checks) or set one key of a typed config
+// (Setter). A struct member is named as its JSON key, nested structs as nested objects.
+
+template <typename V>
+void visit(DataConfig::Files& f, V& v);
+template <typename V>
+void visit(DataConfig::Synthetic& s, V& v);
+template <typename V>
+void visit(DataConfig& d, V& v);
+template <typename V>
+void visit(ModelConfig::StemPool& p, V& v);
+template <typename V>
+void visit(ModelConfig& m, V& v);
+template <typename V>
+void visit(NonsmoothConfig& n, V& v);
+template <typename V>
+void visit(OptimizerConfig& o, V& v);
+template <typename V>
+void visit(ScheduleConfig& s, V& v);
+template <typename V>
+void visit(LossScaleConfig& l, V& v);
+template <typename V>
+void visit(ZoneProbeConfig& z, V& v);
+template <typename V>
+void visit(TrainConfig& t, V& v);
+template <typename V>
+void visit(SweepConfig& s, V& v);
+template <typename V>
+void visit(ZonesConfig& z, V& v);
+template <typename V>
+void visit(DistributedConfig& d, V& v);
+template <typename V>
+void visit(ExpConfig& e, V& v);
+template <typename V>
+void visit(ExperimentConfig& c, V& v);
+
+bool non_empty(const std::string& v) { return !v.empty(); }
+bool any_string(const std::string&) { return true; }
+bool any_number(double) { return true; }
+bool greater_than_one(double v) { return v > 1; }
+bool unit_interval_open(double v) { return v > 0 && v < 1; }
+bool directory_name(const std::string& v) {
+  return v.find('/') == std::string::npos && v != "." && v != "..";
+}
+
+/// Reads one section through a Section (which rejects unconsumed keys at the end).
+class Reader {
+ public:
+  explicit Reader(Section& section) : s_(section) {}
+
+  template <typename T>
+  void integer(const char* key, T& value, int64_t min, const char* expected) {
+    value = static_cast<T>(s_.integer(key, static_cast<int64_t>(value), min, expected));
+  }
+  void number(const char* key, double& value, const char* expected, bool (*ok)(double)) {
+    value = s_.number(key, value, expected, ok);
+  }
+  void boolean(const char* key, bool& value) { value = s_.boolean(key, value); }
+  void string(const char* key, std::string& value, const char* expected, bool (*ok)(const std::string&)) {
+    value = s_.string(key, value, expected, ok);
+  }
+  template <typename E>
+  void enumeration(const char* key, E& value) {
+    value = s_.enumeration(key, value);
+  }
+  void strings(const char* key, std::vector<std::string>& value) { value = s_.strings(key, value); }
+  /// A field whose JSON form needs its own check: `read(json, fail)` returns the value or calls
+  /// `fail()`, which reports `expected` (or `fail(".sub", "what", value)`, a part of it); `write` gives
+  /// the JSON form.
+  template <typename T, typename Read, typename Write>
+  void custom(const char* key, T& value, const char* expected, Read read, Write /*write*/) {
+    if (const json* v = s_.find(key)) {
+      const std::string path = join(s_.path(), key);
+      auto fail = [&](const std::string& sub = "", const char* what = nullptr, const json* got = nullptr) {
+        s_.fail(path + sub, std::string("expected ") + (what ? what : expected), got ? *got : *v);
+      };
+      value = read(*v, fail);
+    }
+  }
+  template <typename S>
+  void section(const char* key, S& value) {
+    Section sub = s_.section(key);
+    Reader reader(sub);
+    visit(value, reader);
+    sub.finish();
+  }
+  /// Defaults that depend on a field read before (the optimizer's lr and weight decay).
+  template <typename F>
+  void defaults(F&& f) {
+    f();
+  }
+  /// A check across fields of the section, run once its fields are read.
+  template <typename F>
+  void validate(F&& f) {
+    f(s_);
+  }
+
+ private:
+  Section& s_;
+};
+
+/// Writes one section as JSON (every field).
+class Writer {
+ public:
+  explicit Writer(json& out) : out_(out) {}
+
+  template <typename T>
+  void integer(const char* key, T& value, int64_t, const char*) {
+    out_[key] = value;
+  }
+  void number(const char* key, double& value, const char*, bool (*)(double)) { out_[key] = value; }
+  void boolean(const char* key, bool& value) { out_[key] = value; }
+  void string(const char* key, std::string& value, const char*, bool (*)(const std::string&)) {
+    out_[key] = value;
+  }
+  template <typename E>
+  void enumeration(const char* key, E& value) {
+    out_[key] = core::enum_name(value);
+  }
+  void strings(const char* key, std::vector<std::string>& value) { out_[key] = value; }
+  template <typename T, typename Read, typename Write>
+  void custom(const char* key, T& value, const char*, Read, Write write) {
+    out_[key] = write(value);
+  }
+  template <typename S>
+  void section(const char* key, S& value) {
+    json sub = json::object();
+    Writer writer(sub);
+    visit(value, writer);
+    out_[key] = std::move(sub);
+  }
+  template <typename F>
+  void defaults(F&&) {}
+  template <typename F>
+  void validate(F&&) {}
+
+ private:
+  json& out_;
+};
+
+/// Lists every key (dotted path) and what it expects.
+class KeyLister {
+ public:
+  KeyLister(std::vector<FieldInfo>& out, std::string prefix) : out_(out), prefix_(std::move(prefix)) {}
+
+  template <typename T>
+  void integer(const char* key, T&, int64_t, const char* expected) {
+    add(key, expected);
+  }
+  void number(const char* key, double&, const char* expected, bool (*)(double)) { add(key, expected); }
+  void boolean(const char* key, bool&) { add(key, "true or false"); }
+  void string(const char* key, std::string&, const char* expected, bool (*)(const std::string&)) {
+    add(key, expected);
+  }
+  template <typename E>
+  void enumeration(const char* key, E&) {
+    add(key, "one of " + core::enum_choices<E>());
+  }
+  void strings(const char* key, std::vector<std::string>&) { add(key, "a list of path strings"); }
+  template <typename T, typename Read, typename Write>
+  void custom(const char* key, T&, const char* expected, Read, Write) {
+    add(key, expected);
+  }
+  template <typename S>
+  void section(const char* key, S& value) {
+    KeyLister lister(out_, join(prefix_, key));
+    visit(value, lister);
+  }
+  template <typename F>
+  void defaults(F&&) {}
+  template <typename F>
+  void validate(F&&) {}
+
+ private:
+  void add(const char* key, std::string expected) {
+    out_.push_back({join(prefix_, key), std::move(expected), {}});
+  }
+
+  std::vector<FieldInfo>& out_;
+  std::string prefix_;
+};
+
+/// Sets the one field at `key` (a dotted path) of a typed config from a JSON value, with that field's own
+/// check (through Reader, so the error reads as a config file's would).
+class Setter {
+ public:
+  Setter(const std::string& key, const json& value, const Origins& origins, std::string prefix = "")
+      : key_(key), value_(value), origins_(origins), prefix_(std::move(prefix)) {}
+
+  bool found() const { return found_; }
+
+  template <typename T>
+  void integer(const char* key, T& value, int64_t min, const char* expected) {
+    if (match(key)) with_reader(key, [&](Reader& r) { r.integer(key, value, min, expected); });
+  }
+  void number(const char* key, double& value, const char* expected, bool (*ok)(double)) {
+    if (match(key)) with_reader(key, [&](Reader& r) { r.number(key, value, expected, ok); });
+  }
+  void boolean(const char* key, bool& value) {
+    if (match(key)) with_reader(key, [&](Reader& r) { r.boolean(key, value); });
+  }
+  void string(const char* key, std::string& value, const char* expected, bool (*ok)(const std::string&)) {
+    if (match(key)) with_reader(key, [&](Reader& r) { r.string(key, value, expected, ok); });
+  }
+  template <typename E>
+  void enumeration(const char* key, E& value) {
+    if (match(key)) with_reader(key, [&](Reader& r) { r.enumeration(key, value); });
+  }
+  void strings(const char* key, std::vector<std::string>& value) {
+    if (match(key)) with_reader(key, [&](Reader& r) { r.strings(key, value); });
+  }
+  template <typename T, typename Read, typename Write>
+  void custom(const char* key, T& value, const char* expected, Read read, Write write) {
+    if (match(key)) with_reader(key, [&](Reader& r) { r.custom(key, value, expected, read, write); });
+  }
+  template <typename S>
+  void section(const char* key, S& value) {
+    const std::string path = join(prefix_, key);
+    if (key_.rfind(path + ".", 0) != 0) return;
+    Setter setter(key_, value_, origins_, path);
+    visit(value, setter);
+    found_ = found_ || setter.found_;
+  }
+  template <typename F>
+  void defaults(F&&) {}
+  template <typename F>
+  void validate(F&&) {}
+
+ private:
+  bool match(const char* key) const { return join(prefix_, key) == key_; }
+  template <typename F>
+  void with_reader(const char* key, F&& f) {
+    json object = json::object();
+    object[key] = value_;
+    Section section(&object, prefix_, origins_);
+    Reader reader(section);
+    f(reader);
+    found_ = true;
+  }
+
+  const std::string& key_;
+  const json& value_;
+  const Origins& origins_;
+  std::string prefix_;
+  bool found_ = false;
+};
+
+template <typename V>
+void visit(DataConfig::Files& f, V& v) {
+  v.strings("train", f.train);
+  v.strings("test", f.test);
+}
+
+template <typename V>
+void visit(DataConfig::Synthetic& s, V& v) {
+  const char* positive_integer = "a positive integer";
+  v.integer("train_size", s.train_size, 1, positive_integer);
+  v.integer("test_size", s.test_size, 1, positive_integer);
+  v.integer("classes", s.classes, 2, "an integer >= 2");
+  v.custom(
+      "shape", s.shape, "[channels, height, width] as positive integers",
+      [](const json& j, auto fail) {
+        bool ok = j.is_array() && j.size() == 3;
+        if (ok)
+          for (const auto& e : j) ok = ok && e.is_number_integer() && e.get<int64_t>() > 0;
+        if (!ok) fail();
+        return j.get<std::vector<int64_t>>();
+      },
+      [](const std::vector<int64_t>& shape) { return json(shape); });
+}
+
+template <typename V>
+void visit(DataConfig& d, V& v) {
+  const char* positive_integer = "a positive integer";
+  v.string("dataset", d.dataset, "a non-empty dataset name", non_empty);
+  v.string("root", d.root, "a string", any_string);
+  v.integer("batch_size", d.batch_size, 1, positive_integer);
+  v.integer("test_batch_size", d.test_batch_size, 1, positive_integer);
+  v.boolean("shuffle", d.shuffle);
+  v.enumeration("augmentation", d.augmentation);
+  v.boolean("svhn_extra", d.svhn_extra);
+  v.integer("train_limit", d.train_limit, 0, "a non-negative integer (0 = all)");
+  v.integer("test_limit", d.test_limit, 0, "a non-negative integer (0 = all)");
+  v.integer("num_workers", d.num_workers, 1, positive_integer);
+  v.integer("crop_size", d.crop_size, 1, positive_integer);
+  v.integer("resize_size", d.resize_size, 1, positive_integer);
+  v.section("files", d.files);
+  v.section("synthetic", d.synthetic);
+}
+
+template <typename V>
+void visit(ModelConfig::StemPool& p, V& v) {
+  v.integer("kernel", p.kernel, 1, "a positive integer");
+  v.integer("stride", p.stride, 1, "a positive integer");
+  v.integer("padding", p.padding, 0, "a non-negative integer");
+  v.validate([&](Section& s) {
+    if (2 * p.padding > p.kernel)
+      s.fail_key("padding",
+                 fmt::format("expected at most half the kernel ({}), got {}", p.kernel, p.padding));
+  });
+}
+
+template <typename V>
+void visit(ModelConfig& m, V& v) {
+  v.string("name", m.name, "a non-empty model name", non_empty);
+  v.boolean("batch_norm", m.batch_norm);
+  v.enumeration("init", m.init);
+  v.enumeration("variant", m.variant);
+  v.enumeration("stem", m.stem);
+  v.section("stem_pool", m.stem_pool);
+}
+
+template <typename V>
+void visit(NonsmoothConfig& n, V& v) {
+  v.enumeration("pool", n.pool);
+  v.number("beta", n.beta, "a finite number", any_number);
+  v.enumeration("formulation", n.formulation);
+  v.number("grad_at_zero", n.grad_at_zero, "a finite number", any_number);
+  v.number("relu_alpha", n.relu_alpha, "a finite number", any_number);
+}
+
+template <typename V>
+void visit(OptimizerConfig& o, V& v) {
+  v.enumeration("name", o.name);
+  v.defaults([&] {
+    // The adaptive optimizers' customary defaults; adamw and innaprop decay decoupled, as PyTorch's AdamW.
+    o.lr = o.name != OptimizerKind::Sgd ? 1e-3 : 0.01;
+    o.weight_decay = o.name == OptimizerKind::AdamW || o.name == OptimizerKind::INNAprop ? 0.01 : 0.0;
+  });
+  v.number("lr", o.lr, "a positive number", positive);
+  v.number("momentum", o.momentum, "a number in [0, 1)", unit_open);
+  v.number("weight_decay", o.weight_decay, "a non-negative number", non_negative);
+  v.boolean("nesterov", o.nesterov);
+  v.custom(
+      "betas", o.betas, "two numbers in [0, 1)",
+      [](const json& j, auto fail) {
+        if (!(j.is_array() && j.size() == 2 && j[0].is_number() && j[1].is_number() &&
+              unit_open(j[0].get<double>()) && unit_open(j[1].get<double>())))
+          fail();
+        return std::array<double, 2>{j[0].get<double>(), j[1].get<double>()};
+      },
+      [](const std::array<double, 2>& betas) {
+        return json{betas[0], betas[1]};
+      });
+  v.number("eps", o.eps, "a non-negative number", non_negative);
+  v.number("alpha", o.alpha, "a non-negative number", non_negative);
+  v.number("beta", o.beta, "a positive number", positive);
+  v.number("sigma", o.sigma, "a number in [0, 1)", unit_open);
+  v.validate([&](Section& s) {
+    if (o.nesterov && (o.name != OptimizerKind::Sgd || o.momentum <= 0))
+      s.fail_key("nesterov", "Nesterov momentum needs optimizer sgd with momentum > 0");
+    if (o.name == OptimizerKind::INNAprop && o.lr >= o.beta)
+      s.fail_key("lr", fmt::format("expected less than train.optimizer.beta ({}) for innaprop, got {}",
+                                   o.beta, o.lr));
+  });
+}
+
+template <typename V>
+void visit(ScheduleConfig& s, V& v) {
+  v.enumeration("name", s.name);
+  v.integer("step_size", s.step_size, 1, "a positive integer");
+  v.number("gamma", s.gamma, "a positive number", positive);
+}
+
+template <typename V>
+void visit(LossScaleConfig& l, V& v) {
+  v.number("init_scale", l.init_scale, "a positive number", positive);
+  v.number("growth_factor", l.growth_factor, "a number > 1", greater_than_one);
+  v.number("backoff_factor", l.backoff_factor, "a number in (0, 1)", unit_interval_open);
+  v.integer("growth_interval", l.growth_interval, 1, "a positive integer");
+}
+
+template <typename V>
+void visit(ZoneProbeConfig& z, V& v) {
+  v.integer("every", z.every, 0, "a non-negative integer (0 = off)");
+  v.string("pair", z.pair, "a string", any_string);
+  v.enumeration("norm", z.norm);
+  v.custom(
+      "threshold", z.threshold, "a finite number >= 0, or null for the study's threshold of the precision",
+      [](const json& j, auto fail) {
+        // null = the study's threshold for the precision, stored as -1.
+        if (j.is_null()) return -1.0;
+        if (!j.is_number() || !std::isfinite(j.get<double>()) || j.get<double>() < 0) fail();
+        return j.get<double>();
+      },
+      [](double threshold) { return threshold < 0 ? json(nullptr) : json(threshold); });
+  v.boolean("classify", z.classify);
+  v.validate([&](Section& s) { check_zone_probe_pair(z.pair, s); });
+}
+
+template <typename V>
+void visit(TrainConfig& t, V& v) {
+  v.enumeration("precision", t.precision);
+  v.enumeration("half_compute", t.half_compute);
+  v.section("optimizer", t.optimizer);
+  v.section("schedule", t.schedule);
+  v.section("loss_scale", t.loss_scale);
+  v.integer("epochs", t.epochs, 1, "a positive integer");
+  v.integer("runs", t.runs, 1, "a positive integer");
+  v.integer("seed", t.seed, 0, "a non-negative integer");
+  v.enumeration("seeding", t.seeding);
+  v.integer("stop_after_epoch", t.stop_after_epoch, 0, "a non-negative integer (0 = never)");
+  v.section("zone_probe", t.zone_probe);
+  v.validate([&](Section& s) { check_optimizer_range(t, s.section("optimizer"), s.section("schedule")); });
+}
+
+template <typename V>
+void visit(SweepConfig& s, V& v) {
+  using Grid = std::vector<std::pair<std::string, std::vector<json>>>;
+  v.custom(
+      "grid", s.grid, "an object of dotted keys and value lists",
+      [](const json& j, auto fail) {
+        if (!j.is_object()) fail();
+        Grid grid;
+        for (const auto& [key, values] : j.items()) {
+          bool ok = values.is_array() && !values.empty();
+          for (const auto& e : values) ok = ok && !e.is_object() && !e.is_array() && !e.is_null();
+          if (!ok) fail("." + key, "a non-empty list of values (numbers, strings or booleans)", &values);
+          if (!is_field(key)) {
+            const json name = key;
+            fail("." + key, "a config key such as nonsmooth.beta (docs/training.md lists them)", &name);
+          }
+          grid.emplace_back(key, std::vector<json>(values.begin(), values.end()));
+        }
+        return grid;
+      },
+      [](const Grid& grid) {
+        json out = json::object();
+        for (const auto& [key, values] : grid) out[key] = values;
+        return out;
+      });
+}
+
+template <typename V>
+void visit(ZonesConfig& z, V& v) {
+  v.integer("initializations", z.initializations, 1, "a positive integer");
+  v.integer("initializations_fp64", z.initializations_fp64, 1, "a positive integer");
+}
+
+template <typename V>
+void visit(DistributedConfig& d, V& v) {
+  v.enumeration("backend", d.backend);
+  v.number("timeout_seconds", d.timeout_seconds, "a positive number of seconds", positive);
+  v.number("bucket_mb", d.bucket_mb, "a positive number of MiB", positive);
+  v.boolean("sync_batch_norm", d.sync_batch_norm);
+}
+
+template <typename V>
+void visit(ExpConfig& e, V& v) {
+  v.string("output_dir", e.output_dir, "a non-empty directory", non_empty);
+  v.string("name", e.name, "a directory name without '/'", directory_name);
+  v.boolean("checkpoint", e.checkpoint);
+  v.string("device", e.device, "auto, cpu or cuda:N", valid_device);
+  v.boolean("deterministic", e.deterministic);
+  v.integer("threads", e.threads, 0, "a non-negative integer (0 = default)");
+  v.enumeration("log_level", e.log_level);
+  v.boolean("tie_stats", e.tie_stats);
+  v.number("log_every_seconds", e.log_every_seconds, "a non-negative number of seconds", non_negative);
+  v.section("distributed", e.distributed);
+}
+
+template <typename V>
+void visit(ExperimentConfig& c, V& v) {
+  v.section("data", c.data);
+  v.section("model", c.model);
+  v.section("nonsmooth", c.nonsmooth);
+  v.section("train", c.train);
+  v.section("sweep", c.sweep);
+  v.section("zones", c.zones);
+  v.section("exp", c.exp);
 }
 
 ExperimentConfig parse(const json& document, const Origins& origins) {
-  Section root(&document, "", origins);
   if (!document.is_object()) {
     throw ConfigError(fmt::format("{}: expected a JSON object at the top level, got {}", origins.fallback,
                                   shown(document)));
   }
+  Section root(&document, "", origins);
   ExperimentConfig c;
-
-  {
-    Section s = root.section("data");
-    auto& d = c.data;
-    d.dataset =
-        s.string("dataset", d.dataset, "a non-empty dataset name", [](auto& v) { return !v.empty(); });
-    d.root = s.string("root", d.root);
-    d.batch_size = s.integer("batch_size", d.batch_size, 1, "a positive integer");
-    d.test_batch_size = s.integer("test_batch_size", d.test_batch_size, 1, "a positive integer");
-    d.shuffle = s.boolean("shuffle", d.shuffle);
-    d.augmentation = s.choice("augmentation", d.augmentation, {"standard", "none"});
-    d.svhn_extra = s.boolean("svhn_extra", d.svhn_extra);
-    d.train_limit = s.integer("train_limit", d.train_limit, 0, "a non-negative integer (0 = all)");
-    d.test_limit = s.integer("test_limit", d.test_limit, 0, "a non-negative integer (0 = all)");
-    d.num_workers = s.integer("num_workers", d.num_workers, 1, "a positive integer");
-    d.crop_size = s.integer("crop_size", d.crop_size, 1, "a positive integer");
-    d.resize_size = s.integer("resize_size", d.resize_size, 1, "a positive integer");
-    {
-      Section f = s.section("files");
-      d.train_files = f.strings("train", d.train_files);
-      d.test_files = f.strings("test", d.test_files);
-      f.finish();
-    }
-    {
-      Section syn = s.section("synthetic");
-      d.synthetic_train_size = syn.integer("train_size", d.synthetic_train_size, 1, "a positive integer");
-      d.synthetic_test_size = syn.integer("test_size", d.synthetic_test_size, 1, "a positive integer");
-      d.synthetic_classes = syn.integer("classes", d.synthetic_classes, 2, "an integer >= 2");
-      if (const json* shape = syn.find("shape")) {
-        bool ok = shape->is_array() && shape->size() == 3;
-        for (const auto& v : *shape) ok = ok && v.is_number_integer() && v.get<int64_t>() > 0;
-        if (!ok)
-          syn.fail("data.synthetic.shape", "expected [channels, height, width] as positive integers", *shape);
-        d.synthetic_shape = shape->get<std::vector<int64_t>>();
-      }
-      syn.finish();
-    }
-    s.finish();
-  }
-  {
-    Section s = root.section("model");
-    auto& m = c.model;
-    m.name = s.string("name", m.name, "a non-empty model name", [](auto& v) { return !v.empty(); });
-    m.batch_norm = s.boolean("batch_norm", m.batch_norm);
-    m.init = s.choice("init", m.init,
-                      {"pytorch_default", "kaiming", "torchvision_resnet", "torchvision_densenet"});
-    m.variant = s.choice("variant", m.variant, {"torchvision", "study"});
-    m.stem = s.choice("stem", m.stem, {"cifar", "imagenet"});
-    {
-      Section p = s.section("stem_pool");
-      m.stem_pool_kernel = p.integer("kernel", m.stem_pool_kernel, 1, "a positive integer");
-      m.stem_pool_stride = p.integer("stride", m.stem_pool_stride, 1, "a positive integer");
-      m.stem_pool_padding = p.integer("padding", m.stem_pool_padding, 0, "a non-negative integer");
-      if (2 * m.stem_pool_padding > m.stem_pool_kernel) {
-        p.fail_key("padding", fmt::format("expected at most half the kernel ({}), got {}", m.stem_pool_kernel,
-                                          m.stem_pool_padding));
-      }
-      p.finish();
-    }
-    s.finish();
-  }
-  {
-    Section s = root.section("nonsmooth");
-    auto& n = c.nonsmooth;
-    n.pool = s.choice("pool", n.pool, {"maxpool", "normpool"});
-    n.beta = s.number("beta", n.beta, "a finite number");
-    n.formulation = s.choice("formulation", n.formulation, {"pure", "mixture"});
-    n.grad_at_zero = s.number("grad_at_zero", n.grad_at_zero, "a finite number");
-    n.relu_alpha = s.number("relu_alpha", n.relu_alpha, "a finite number");
-    s.finish();
-  }
-  {
-    Section s = root.section("train");
-    auto& t = c.train;
-    t.precision = kPrecisions.parse(s.choice("precision", "fp32", kPrecisions.names()));
-    t.half_compute = kHalfComputes.parse(s.choice("half_compute", "fp32_accumulate", kHalfComputes.names()));
-    {
-      Section o = s.section("optimizer");
-      auto& opt = t.optimizer;
-      opt.name = kOptimizers.parse(o.choice("name", "sgd", kOptimizers.names()));
-      const bool adaptive = opt.name != OptimizerKind::Sgd;
-      const bool decoupled = opt.name == OptimizerKind::AdamW || opt.name == OptimizerKind::INNAprop;
-      opt.lr = o.number("lr", adaptive ? 1e-3 : 0.01, "a positive number", positive);
-      opt.momentum = o.number("momentum", 0.0, "a number in [0, 1)", unit_open);
-      opt.weight_decay =
-          o.number("weight_decay", decoupled ? 0.01 : 0.0, "a non-negative number", non_negative);
-      opt.nesterov = o.boolean("nesterov", false);
-      if (const json* betas = o.find("betas")) {
-        bool ok = betas->is_array() && betas->size() == 2 && (*betas)[0].is_number() &&
-                  (*betas)[1].is_number() && unit_open((*betas)[0].get<double>()) &&
-                  unit_open((*betas)[1].get<double>());
-        if (!ok) o.fail("train.optimizer.betas", "expected two numbers in [0, 1)", *betas);
-        opt.betas = {(*betas)[0].get<double>(), (*betas)[1].get<double>()};
-      }
-      opt.eps = o.number("eps", opt.eps, "a non-negative number", non_negative);
-      opt.alpha = o.number("alpha", opt.alpha, "a non-negative number", non_negative);
-      opt.beta = o.number("beta", opt.beta, "a positive number", positive);
-      opt.sigma = o.number("sigma", opt.sigma, "a number in [0, 1)", unit_open);
-      if (opt.nesterov && (opt.name != OptimizerKind::Sgd || opt.momentum <= 0)) {
-        o.fail_key("nesterov", "Nesterov momentum needs optimizer sgd with momentum > 0");
-      }
-      if (opt.name == OptimizerKind::INNAprop && opt.lr >= opt.beta) {
-        o.fail_key("lr", fmt::format("expected less than train.optimizer.beta ({}) for innaprop, got {}",
-                                     opt.beta, opt.lr));
-      }
-      o.finish();
-    }
-    {
-      Section sc = s.section("schedule");
-      auto& sch = t.schedule;
-      sch.name = kSchedules.parse(sc.choice("name", "constant", kSchedules.names()));
-      sch.step_size = sc.integer("step_size", sch.step_size, 1, "a positive integer");
-      sch.gamma = sc.number("gamma", sch.gamma, "a positive number", positive);
-      sc.finish();
-    }
-    {
-      Section ls = s.section("loss_scale");
-      auto& l = t.loss_scale;
-      l.init_scale = ls.number("init_scale", l.init_scale, "a positive number", positive);
-      l.growth_factor =
-          ls.number("growth_factor", l.growth_factor, "a number > 1", [](double v) { return v > 1; });
-      l.backoff_factor = ls.number("backoff_factor", l.backoff_factor, "a number in (0, 1)",
-                                   [](double v) { return v > 0 && v < 1; });
-      l.growth_interval = ls.integer("growth_interval", l.growth_interval, 1, "a positive integer");
-      ls.finish();
-    }
-    t.epochs = s.integer("epochs", t.epochs, 1, "a positive integer");
-    t.runs = s.integer("runs", t.runs, 1, "a positive integer");
-    t.seed = static_cast<uint64_t>(s.integer("seed", 0, 0, "a non-negative integer"));
-    t.seeding = s.choice("seeding", t.seeding, {"paired", "independent"});
-    t.stop_after_epoch = s.integer("stop_after_epoch", 0, 0, "a non-negative integer (0 = never)");
-    {
-      Section zp = s.section("zone_probe");
-      auto& z = t.zone_probe;
-      z.every = zp.integer("every", z.every, 0, "a non-negative integer (0 = off)");
-      z.pair = zp.string("pair", z.pair);
-      check_zone_probe_pair(z.pair, zp);
-      z.norm = zp.choice("norm", z.norm, {"linf", "l1"});
-      if (const json* v = zp.find("threshold")) {
-        // null (or absent) = the study's threshold for the precision.
-        if (!v->is_null()) {
-          if (!v->is_number() || !std::isfinite(v->get<double>()) || v->get<double>() < 0)
-            zp.fail("train.zone_probe.threshold",
-                    "expected a finite number >= 0, or null for the study's threshold of the precision", *v);
-          z.threshold = v->get<double>();
-        }
-      }
-      z.classify = zp.boolean("classify", z.classify);
-      zp.finish();
-    }
-    check_optimizer_range(t, s.section("optimizer"), s.section("schedule"));
-    s.finish();
-  }
-  {
-    Section s = root.section("sweep");
-    if (const json* grid = s.find("grid")) {
-      if (!grid->is_object())
-        s.fail("sweep.grid", "expected an object of dotted keys and value lists", *grid);
-      for (const auto& [key, values] : grid->items()) {
-        const std::string path = "sweep.grid." + key;
-        bool ok = values.is_array() && !values.empty();
-        for (const auto& v : values) ok = ok && !v.is_object() && !v.is_array() && !v.is_null();
-        if (!ok) s.fail(path, "expected a non-empty list of values (numbers, strings or booleans)", values);
-        if (key.empty() || key.front() == '.' || key.back() == '.' || key.find("..") != std::string::npos)
-          s.fail(path, "expected a dotted config key such as nonsmooth.beta", key);
-        c.sweep.grid.emplace_back(key, values.get<std::vector<json>>());
-      }
-    }
-    s.finish();
-  }
-  {
-    Section s = root.section("zones");
-    auto& z = c.zones;
-    z.initializations = s.integer("initializations", z.initializations, 1, "a positive integer");
-    z.initializations_fp64 =
-        s.integer("initializations_fp64", z.initializations_fp64, 1, "a positive integer");
-    s.finish();
-  }
-  {
-    Section s = root.section("exp");
-    auto& e = c.exp;
-    e.output_dir =
-        s.string("output_dir", e.output_dir, "a non-empty directory", [](auto& v) { return !v.empty(); });
-    e.name = s.string("name", e.name, "a directory name without '/'",
-                      [](auto& v) { return v.find('/') == std::string::npos && v != "." && v != ".."; });
-    e.checkpoint = s.boolean("checkpoint", e.checkpoint);
-    e.device = s.string("device", e.device, "auto, cpu or cuda:N", valid_device);
-    e.deterministic = s.boolean("deterministic", e.deterministic);
-    e.threads = s.integer("threads", e.threads, 0, "a non-negative integer (0 = default)");
-    e.log_level = s.choice("log_level", e.log_level, {"trace", "debug", "info", "warn", "error"});
-    e.tie_stats = s.boolean("tie_stats", e.tie_stats);
-    e.log_every_seconds =
-        s.number("log_every_seconds", e.log_every_seconds, "a non-negative number of seconds", non_negative);
-    {
-      Section ds = s.section("distributed");
-      auto& d = e.distributed;
-      d.backend = ds.choice("backend", d.backend, {"auto", "gloo", "nccl"});
-      d.timeout_seconds = ds.number("timeout_seconds", d.timeout_seconds, "a positive number of seconds",
-                                    [](double v) { return v > 0; });
-      d.bucket_mb =
-          ds.number("bucket_mb", d.bucket_mb, "a positive number of MiB", [](double v) { return v > 0; });
-      d.sync_batch_norm = ds.boolean("sync_batch_norm", d.sync_batch_norm);
-      ds.finish();
-    }
-    s.finish();
-  }
+  Reader reader(root);
+  visit(c, reader);
   // `extends` was consumed while loading; a leftover one came in through JSON directly.
   root.find("extends");
   root.finish();
@@ -640,29 +893,6 @@ json load_layers(const fs::path& path, Origins& origins, std::vector<fs::path>& 
 }
 
 }  // namespace
-
-std::string to_string(Precision precision) { return kPrecisions.name(precision); }
-std::string to_string(OptimizerKind kind) { return kOptimizers.name(kind); }
-std::string to_string(ScheduleKind kind) { return kSchedules.name(kind); }
-std::string to_string(HalfCompute mode) { return kHalfComputes.name(mode); }
-
-int precision_bits(Precision precision) {
-  switch (precision) {
-    case Precision::Fp16:
-      return 16;
-    case Precision::Bf16:
-      return 16;
-    case Precision::AmpFp16:
-      return 24;
-    case Precision::AmpBf16:
-      return 24;
-    case Precision::Fp32:
-      return 32;
-    case Precision::Fp64:
-      return 64;
-  }
-  return 0;
-}
 
 std::pair<std::string, std::string> split_assignment(const std::string& assignment) {
   auto eq = assignment.find('=');
@@ -768,104 +998,39 @@ LoadedConfig config_from_json(const json& document, const std::string& source) {
 }
 
 json to_json(const ExperimentConfig& c) {
-  const auto& o = c.train.optimizer;
-  return {
-      {"data",
-       {{"dataset", c.data.dataset},
-        {"root", c.data.root},
-        {"batch_size", c.data.batch_size},
-        {"test_batch_size", c.data.test_batch_size},
-        {"shuffle", c.data.shuffle},
-        {"augmentation", c.data.augmentation},
-        {"svhn_extra", c.data.svhn_extra},
-        {"train_limit", c.data.train_limit},
-        {"test_limit", c.data.test_limit},
-        {"num_workers", c.data.num_workers},
-        {"crop_size", c.data.crop_size},
-        {"resize_size", c.data.resize_size},
-        {"files", {{"train", c.data.train_files}, {"test", c.data.test_files}}},
-        {"synthetic",
-         {{"train_size", c.data.synthetic_train_size},
-          {"test_size", c.data.synthetic_test_size},
-          {"classes", c.data.synthetic_classes},
-          {"shape", c.data.synthetic_shape}}}}},
-      {"model",
-       {{"name", c.model.name},
-        {"batch_norm", c.model.batch_norm},
-        {"init", c.model.init},
-        {"variant", c.model.variant},
-        {"stem", c.model.stem},
-        {"stem_pool",
-         {{"kernel", c.model.stem_pool_kernel},
-          {"stride", c.model.stem_pool_stride},
-          {"padding", c.model.stem_pool_padding}}}}},
-      {"nonsmooth",
-       {{"pool", c.nonsmooth.pool},
-        {"beta", c.nonsmooth.beta},
-        {"formulation", c.nonsmooth.formulation},
-        {"grad_at_zero", c.nonsmooth.grad_at_zero},
-        {"relu_alpha", c.nonsmooth.relu_alpha}}},
-      {"train",
-       {{"precision", to_string(c.train.precision)},
-        {"half_compute", to_string(c.train.half_compute)},
-        {"optimizer",
-         {{"name", to_string(o.name)},
-          {"lr", o.lr},
-          {"momentum", o.momentum},
-          {"weight_decay", o.weight_decay},
-          {"nesterov", o.nesterov},
-          {"betas", {o.betas[0], o.betas[1]}},
-          {"eps", o.eps},
-          {"alpha", o.alpha},
-          {"beta", o.beta},
-          {"sigma", o.sigma}}},
-        {"schedule",
-         {{"name", to_string(c.train.schedule.name)},
-          {"step_size", c.train.schedule.step_size},
-          {"gamma", c.train.schedule.gamma}}},
-        {"loss_scale",
-         {{"init_scale", c.train.loss_scale.init_scale},
-          {"growth_factor", c.train.loss_scale.growth_factor},
-          {"backoff_factor", c.train.loss_scale.backoff_factor},
-          {"growth_interval", c.train.loss_scale.growth_interval}}},
-        {"epochs", c.train.epochs},
-        {"runs", c.train.runs},
-        {"seed", c.train.seed},
-        {"seeding", c.train.seeding},
-        {"stop_after_epoch", c.train.stop_after_epoch},
-        {"zone_probe",
-         {{"every", c.train.zone_probe.every},
-          {"pair", c.train.zone_probe.pair},
-          {"norm", c.train.zone_probe.norm},
-          {"threshold",
-           c.train.zone_probe.threshold < 0 ? json(nullptr) : json(c.train.zone_probe.threshold)},
-          {"classify", c.train.zone_probe.classify}}}}},
-      {"sweep",
-       {{"grid",
-         [&] {
-           json grid = json::object();
-           for (const auto& [key, values] : c.sweep.grid) grid[key] = values;
-           return grid;
-         }()}}},
-      {"zones",
-       {{"initializations", c.zones.initializations},
-        {"initializations_fp64", c.zones.initializations_fp64}}},
-      {"exp",
-       {{"output_dir", c.exp.output_dir},
-        {"name", c.exp.name},
-        {"checkpoint", c.exp.checkpoint},
-        {"device", c.exp.device},
-        {"deterministic", c.exp.deterministic},
-        {"threads", c.exp.threads},
-        {"log_level", c.exp.log_level},
-        {"tie_stats", c.exp.tie_stats},
-        {"log_every_seconds", c.exp.log_every_seconds},
-        {"distributed",
-         {{"backend", c.exp.distributed.backend},
-          {"timeout_seconds", c.exp.distributed.timeout_seconds},
-          {"bucket_mb", c.exp.distributed.bucket_mb},
-          {"sync_batch_norm", c.exp.distributed.sync_batch_norm}}}}},
-  };
+  ExperimentConfig copy = c;  // the field tables take the struct by reference
+  json out = json::object();
+  Writer writer(out);
+  visit(copy, writer);
+  return out;
+}
+
+const std::vector<FieldInfo>& schema_fields() {
+  static const std::vector<FieldInfo> fields = [] {
+    std::vector<FieldInfo> out;
+    ExperimentConfig defaults;
+    KeyLister lister(out, "");
+    visit(defaults, lister);
+    const json written = to_json(defaults);
+    for (auto& field : out) field.default_value = value_at(written, field.key);
+    return out;
+  }();
+  return fields;
+}
+
+bool is_field(const std::string& key) {
+  const auto& fields = schema_fields();
+  return std::any_of(fields.begin(), fields.end(), [&](const FieldInfo& f) { return f.key == key; });
+}
+
+void set_field(ExperimentConfig& config, const std::string& key, const json& value,
+               const std::string& source) {
+  Origins origins;
+  origins.fallback = source;
+  Setter setter(key, value, origins);
+  visit(config, setter);
+  if (!setter.found())
+    throw ConfigError(fmt::format("{}: {}: not a config key (docs/training.md lists them)", source, key));
 }
 
 }  // namespace tiebreak::config

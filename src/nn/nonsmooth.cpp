@@ -33,12 +33,4 @@ std::string Nonsmooth::describe() const {
   return fmt::format("{}, relu'(0)={}", pool, relu_alpha_);
 }
 
-std::string to_string(PoolKind kind) { return kind == PoolKind::MaxPool ? "maxpool" : "normpool"; }
-
-PoolKind parse_pool_kind(const std::string& name) {
-  if (name == "maxpool") return PoolKind::MaxPool;
-  if (name == "normpool") return PoolKind::NormPool;
-  TORCH_CHECK(false, "pool kind: expected \"maxpool\" or \"normpool\", got \"", name, "\"");
-}
-
 }  // namespace tiebreak::nn

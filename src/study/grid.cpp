@@ -1,5 +1,7 @@
 #include "tiebreak/study/grid.h"
 
+#include "tiebreak/config/schema.h"
+
 #include <c10/util/Exception.h>
 
 #include <cctype>
@@ -33,6 +35,8 @@ GridAxis parse_grid_axis(const std::string& argument) {
               ": expected key=v1,v2,... e.g. nonsmooth.beta=0,1,1000");
   GridAxis axis;
   axis.key = argument.substr(0, eq);
+  TORCH_CHECK(config::is_field(axis.key), argument, ": ", axis.key,
+              " is not a config key (docs/training.md lists them), e.g. nonsmooth.beta");
   const std::string list = argument.substr(eq + 1);
   std::string item;
   std::stringstream ss(list);

@@ -196,25 +196,28 @@ std::vector<std::string> departures(const config::ExperimentConfig& c, const Stu
     if (different) out.push_back(what);
   };
   const auto& n = c.nonsmooth;
-  differ(n.pool != "maxpool", fmt::format("pool {}, the study's is maxpool", n.pool));
-  differ(n.formulation != "mixture",
+  differ(n.pool != nn::PoolKind::MaxPool,
+         fmt::format("pool {}, the study's is maxpool", core::enum_name(n.pool)));
+  differ(n.formulation != ops::PoolFormulation::Mixture,
          fmt::format("formulation {}, the study's is mixture (β·MinNormPool + (1−β)·NativePool)",
-                     n.formulation));
+                     core::enum_name(n.formulation)));
   differ(n.relu_alpha != 0, fmt::format("relu_alpha {}, the study's is 0", n.relu_alpha));
 
   const auto& m = c.model;
-  std::string init = "pytorch_default";
-  if (key.model == "resnet18") init = "torchvision_resnet";
-  if (key.model == "densenet121") init = "torchvision_densenet";
-  differ(m.init != init, fmt::format("model.init {}, the study's is {}", m.init, init));
+  auto init = models::InitScheme::PytorchDefault;
+  if (key.model == "resnet18") init = models::InitScheme::TorchvisionResNet;
+  if (key.model == "densenet121") init = models::InitScheme::TorchvisionDenseNet;
+  differ(m.init != init,
+         fmt::format("model.init {}, the study's is {}", core::enum_name(m.init), core::enum_name(init)));
   if (key.model == "densenet121")
-    differ(m.variant != "study", "model.variant torchvision, the study built its own");
+    differ(m.variant != models::ModelVariant::Study, "model.variant torchvision, the study built its own");
   if (key.model == "resnet18" || key.model == "densenet121") {
-    const std::string stem = key.model == "resnet18" ? "cifar" : "imagenet";
-    differ(m.stem != stem, fmt::format("model.stem {}, the study's is {}", m.stem, stem));
-    differ(m.stem_pool_kernel != 2 || m.stem_pool_stride != 2 || m.stem_pool_padding != 0,
-           fmt::format("stem pool {}/{}/{}, the study's is 2/2/0", m.stem_pool_kernel, m.stem_pool_stride,
-                       m.stem_pool_padding));
+    const auto stem = key.model == "resnet18" ? models::Stem::Cifar : models::Stem::ImageNet;
+    differ(m.stem != stem,
+           fmt::format("model.stem {}, the study's is {}", core::enum_name(m.stem), core::enum_name(stem)));
+    const auto& sp = m.stem_pool;
+    differ(sp.kernel != 2 || sp.stride != 2 || sp.padding != 0,
+           fmt::format("stem pool {}/{}/{}, the study's is 2/2/0", sp.kernel, sp.stride, sp.padding));
   }
 
   const auto& d = c.data;
@@ -222,16 +225,16 @@ std::vector<std::string> departures(const config::ExperimentConfig& c, const Stu
   differ(d.train_limit > 0, fmt::format("train subset: data.train_limit {}", d.train_limit));
   differ(d.test_limit > 0, fmt::format("test subset: data.test_limit {}", d.test_limit));
   differ(!d.shuffle, "training order unshuffled, the study shuffled");
-  differ(!d.test_files.empty(), "test files overridden (data.files.test)");
+  differ(!d.files.test.empty(), "test files overridden (data.files.test)");
   if (key.dataset == "svhn") {
     differ(
-        d.svhn_extra || d.train_files != std::vector<std::string>{"extra_32x32.mat"},
+        d.svhn_extra || d.files.train != std::vector<std::string>{"extra_32x32.mat"},
         "training split: the study trained on SVHN's extra split alone (data.files.train [extra_32x32.mat])");
   } else {
-    differ(!d.train_files.empty(), "training files overridden (data.files.train): a subset");
+    differ(!d.files.train.empty(), "training files overridden (data.files.train): a subset");
   }
   if (key.dataset == "cifar10")
-    differ(d.augmentation != "standard", "no augmentation, the study's crops and flips");
+    differ(d.augmentation != config::Augmentation::Standard, "no augmentation, the study's crops and flips");
 
   const auto& o = c.train.optimizer;
   if (key.optimizer == "sgd") {

@@ -195,7 +195,7 @@ Report build_report(const ReportOptions& options, const StudyReference& referenc
     auto& g = groups[group_identity(loaded.json).dump()];
     g.config = loaded.config;
     g.runs.push_back(&run);
-    g.seeding.insert(loaded.config.train.seeding);
+    g.seeding.insert(core::enum_name(loaded.config.train.seeding));
   }
 
   for (auto& [identity, g] : groups) {

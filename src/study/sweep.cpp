@@ -1,6 +1,7 @@
 #include "tiebreak/study/sweep.h"
 
 #include "study/sweep_status.h"
+#include "tiebreak/config/schema.h"
 #include "tiebreak/core/atomic_file.h"
 #include "tiebreak/core/process.h"
 #include "tiebreak/core/run_lock.h"

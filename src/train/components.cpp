@@ -1,10 +1,10 @@
 #include "tiebreak/train/task.h"
 
+#include "tiebreak/config/options.h"
+
 #include "tiebreak/data/registry.h"
 #include "tiebreak/data/sampler.h"
 #include "tiebreak/models/models.h"
-#include "tiebreak/nn/nonsmooth.h"
-#include "tiebreak/ops/formulation.h"
 
 #include <fmt/format.h>
 
@@ -86,25 +86,8 @@ Components default_components() {
                    const DataRequest& request) -> std::shared_ptr<BatchSource> {
     const auto& d = cfg.data;
     auto options =
-        data::DataOptions(d.dataset)
-            .root(d.root)
-            .train_batch_size(request.train_batch_size > 0 ? request.train_batch_size : d.batch_size)
-            .test_batch_size(d.test_batch_size)
-            .shuffle(d.shuffle)
-            .augment(d.augmentation == "standard")
-            .seed(request.seed)
-            .device(request.device)
-            .dtype(request.dtype)
-            .train_files(d.train_files)
-            .test_files(d.test_files)
-            .svhn_extra(d.svhn_extra)
-            .num_workers(d.num_workers)
-            .crop_size(d.crop_size)
-            .resize_size(d.resize_size)
-            .synthetic_train_size(d.synthetic_train_size)
-            .synthetic_test_size(d.synthetic_test_size)
-            .synthetic_classes(d.synthetic_classes)
-            .synthetic_shape(d.synthetic_shape);
+        config::to_data_options(cfg, request.seed, request.device, request.dtype,
+                                request.train_batch_size > 0 ? request.train_batch_size : d.batch_size);
     return std::make_shared<DatasetBatchSource>(data::make_dataset(d.dataset, options), d.train_limit,
                                                 d.test_limit, request.shard);
   };
@@ -112,26 +95,7 @@ Components default_components() {
     const auto shape = data.input_shape();
     TORCH_CHECK(shape.size() == 3 && shape[1] == shape[2], "model.name: ", cfg.model.name,
                 " needs square images, the dataset gives ", c10::IntArrayRef(shape));
-    auto policy = nn::Nonsmooth()
-                      .pool(nn::parse_pool_kind(cfg.nonsmooth.pool))
-                      .beta(cfg.nonsmooth.beta)
-                      .formulation(ops::parse_pool_formulation(cfg.nonsmooth.formulation))
-                      .grad_at_zero(cfg.nonsmooth.grad_at_zero)
-                      .relu_alpha(cfg.nonsmooth.relu_alpha);
-    auto options = models::ModelOptions(cfg.model.name)
-                       .nonsmooth(policy)
-                       .batch_norm(cfg.model.batch_norm)
-                       .sync_batch_norm(cfg.exp.distributed.sync_batch_norm)
-                       .in_channels(shape[0])
-                       .image_size(shape[1])
-                       .num_classes(data.num_classes())
-                       .stem(models::parse_stem(cfg.model.stem))
-                       .stem_pool_kernel(cfg.model.stem_pool_kernel)
-                       .stem_pool_stride(cfg.model.stem_pool_stride)
-                       .stem_pool_padding(cfg.model.stem_pool_padding)
-                       .init(models::parse_init_scheme(cfg.model.init))
-                       .variant(models::parse_model_variant(cfg.model.variant))
-                       .seed(seed);
+    const auto options = config::to_model_options(cfg, shape[0], shape[1], data.num_classes(), seed);
     auto any = models::make_model(options);
     Model m;
     m.module = any.ptr();

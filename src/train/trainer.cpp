@@ -180,7 +180,7 @@ std::shared_ptr<spdlog::logger> make_logger(const fs::path& log_file, const conf
     sinks.push_back(err);
   }
   auto logger = std::make_shared<spdlog::logger>("tiebreak.run", sinks.begin(), sinks.end());
-  auto level = spdlog::level::from_str(exp.log_level);
+  auto level = spdlog::level::from_str(core::enum_name(exp.log_level));
   logger->set_level(main_rank ? level : std::max(level, spdlog::level::warn));
   logger->flush_on(spdlog::level::info);
   // A log line that cannot be written (disk full) must not stop the run or flood
@@ -261,7 +261,7 @@ std::optional<RunStatus> read_run_status(const fs::path& run_dir) {
 
 uint64_t run_seed(const config::LoadedConfig& config, int64_t run_id) {
   const auto& train = config.config.train;
-  if (train.seeding == "paired") return train.seed + static_cast<uint64_t>(run_id);
+  if (train.seeding == config::Seeding::Paired) return train.seed + static_cast<uint64_t>(run_id);
   // Everything the run computes except how long it trains (a longer run of a configuration starts as the
   // shorter one did): json dumps object keys sorted, so the text, and the seed, are reproducible.
   json identity = identity_of(config.json);
@@ -517,7 +517,7 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
     {
       json seeds = {{"model_init", run_seed},
                     {"shuffle", "shuffle_seed(run_seed, epoch)"},
-                    {"seeding", cfg.train.seeding}};
+                    {"seeding", core::enum_name(cfg.train.seeding)}};
       run["seeds"] = seeds;
       run["model_parameters"] = [&] {
         int64_t n = 0;
@@ -535,8 +535,8 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
                                                  cfg, model, plan, device,
                                                  [&] { return components.make_model(cfg, *data, run_seed); });
       logger->info("zone probe: {} every {} steps, D{} > {:g}{}", cfg.train.zone_probe.pair,
-                   cfg.train.zone_probe.every, cfg.train.zone_probe.norm == "linf" ? "∞" : "₁",
-                   probe->threshold(),
+                   cfg.train.zone_probe.every,
+                   cfg.train.zone_probe.norm == zones::DiscrepancyNorm::Linf ? "∞" : "₁", probe->threshold(),
                    cfg.train.zone_probe.classify && cfg.train.precision != config::Precision::Fp64
                        ? ", classified against fp64"
                        : "");
@@ -559,7 +559,7 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
       row.beta = beta;
       row.batch_norm = cfg.model.batch_norm;
       row.precision = config::to_string(cfg.train.precision);
-      row.formulation = cfg.nonsmooth.formulation;
+      row.formulation = core::enum_name(cfg.nonsmooth.formulation);
       row.optimizer = config::to_string(cfg.train.optimizer.name);
       row.lr = lr;
       return row;
@@ -889,7 +889,9 @@ std::shared_ptr<distributed::DistributedContext> join_distributed_run(const conf
       static_cast<int64_t>(std::llround(config.exp.distributed.timeout_seconds * 1000.0)));
   auto ctx = std::make_shared<distributed::DistributedContext>(
       launch, device,
-      distributed::ProcessGroupOptions().backend(config.exp.distributed.backend).timeout(timeout));
+      distributed::ProcessGroupOptions()
+          .backend(core::enum_name(config.exp.distributed.backend))
+          .timeout(timeout));
   // Rank-aware logging: the library's own messages (dataset loading, ...) once, from rank 0.
   if (!ctx->is_main()) spdlog::set_level(std::max(spdlog::get_level(), spdlog::level::warn));
   return ctx;

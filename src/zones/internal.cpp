@@ -1,5 +1,7 @@
 #include "zones/internal.h"
 
+#include "tiebreak/config/schema.h"
+
 #include <ATen/ATen.h>
 #include <torch/torch.h>
 
@@ -26,18 +28,18 @@ std::vector<std::string> split(const std::string& text, char separator) {
 }
 
 bool is_nonsmooth_key(const std::string& key) {
-  static const std::set<std::string> fields{"pool", "beta", "formulation", "grad_at_zero", "relu_alpha"};
-  return key.rfind("nonsmooth.", 0) == 0 && fields.count(key.substr(10)) > 0;
+  return key.rfind("nonsmooth.", 0) == 0 && config::is_field(key);
 }
 
 config::LoadedConfig variant(const config::LoadedConfig& base, config::Precision precision,
                              const std::string& key, const json& value, int64_t train_limit) {
-  json document = base.json;
-  config::apply_override(document, "train.precision=" + config::to_string(precision));
-  config::apply_override(document, key + "=" + value.dump());
-  if (train_limit > 0) config::apply_override(document, "data.train_limit=" + std::to_string(train_limit));
   const std::string source = base.source.empty() ? std::string("<config>") : base.source.string();
-  auto loaded = config::config_from_json(document, source + " with " + key + "=" + value.dump());
+  config::LoadedConfig loaded;
+  loaded.config = base.config;
+  loaded.config.train.precision = precision;
+  config::set_field(loaded.config, key, value, source + " with " + key + "=" + value.dump());
+  if (train_limit > 0) loaded.config.data.train_limit = train_limit;
+  loaded.json = config::to_json(loaded.config);
   loaded.source = base.source;
   return loaded;
 }

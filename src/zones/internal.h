@@ -24,7 +24,8 @@ std::vector<std::string> split(const std::string& text, char separator);
 /// Whether `key` names a field of the config's `nonsmooth` section ("nonsmooth.beta", ...).
 bool is_nonsmooth_key(const std::string& key);
 
-/// `base` in `precision` with `key` set to `value` (and data.train_limit when positive), validated.
+/// `base` in `precision` with `key` set to `value` (checked as that field; and data.train_limit when
+/// positive).
 config::LoadedConfig variant(const config::LoadedConfig& base, config::Precision precision,
                              const std::string& key, const nlohmann::json& value, int64_t train_limit);
 

@@ -88,17 +88,9 @@ bool same_value(const json& a, const json& b) {
 
 }  // namespace
 
-std::string to_string(DiscrepancyNorm norm) { return norm == DiscrepancyNorm::Linf ? "linf" : "l1"; }
-
-DiscrepancyNorm parse_discrepancy_norm(const std::string& name) {
-  if (name == "linf") return DiscrepancyNorm::Linf;
-  if (name == "l1") return DiscrepancyNorm::L1;
-  TORCH_CHECK(false, "discrepancy norm: expected linf or l1, got '", name, "'");
-}
-
 ZoneProbeOptions ZoneProbeOptions::from_config(const config::ZoneProbeConfig& config) {
   ZoneProbeOptions options(PairSpec::parse(config.pair));
-  options.every(config.every).norm(parse_discrepancy_norm(config.norm)).classify(config.classify);
+  options.every(config.every).norm(config.norm).classify(config.classify);
   if (config.threshold >= 0) options.threshold(config.threshold);
   return options;
 }

@@ -176,7 +176,8 @@ ZonesResult run_zones(const config::LoadedConfig& config, const ZonesOptions& op
     summary.precision = precision;
     summary.initializations = precision == config::Precision::Fp64 ? config.config.zones.initializations_fp64
                                                                    : config.config.zones.initializations;
-    const auto [low_exponent, high_exponent] = study_histogram_range(precision, config.config.nonsmooth.pool);
+    const auto [low_exponent, high_exponent] =
+        study_histogram_range(precision, core::enum_name(config.config.nonsmooth.pool));
     summary.study_histogram = StudyHistogram(low_exponent, high_exponent);
     auto threshold_it = options.thresholds.find(precision);
     summary.threshold =

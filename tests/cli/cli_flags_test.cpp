@@ -55,8 +55,12 @@ TEST(CliFlags, NumberRangesRejectInfinityAndNan) {
     EXPECT_EQ(r.exit_code, 1) << range;
     EXPECT_THAT(r.err, HasSubstr("--range: expected a finite number, got '")) << range;
   }
-  auto betas = run_tiebreak("lr-search " + c + " --betas 0,inf" + out);
-  EXPECT_THAT(betas.err, HasSubstr("--betas: expected a finite number, got 'inf'"));
+  auto betas = run_tiebreak("lr-search " + c + " --nonsmooth-beta 0,inf" + out);
+  EXPECT_THAT(betas.err, HasSubstr("--nonsmooth-beta: expected a finite number, got 'inf'"));
+  // The flag's old name, which read as Adam's betas, is refused with the new one.
+  auto old_name = run_tiebreak("lr-search " + c + " --betas 0,1" + out);
+  EXPECT_EQ(old_name.exit_code, 1);
+  EXPECT_THAT(old_name.err, HasSubstr("--betas 0,1: the Jacobian beta values are --nonsmooth-beta"));
   EXPECT_FALSE(fs::exists(dir / "search"));
 }
 

@@ -67,7 +67,7 @@ TEST(DataRoot, ReachesTheDatasetLoaderOfEveryConfigCommand) {
   TempDir dir;
   std::ofstream(dir / "mnist.json") << R"({"data": {"dataset": "mnist"}, "exp": {"device": "cpu"}})";
   const auto nowhere = (dir / "nowhere").string();
-  for (const std::string command : {"train", "sweep", "lr-search --trials 1 --epochs 1 --betas 0"}) {
+  for (const std::string command : {"train", "sweep", "lr-search --trials 1 --epochs 1 --nonsmooth-beta 0"}) {
     auto r = run_tiebreak(command + " " + (dir / "mnist.json").string() + " --data-root " + nowhere +
                           " --out " + (dir / ("out-" + command.substr(0, 5))).string());
     EXPECT_NE(r.exit_code, 0) << command;

@@ -43,7 +43,7 @@ TEST(Config, ZoneProbeIsOffByDefaultAndRoundTrips) {
   auto off = config_from_json(nlohmann::json::object());
   EXPECT_EQ(off.config.train.zone_probe.every, 0);
   EXPECT_EQ(off.config.train.zone_probe.pair, "nonsmooth.beta=0,1");
-  EXPECT_EQ(off.config.train.zone_probe.norm, "linf");
+  EXPECT_EQ(off.config.train.zone_probe.norm, zones::DiscrepancyNorm::Linf);
   EXPECT_LT(off.config.train.zone_probe.threshold, 0);  // the precision's default
   EXPECT_TRUE(off.json["train"]["zone_probe"]["threshold"].is_null());
   auto on = config_from_json(nlohmann::json::parse(
@@ -52,7 +52,7 @@ TEST(Config, ZoneProbeIsOffByDefaultAndRoundTrips) {
   const auto& z = on.config.train.zone_probe;
   EXPECT_EQ(z.every, 10);
   EXPECT_EQ(z.pair, "nonsmooth.beta=run, 0");
-  EXPECT_EQ(z.norm, "l1");
+  EXPECT_EQ(z.norm, zones::DiscrepancyNorm::L1);
   EXPECT_EQ(z.threshold, 1e-6);
   EXPECT_FALSE(z.classify);
   EXPECT_EQ(config_from_json(on.json).json, on.json);
@@ -88,14 +88,14 @@ TEST(Config, JsonRoundTrip) {
   EXPECT_EQ(again.config.model.name, "vgg11");
   EXPECT_TRUE(again.config.model.batch_norm);
   EXPECT_EQ(again.config.nonsmooth.beta, 1000);
-  EXPECT_EQ(again.config.nonsmooth.formulation, "mixture");
+  EXPECT_EQ(again.config.nonsmooth.formulation, ops::PoolFormulation::Mixture);
   EXPECT_EQ(again.config.train.optimizer.name, OptimizerKind::Adam);
   EXPECT_EQ(again.config.train.schedule.name, ScheduleKind::Cosine);
   EXPECT_EQ(again.config.train.epochs, 7);
   EXPECT_EQ(again.config.train.seed, 12u);
   EXPECT_EQ(again.config.train.optimizer.betas[0], 0.8);
-  EXPECT_EQ(again.config.data.train_files, (std::vector<std::string>{"/x/y.gz", "z.gz"}));
-  EXPECT_EQ(again.config.data.synthetic_shape, (std::vector<int64_t>{3, 8, 8}));
+  EXPECT_EQ(again.config.data.files.train, (std::vector<std::string>{"/x/y.gz", "z.gz"}));
+  EXPECT_EQ(again.config.data.synthetic.shape, (std::vector<int64_t>{3, 8, 8}));
   EXPECT_EQ(again.config.train.precision, Precision::AmpFp16);
   EXPECT_EQ(again.config.train.half_compute, HalfCompute::Native);
   EXPECT_EQ(config_from_json(nlohmann::json::object()).config.train.half_compute,
@@ -115,12 +115,12 @@ TEST(Config, StudyFieldsParseAndRoundTrip) {
   EXPECT_EQ(again.json, loaded.json);
   const auto& c = again.config;
   EXPECT_FALSE(c.data.shuffle);
-  EXPECT_EQ(c.model.variant, "study");
-  EXPECT_EQ(c.model.init, "torchvision_densenet");
+  EXPECT_EQ(c.model.variant, models::ModelVariant::Study);
+  EXPECT_EQ(c.model.init, models::InitScheme::TorchvisionDenseNet);
   EXPECT_EQ(c.nonsmooth.relu_alpha, 0.5);
   EXPECT_EQ(c.nonsmooth.grad_at_zero, 1.0);
-  EXPECT_EQ(c.nonsmooth.pool, "normpool");
-  EXPECT_EQ(c.train.seeding, "independent");
+  EXPECT_EQ(c.nonsmooth.pool, nn::PoolKind::NormPool);
+  EXPECT_EQ(c.train.seeding, config::Seeding::Independent);
   EXPECT_EQ(c.zones.initializations, 7);
   EXPECT_EQ(c.zones.initializations_fp64, 2);
   ASSERT_EQ(c.sweep.grid.size(), 2u);
@@ -132,8 +132,8 @@ TEST(Config, StudyFieldsParseAndRoundTrip) {
   write(dir / "d.json", "{}");
   const auto d = load_config(dir / "d.json").config;
   EXPECT_TRUE(d.data.shuffle);
-  EXPECT_EQ(d.model.variant, "torchvision");
-  EXPECT_EQ(d.train.seeding, "paired");
+  EXPECT_EQ(d.model.variant, models::ModelVariant::Torchvision);
+  EXPECT_EQ(d.train.seeding, config::Seeding::Paired);
   EXPECT_EQ(d.zones.initializations, 100);
   EXPECT_EQ(d.zones.initializations_fp64, 1);
   EXPECT_TRUE(d.sweep.grid.empty());
@@ -283,6 +283,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{R"({"train": {"zone_probe": {"evry": 10}}})", "train.zone_probe.evry: unknown key"},
         BadCase{R"({"sweep": {"grid": {"nonsmooth.beta": []}}})",
                 "sweep.grid.nonsmooth.beta: expected a non-empty list of values"},
+        BadCase{R"({"sweep": {"grid": {"nonsmooth.bta": [0, 1]}}})",
+                "sweep.grid.nonsmooth.bta: expected a config key such as nonsmooth.beta"},
         BadCase{R"({"sweep": {"grid": [0, 1]}})",
                 "sweep.grid: expected an object of dotted keys and value lists"},
         BadCase{R"([1, 2])", "expected a JSON object at the top level"},

@@ -103,10 +103,10 @@ TEST(ShippedConfigs, EveryStudyResultHasItsConfigAsTheStudyRanIt) {
     // data_utils.py: batches of 128, test batches of 100; the study's MaxPool2DBeta (mixture), ReLU'(0) = 0.
     EXPECT_EQ(c.data.batch_size, 128);
     EXPECT_EQ(c.data.test_batch_size, 100);
-    EXPECT_EQ(c.nonsmooth.formulation, "mixture");
+    EXPECT_EQ(c.nonsmooth.formulation, ops::PoolFormulation::Mixture);
     EXPECT_EQ(c.nonsmooth.relu_alpha, 0.0);
     EXPECT_EQ(c.train.schedule.name, ScheduleKind::Cosine);
-    EXPECT_EQ(c.train.seeding, "paired");
+    EXPECT_EQ(c.train.seeding, config::Seeding::Paired);
     if (row.at("optimizer") == "sgd") {
       EXPECT_EQ(c.train.optimizer.momentum, 0.9);
       EXPECT_EQ(c.train.optimizer.weight_decay, 5e-4);
@@ -152,23 +152,25 @@ TEST(ShippedConfigs, ModelsAreBuiltAndInitializedAsTheStudysCode) {
     SCOPED_TRACE(path.filename().string());
     const auto m = load_config(path).config.model;
     if (m.name == "lenet5" || m.name == "vgg11") {
-      EXPECT_EQ(m.init, "pytorch_default");  // train_with_best_lr.py keeps the layers' own initialization
-      EXPECT_EQ(m.variant, "torchvision");
+      EXPECT_EQ(
+          m.init,
+          models::InitScheme::PytorchDefault);  // train_with_best_lr.py keeps the layers' own initialization
+      EXPECT_EQ(m.variant, models::ModelVariant::Torchvision);
     } else if (m.name == "resnet18") {
       // models/resnet.py: kaiming_normal_(fan_out, relu) convs, BN 1/0, the fc's default; 3×3 CIFAR stem with
       // MaxPool2DBeta (2×2/2).
-      EXPECT_EQ(m.init, "torchvision_resnet");
-      EXPECT_EQ(m.stem, "cifar");
-      EXPECT_EQ(m.stem_pool_kernel, 2);
-      EXPECT_EQ(m.stem_pool_stride, 2);
-      EXPECT_EQ(m.stem_pool_padding, 0);
+      EXPECT_EQ(m.init, models::InitScheme::TorchvisionResNet);
+      EXPECT_EQ(m.stem, models::Stem::Cifar);
+      EXPECT_EQ(m.stem_pool.kernel, 2);
+      EXPECT_EQ(m.stem_pool.stride, 2);
+      EXPECT_EQ(m.stem_pool.padding, 0);
     } else if (m.name == "densenet121") {
       // models/densenet.py: 7×7/2 stem conv on every input, BN only at norm0/norm5, kaiming_normal_ convs.
-      EXPECT_EQ(m.variant, "study");
-      EXPECT_EQ(m.init, "torchvision_densenet");
-      EXPECT_EQ(m.stem, "imagenet");
-      EXPECT_EQ(m.stem_pool_kernel, 2);
-      EXPECT_EQ(m.stem_pool_padding, 0);
+      EXPECT_EQ(m.variant, models::ModelVariant::Study);
+      EXPECT_EQ(m.init, models::InitScheme::TorchvisionDenseNet);
+      EXPECT_EQ(m.stem, models::Stem::ImageNet);
+      EXPECT_EQ(m.stem_pool.kernel, 2);
+      EXPECT_EQ(m.stem_pool.padding, 0);
     } else {
       EXPECT_EQ(m.name, "resnet50");
     }
@@ -203,11 +205,11 @@ TEST(ShippedConfigs, ImageNetIsTheStudysResNet50Recipe) {
     const auto c = load_config(dir / name).config;
     EXPECT_EQ(c.model.name, "resnet50");
     EXPECT_TRUE(c.model.batch_norm);
-    EXPECT_EQ(c.model.stem, "imagenet");
-    EXPECT_EQ(c.model.stem_pool_kernel, 2);
-    EXPECT_EQ(c.model.stem_pool_stride, 2);
-    EXPECT_EQ(c.model.stem_pool_padding, 0);
-    EXPECT_EQ(c.model.init, "pytorch_default");
+    EXPECT_EQ(c.model.stem, models::Stem::ImageNet);
+    EXPECT_EQ(c.model.stem_pool.kernel, 2);
+    EXPECT_EQ(c.model.stem_pool.stride, 2);
+    EXPECT_EQ(c.model.stem_pool.padding, 0);
+    EXPECT_EQ(c.model.init, models::InitScheme::PytorchDefault);
     EXPECT_EQ(c.train.precision, Precision::AmpFp16);
     EXPECT_EQ(c.train.optimizer.lr, 0.1);
     EXPECT_EQ(c.train.optimizer.momentum, 0.9);
@@ -228,8 +230,8 @@ TEST(ShippedConfigs, SvhnTrainsOnTheExtraSplitAlone) {
   for (const char* name : {"svhn_vgg11_sgd_bn_fp16.json", "svhn_vgg11_sgd_nobn_fp32.json"}) {
     const auto c = load_config(kRoot / "configs" / "paper" / name).config;
     EXPECT_FALSE(c.data.svhn_extra) << name;
-    EXPECT_EQ(c.data.train_files, (std::vector<std::string>{"extra_32x32.mat"})) << name;
-    EXPECT_EQ(c.data.augmentation, "none") << name;
+    EXPECT_EQ(c.data.files.train, (std::vector<std::string>{"extra_32x32.mat"})) << name;
+    EXPECT_EQ(c.data.augmentation, config::Augmentation::None) << name;
   }
 }
 
@@ -240,28 +242,28 @@ TEST(ShippedConfigs, ZoneExperimentsUseTheNotebooksInitAndOrder) {
   for (const char* name : {"zone_volume/vgg11_cifar10.json", "zone_factors/base.json"}) {
     SCOPED_TRACE(name);
     const auto c = load_config(dir / name).config;
-    EXPECT_EQ(c.model.init, "kaiming");
+    EXPECT_EQ(c.model.init, models::InitScheme::Kaiming);
     EXPECT_FALSE(c.data.shuffle);
-    EXPECT_EQ(c.data.augmentation, "standard");
+    EXPECT_EQ(c.data.augmentation, config::Augmentation::Standard);
     EXPECT_EQ(c.data.batch_size, 128);
     EXPECT_EQ(c.data.dataset, "cifar-10");
     EXPECT_EQ(c.model.name, "vgg11");
     EXPECT_FALSE(c.model.batch_norm);
-    EXPECT_EQ(c.nonsmooth.formulation, "mixture");
+    EXPECT_EQ(c.nonsmooth.formulation, ops::PoolFormulation::Mixture);
     EXPECT_EQ(c.zones.initializations, 1);
     EXPECT_EQ(c.zones.initializations_fp64, 1);
   }
   // threshold_normpool.ipynb: init_weights, LeNet5 on MNIST in fp16, 100 initializations (1 at 64 bits).
   const auto normpool = load_config(dir / "normpool/lenet5_mnist_normpool_fp16.json").config;
-  EXPECT_EQ(normpool.model.init, "kaiming");
-  EXPECT_EQ(normpool.nonsmooth.pool, "normpool");
+  EXPECT_EQ(normpool.model.init, models::InitScheme::Kaiming);
+  EXPECT_EQ(normpool.nonsmooth.pool, nn::PoolKind::NormPool);
   EXPECT_EQ(normpool.train.precision, Precision::Fp16);
   EXPECT_EQ(normpool.zones.initializations, 100);
   EXPECT_EQ(normpool.zones.initializations_fp64, 1);
   // threshold_maxpool.ipynb builds its pairs with weight_reset (each layer's reset_parameters, PyTorch's
   // default), not its init_weights; 100 initializations (1 at 64 bits), shuffled loaders.
   const auto noise = load_config(dir / "noise_histograms/vgg11_cifar10.json").config;
-  EXPECT_EQ(noise.model.init, "pytorch_default");
+  EXPECT_EQ(noise.model.init, models::InitScheme::PytorchDefault);
   EXPECT_TRUE(noise.data.shuffle);
   EXPECT_EQ(noise.zones.initializations, 100);
   EXPECT_EQ(noise.zones.initializations_fp64, 1);
@@ -269,7 +271,7 @@ TEST(ShippedConfigs, ZoneExperimentsUseTheNotebooksInitAndOrder) {
   // at 0.01·(1 + u/5) (the jitter is `tiebreak diverge --lr-jitter 0.2`), 200 epochs at 32 bits, cuDNN
   // nondeterministic, shuffled augmented batches of 128.
   const auto divergence = load_config(dir / "weight_divergence/vgg11_cifar10.json").config;
-  EXPECT_EQ(divergence.model.init, "kaiming");
+  EXPECT_EQ(divergence.model.init, models::InitScheme::Kaiming);
   EXPECT_FALSE(divergence.model.batch_norm);
   EXPECT_EQ(divergence.train.optimizer.name, OptimizerKind::Sgd);
   EXPECT_EQ(divergence.train.optimizer.lr, 0.01);

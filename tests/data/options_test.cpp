@@ -26,44 +26,6 @@ TEST(DataOptionsTest, DefaultsFollowTheStudy) {
   EXPECT_EQ(o.device(), torch::Device(torch::kCPU));
 }
 
-TEST(DataOptionsTest, JsonRoundTrip) {
-  auto j = json::parse(R"({"name": "cifar-10", "root": "/d", "train_batch_size": 64, "seed": 11,
-                           "augment": false, "dtype": "float16", "device": "cpu",
-                           "files": {"train": ["a.bin", "b.bin.gz"], "test": ["t.bin"]},
-                           "synthetic": {"shape": [3, 8, 8], "classes": 4}})");
-  auto o = data_options_from_json(j);
-  EXPECT_EQ(o.name(), "cifar-10");
-  EXPECT_EQ(o.root(), "/d");
-  EXPECT_EQ(o.train_batch_size(), 64);
-  EXPECT_EQ(o.seed(), 11u);
-  EXPECT_FALSE(o.augment());
-  EXPECT_EQ(o.dtype(), torch::kFloat16);
-  EXPECT_EQ(o.train_files(), std::vector<std::string>({"a.bin", "b.bin.gz"}));
-  EXPECT_EQ(o.test_files(), std::vector<std::string>({"t.bin"}));
-  EXPECT_EQ(o.synthetic_shape(), std::vector<int64_t>({3, 8, 8}));
-  EXPECT_EQ(o.synthetic_classes(), 4);
-  auto back = data_options_from_json(data_options_to_json(o));
-  EXPECT_EQ(data_options_to_json(back), data_options_to_json(o));
-}
-
-TEST(DataOptionsTest, BadJsonNamesTheKey) {
-  auto expect_error = [](const char* text, const char* fragment) {
-    try {
-      data_options_from_json(json::parse(text));
-      ADD_FAILURE() << "expected a DataError for " << text;
-    } catch (const DataError& e) {
-      EXPECT_THAT(e.what(), HasSubstr(fragment));
-    }
-  };
-  expect_error(R"({"batch": 3})", "data.batch: unknown key");
-  expect_error(R"({"train_batch_size": "big"})", "data.train_batch_size");
-  expect_error(R"({"train_batch_size": 0})", "positive");
-  expect_error(R"({"dtype": "int8"})", "data.dtype");
-  expect_error(R"({"device": "tpu"})", "data.device");
-  expect_error(R"({"files": {"val": []}})", "data.files.val: unknown key");
-  expect_error(R"({"synthetic": {"shape": [1, 2]}})", "data.synthetic.shape");
-}
-
 TEST(DataRegistry, CanonicalNamesAndAliases) {
   EXPECT_EQ(canonical_dataset_name("MNIST"), "mnist");
   EXPECT_EQ(canonical_dataset_name("fashion_mnist"), "fashion-mnist");

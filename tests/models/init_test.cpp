@@ -161,13 +161,13 @@ TEST(ModelInit, UnknownParameterOwnerIsAnError) {
 TEST(ModelInit, SchemeNamesRoundTrip) {
   for (auto scheme : {InitScheme::PytorchDefault, InitScheme::Kaiming, InitScheme::TorchvisionResNet,
                       InitScheme::TorchvisionDenseNet}) {
-    EXPECT_EQ(parse_init_scheme(to_string(scheme)), scheme);
+    EXPECT_EQ(core::parse_enum<InitScheme>(to_string(scheme), "model.init"), scheme);
   }
   EXPECT_EQ(to_string(InitScheme::TorchvisionResNet), "torchvision_resnet");
-  EXPECT_THROW(parse_init_scheme("xavier"), c10::Error);
-  EXPECT_EQ(parse_model_variant("study"), ModelVariant::Study);
+  EXPECT_THROW(core::parse_enum<InitScheme>("xavier", "model.init"), c10::Error);
+  EXPECT_EQ(core::parse_enum<ModelVariant>("study", "model.variant"), ModelVariant::Study);
   EXPECT_EQ(to_string(ModelVariant::Torchvision), "torchvision");
-  EXPECT_THROW(parse_model_variant("timm"), c10::Error);
+  EXPECT_THROW(core::parse_enum<ModelVariant>("timm", "model.variant"), c10::Error);
 }
 
 }  // namespace

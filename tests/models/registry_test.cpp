@@ -68,9 +68,10 @@ TEST(ModelRegistry, BadOptionsAreOneLineErrorsNamingTheField) {
 }
 
 TEST(ModelRegistry, StemNamesRoundTrip) {
-  for (auto stem : {Stem::Cifar, Stem::ImageNet}) EXPECT_EQ(parse_stem(to_string(stem)), stem);
-  EXPECT_THAT(testing::error_message([] { parse_stem("mnist"); }),
-              HasSubstr("expected \"cifar\" or \"imagenet\""));
+  for (auto stem : {Stem::Cifar, Stem::ImageNet})
+    EXPECT_EQ(core::parse_enum<Stem>(to_string(stem), "model.stem"), stem);
+  EXPECT_THAT(testing::error_message([] { core::parse_enum<Stem>("mnist", "model.stem"); }),
+              HasSubstr("model.stem: expected one of cifar|imagenet, got \"mnist\""));
 }
 
 TEST(ModelRegistry, CloneCopiesWeightsIntoIndependentModules) {

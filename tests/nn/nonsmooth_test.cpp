@@ -27,13 +27,14 @@ TEST(Nonsmooth, DescribeNamesEveryChoiceWithShortestNumbers) {
 }
 
 TEST(Nonsmooth, PoolKindNamesRoundTrip) {
-  for (auto kind : {PoolKind::MaxPool, PoolKind::NormPool}) EXPECT_EQ(parse_pool_kind(to_string(kind)), kind);
+  for (auto kind : {PoolKind::MaxPool, PoolKind::NormPool})
+    EXPECT_EQ(core::parse_enum<PoolKind>(to_string(kind), "pool"), kind);
   try {
-    parse_pool_kind("avgpool");
+    core::parse_enum<PoolKind>("avgpool", "nonsmooth.pool");
     FAIL() << "expected an error";
   } catch (const c10::Error& e) {
     EXPECT_THAT(e.what_without_backtrace(),
-                HasSubstr("expected \"maxpool\" or \"normpool\", got \"avgpool\""));
+                HasSubstr("nonsmooth.pool: expected one of maxpool|normpool, got \"avgpool\""));
   }
 }
 

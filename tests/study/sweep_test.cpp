@@ -51,12 +51,17 @@ TEST(Grid, MalformedAxesAreErrors) {
   EXPECT_THAT(malformed, HasSubstr("nonsmooth.beta: expected key=v1,v2"));
   // The library names the value; the CLI names the flag it came from (cli_test).
   EXPECT_THAT(malformed, Not(HasSubstr("--grid")));
-  EXPECT_THAT(error_message([] { parse_grid_axis("a=1,,2"); }), HasSubstr("empty value"));
-  EXPECT_THAT(error_message([] { parse_grid_axis("a=1,1"); }), HasSubstr("appears twice"));
+  EXPECT_THAT(error_message([] { parse_grid_axis("nonsmooth.beta=1,,2"); }), HasSubstr("empty value"));
+  EXPECT_THAT(error_message([] { parse_grid_axis("nonsmooth.beta=1,1"); }), HasSubstr("appears twice"));
   EXPECT_THAT(error_message([] {
-                expand_grid({parse_grid_axis("a=1"), parse_grid_axis("a=2")});
+                expand_grid({parse_grid_axis("nonsmooth.beta=1"), parse_grid_axis("nonsmooth.beta=2")});
               }),
-              HasSubstr("a: the same key is on two grid axes"));
+              HasSubstr("nonsmooth.beta: the same key is on two grid axes"));
+  // The keys are the schema's: a misspelt one is refused before any run starts.
+  EXPECT_THAT(error_message([] { parse_grid_axis("nonsmooth.bta=0,1"); }),
+              HasSubstr("nonsmooth.bta=0,1: nonsmooth.bta is not a config key"));
+  EXPECT_THAT(error_message([] { parse_grid_axis("model.stem_pool=2,3"); }),
+              HasSubstr("model.stem_pool is not a config key"));
 }
 
 TEST(Shard, ShardsAreDisjointAndCoverEveryUnit) {

@@ -67,13 +67,33 @@ TEST(INNAprop, FirstStepByHand) {
   EXPECT_NEAR(theta.item<double>(), 0.9, 1e-15);
 }
 
+/// The message of the c10::Error `f` throws ("<no error>" if none), without the backtrace.
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const c10::Error& e) {
+    return e.what_without_backtrace();
+  }
+  return "<no error>";
+}
+
 TEST(INNAprop, RejectsLrNotBelowBeta) {
   auto theta = torch::zeros({1}, torch::kDouble).requires_grad_();
-  EXPECT_THROW(INNAprop({theta}, INNApropOptions(0.9).beta(0.9)), c10::Error);
+  const std::string at_construction = error_of([&] { INNAprop({theta}, INNApropOptions(0.9).beta(0.9)); });
+  EXPECT_NE(at_construction.find("INNAprop: expected lr < beta (the update divides by beta - lr), got lr 0.9 "
+                                 "and beta 0.9"),
+            std::string::npos)
+      << at_construction;
+  EXPECT_EQ(at_construction.find('\n'), std::string::npos) << at_construction;
   INNAprop opt({theta}, INNApropOptions(0.1).beta(0.9));
   set_learning_rate(opt, 1.0);
   theta.sum().backward();
-  EXPECT_THROW(opt.step(), c10::Error);
+  const std::string at_step = error_of([&] { opt.step(); });
+  EXPECT_NE(
+      at_step.find("INNAprop: expected lr < beta (the update divides by beta - lr), got lr 1 and beta 0.9"),
+      std::string::npos)
+      << at_step;
 }
 
 TEST(INNAprop, StateSurvivesSaveAndLoad) {
@@ -107,29 +127,60 @@ TEST(INNAprop, StateSurvivesSaveAndLoad) {
 }
 
 TEST(MakeOptimizer, BuildsEachKindWithItsOptions) {
+  // Every field gets a value of its own, none a default, so a swapped or ignored field shows.
   auto p = torch::zeros({2}).requires_grad_();
   config::OptimizerConfig c;
-  c.name = config::OptimizerKind::Sgd;
   c.lr = 0.2;
-  c.momentum = 0.9;
+  c.momentum = 0.7;
   c.nesterov = true;
-  c.weight_decay = 5e-4;
-  auto sgd = make_optimizer(c, {p});
-  auto& so = static_cast<torch::optim::SGDOptions&>(sgd->param_groups()[0].options());
-  EXPECT_TRUE(so.nesterov());
-  EXPECT_DOUBLE_EQ(so.momentum(), 0.9);
-  EXPECT_DOUBLE_EQ(so.weight_decay(), 5e-4);
-  c = {};
-  c.name = config::OptimizerKind::Adam;
+  c.weight_decay = 0.05;
   c.betas = {0.5, 0.6};
+  c.eps = 1e-6;
+  c.alpha = 0.2;
+  c.beta = 0.8;
+  c.sigma = 0.99;
+
+  c.name = config::OptimizerKind::Sgd;
+  auto sgd = make_optimizer(c, {p});
+  ASSERT_NE(dynamic_cast<torch::optim::SGD*>(sgd.get()), nullptr);
+  const auto& so = static_cast<torch::optim::SGDOptions&>(sgd->param_groups()[0].options());
+  EXPECT_EQ(so.lr(), 0.2);
+  EXPECT_EQ(so.momentum(), 0.7);
+  EXPECT_EQ(so.weight_decay(), 0.05);
+  EXPECT_TRUE(so.nesterov());
+
+  c.name = config::OptimizerKind::Adam;
   auto adam = make_optimizer(c, {p});
-  EXPECT_EQ(std::get<1>(static_cast<torch::optim::AdamOptions&>(adam->param_groups()[0].options()).betas()),
-            0.6);
+  ASSERT_NE(dynamic_cast<torch::optim::Adam*>(adam.get()), nullptr);
+  const auto& ao = static_cast<torch::optim::AdamOptions&>(adam->param_groups()[0].options());
+  EXPECT_EQ(ao.lr(), 0.2);
+  EXPECT_EQ(std::get<0>(ao.betas()), 0.5);
+  EXPECT_EQ(std::get<1>(ao.betas()), 0.6);
+  EXPECT_EQ(ao.eps(), 1e-6);
+  EXPECT_EQ(ao.weight_decay(), 0.05);
+
   c.name = config::OptimizerKind::AdamW;
-  EXPECT_NE(dynamic_cast<torch::optim::AdamW*>(make_optimizer(c, {p}).get()), nullptr);
+  auto adamw = make_optimizer(c, {p});
+  ASSERT_NE(dynamic_cast<torch::optim::AdamW*>(adamw.get()), nullptr);
+  const auto& wo = static_cast<torch::optim::AdamWOptions&>(adamw->param_groups()[0].options());
+  EXPECT_EQ(wo.lr(), 0.2);
+  EXPECT_EQ(std::get<0>(wo.betas()), 0.5);
+  EXPECT_EQ(std::get<1>(wo.betas()), 0.6);
+  EXPECT_EQ(wo.eps(), 1e-6);
+  EXPECT_EQ(wo.weight_decay(), 0.05);
+
   c.name = config::OptimizerKind::INNAprop;
-  c.lr = 1e-3;
-  EXPECT_NE(dynamic_cast<INNAprop*>(make_optimizer(c, {p}).get()), nullptr);
+  c.lr = 0.3;  // INNAprop needs lr < beta
+  auto inna = make_optimizer(c, {p});
+  ASSERT_NE(dynamic_cast<INNAprop*>(inna.get()), nullptr);
+  const auto& io = static_cast<INNApropOptions&>(inna->param_groups()[0].options());
+  EXPECT_EQ(io.lr(), 0.3);
+  EXPECT_EQ(io.alpha(), 0.2);
+  EXPECT_EQ(io.beta(), 0.8);
+  EXPECT_EQ(io.sigma(), 0.99);
+  EXPECT_EQ(io.eps(), 1e-6);
+  EXPECT_EQ(io.weight_decay(), 0.05);
+
   set_learning_rate(*adam, 0.125);
   EXPECT_DOUBLE_EQ(adam->param_groups()[0].options().get_lr(), 0.125);
 }

@@ -45,9 +45,7 @@ train::Components lenet_components() {
   c.make_model = [](const config::ExperimentConfig& cfg, const train::BatchSource&, uint64_t seed) {
     auto any = models::make_model(
         models::ModelOptions("lenet5").in_channels(1).image_size(28).num_classes(10).seed(seed).nonsmooth(
-            nn::Nonsmooth()
-                .beta(cfg.nonsmooth.beta)
-                .formulation(ops::parse_pool_formulation(cfg.nonsmooth.formulation))));
+            nn::Nonsmooth().beta(cfg.nonsmooth.beta).formulation(cfg.nonsmooth.formulation)));
     train::Model m;
     m.module = any.ptr();
     m.forward = [any](const torch::Tensor& x) mutable { return any.forward<torch::Tensor>(x); };

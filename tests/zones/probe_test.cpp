@@ -95,9 +95,7 @@ train::Model dropout_bn_model(const config::ExperimentConfig& cfg, const train::
                               uint64_t seed) {
   torch::manual_seed(seed);
   nn::Nonsmooth policy;
-  policy.beta(cfg.nonsmooth.beta)
-      .formulation(ops::parse_pool_formulation(cfg.nonsmooth.formulation))
-      .relu_alpha(cfg.nonsmooth.relu_alpha);
+  policy.beta(cfg.nonsmooth.beta).formulation(cfg.nonsmooth.formulation).relu_alpha(cfg.nonsmooth.relu_alpha);
   torch::nn::Sequential net;
   net->push_back("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 4, 3).padding(1)));
   net->push_back("bn", torch::nn::BatchNorm2d(4));

@@ -147,16 +147,15 @@ train::Components lenet_components(bool background = false) {
                                                       cfg.data.test_batch_size);
   };
   c.make_model = [](const config::ExperimentConfig& cfg, const train::BatchSource&, uint64_t seed) {
-    auto any = models::make_model(
-        models::ModelOptions("lenet5")
-            .in_channels(1)
-            .image_size(28)
-            .num_classes(10)
-            .nonsmooth(nn::Nonsmooth()
-                           .beta(cfg.nonsmooth.beta)
-                           .formulation(ops::parse_pool_formulation(cfg.nonsmooth.formulation))
-                           .relu_alpha(cfg.nonsmooth.relu_alpha))
-            .seed(seed));
+    auto any = models::make_model(models::ModelOptions("lenet5")
+                                      .in_channels(1)
+                                      .image_size(28)
+                                      .num_classes(10)
+                                      .nonsmooth(nn::Nonsmooth()
+                                                     .beta(cfg.nonsmooth.beta)
+                                                     .formulation(cfg.nonsmooth.formulation)
+                                                     .relu_alpha(cfg.nonsmooth.relu_alpha))
+                                      .seed(seed));
     train::Model m;
     m.module = any.ptr();
     m.forward = [any](const torch::Tensor& x) mutable { return any.forward<torch::Tensor>(x); };

@@ -1,5 +1,11 @@
 #pragma once
 
+#include "tiebreak/core/enum_names.h"
+#include "tiebreak/models/options.h"
+#include "tiebreak/nn/nonsmooth.h"
+#include "tiebreak/ops/formulation_names.h"
+#include "tiebreak/zones/discrepancy_norm.h"
+
 #include <nlohmann/json.hpp>
 
 #include <array>
@@ -34,13 +40,63 @@ enum class ScheduleKind { Constant, Cosine, Step };
 /// own 16-bit CPU kernels. CUDA tensors always use the native kernels.
 enum class HalfCompute { Fp32Accumulate, Native };
 
-std::string to_string(Precision precision);
-std::string to_string(OptimizerKind kind);
-std::string to_string(ScheduleKind kind);
-std::string to_string(HalfCompute mode);
-/// The mantissa+sign bits the study labels a precision with (16, 24, 32, 64; bf16 → 8).
-int precision_bits(Precision precision);
+/// `data.augmentation`: "standard" is the dataset's own training augmentation (CIFAR: random crop with
+/// padding 4 + horizontal flip; ImageNet: random resized crop + flip; none for the MNIST family and SVHN),
+/// "none" none.
+enum class Augmentation { Standard, None };
+/// `train.seeding` (see TrainConfig::seeding).
+enum class Seeding { Paired, Independent };
+/// `exp.log_level`: spdlog's level names.
+enum class LogLevel { Trace, Debug, Info, Warn, Error };
+/// `exp.distributed.backend`: "auto" is nccl on CUDA devices and gloo on the CPU.
+enum class DistributedBackend { Auto, Gloo, Nccl };
 
+/// The names configs, files and flags spell each enum with (tiebreak::core::enum_name and parse_enum read
+/// them; the order is the order errors and docs list them in).
+constexpr std::array<core::EnumName<Precision>, 6> enum_names(Precision) {
+  return {{{Precision::Fp16, "fp16"},
+           {Precision::Fp32, "fp32"},
+           {Precision::Fp64, "fp64"},
+           {Precision::Bf16, "bf16"},
+           {Precision::AmpFp16, "amp_fp16"},
+           {Precision::AmpBf16, "amp_bf16"}}};
+}
+constexpr std::array<core::EnumName<OptimizerKind>, 4> enum_names(OptimizerKind) {
+  return {{{OptimizerKind::Sgd, "sgd"},
+           {OptimizerKind::Adam, "adam"},
+           {OptimizerKind::AdamW, "adamw"},
+           {OptimizerKind::INNAprop, "innaprop"}}};
+}
+constexpr std::array<core::EnumName<ScheduleKind>, 3> enum_names(ScheduleKind) {
+  return {
+      {{ScheduleKind::Constant, "constant"}, {ScheduleKind::Cosine, "cosine"}, {ScheduleKind::Step, "step"}}};
+}
+constexpr std::array<core::EnumName<HalfCompute>, 2> enum_names(HalfCompute) {
+  return {{{HalfCompute::Fp32Accumulate, "fp32_accumulate"}, {HalfCompute::Native, "native"}}};
+}
+constexpr std::array<core::EnumName<Augmentation>, 2> enum_names(Augmentation) {
+  return {{{Augmentation::Standard, "standard"}, {Augmentation::None, "none"}}};
+}
+constexpr std::array<core::EnumName<Seeding>, 2> enum_names(Seeding) {
+  return {{{Seeding::Paired, "paired"}, {Seeding::Independent, "independent"}}};
+}
+constexpr std::array<core::EnumName<LogLevel>, 5> enum_names(LogLevel) {
+  return {{{LogLevel::Trace, "trace"},
+           {LogLevel::Debug, "debug"},
+           {LogLevel::Info, "info"},
+           {LogLevel::Warn, "warn"},
+           {LogLevel::Error, "error"}}};
+}
+constexpr std::array<core::EnumName<DistributedBackend>, 3> enum_names(DistributedBackend) {
+  return {{{DistributedBackend::Auto, "auto"},
+           {DistributedBackend::Gloo, "gloo"},
+           {DistributedBackend::Nccl, "nccl"}}};
+}
+
+inline std::string to_string(Precision precision) { return core::enum_name(precision); }
+inline std::string to_string(OptimizerKind kind) { return core::enum_name(kind); }
+inline std::string to_string(ScheduleKind kind) { return core::enum_name(kind); }
+inline std::string to_string(HalfCompute mode) { return core::enum_name(mode); }
 /// `data` section: which dataset, where, and how it is batched (see tiebreak::data).
 struct DataConfig {
   /// Registry name: mnist, fashion-mnist, kmnist, cifar-10, cifar-100, svhn, imagenet, synthetic.
@@ -52,10 +108,8 @@ struct DataConfig {
   /// Shuffle the training split every epoch; false reads it in file order every epoch (augmentation is
   /// still drawn per epoch), as the study's zone-volume notebook did (a DataLoader without shuffle).
   bool shuffle = true;
-  /// "standard": the dataset's own training augmentation (CIFAR: random crop with
-  /// padding 4 + horizontal flip; ImageNet: random resized crop + flip; none for
-  /// the MNIST family and SVHN); "none": no augmentation.
-  std::string augmentation = "standard";
+  /// Training augmentation (see Augmentation).
+  Augmentation augmentation = Augmentation::Standard;
   /// SVHN: append the 'extra' set to the training split.
   bool svhn_extra = false;
   /// Train on only the first N examples of each epoch's shuffled order (0 = all):
@@ -69,14 +123,18 @@ struct DataConfig {
   /// CenterCrop, and the shorter side the test images are resized to first.
   int64_t crop_size = 224;
   int64_t resize_size = 256;
-  /// Override the files of a split (relative to the dataset folder or absolute).
-  std::vector<std::string> train_files;
-  std::vector<std::string> test_files;
-  /// The `synthetic` dataset's size: examples per split, classes, image shape {C, H, W}.
-  int64_t synthetic_train_size = 10000;
-  int64_t synthetic_test_size = 2000;
-  int64_t synthetic_classes = 10;
-  std::vector<int64_t> synthetic_shape{1, 28, 28};
+  /// `data.files`: override the files of a split (relative to the dataset folder or absolute).
+  struct Files {
+    std::vector<std::string> train;
+    std::vector<std::string> test;
+  } files;
+  /// `data.synthetic`: the `synthetic` dataset's size: examples per split, classes, image shape {C, H, W}.
+  struct Synthetic {
+    int64_t train_size = 10000;
+    int64_t test_size = 2000;
+    int64_t classes = 10;
+    std::vector<int64_t> shape{1, 28, 28};
+  } synthetic;
 };
 
 /// `model` section (see tiebreak::models::ModelOptions).
@@ -84,26 +142,46 @@ struct ModelConfig {
   /// lenet5, vgg11, vgg13, vgg16, vgg19, resnet18, resnet34, resnet50, densenet121.
   std::string name = "lenet5";
   bool batch_norm = false;
-  /// "pytorch_default", "kaiming" (the study's notebook init_weights), "torchvision_resnet" or
-  /// "torchvision_densenet" (see models::InitScheme).
-  std::string init = "pytorch_default";
-  /// "torchvision" or "study": the network as the study's code built it (see models::ModelVariant; only
+  /// How the weights are set (see models::InitScheme; "kaiming" is the study's notebook init_weights).
+  models::InitScheme init = models::InitScheme::PytorchDefault;
+  /// The network as torchvision or as the study's code built it (see models::ModelVariant; only
   /// densenet121 differs).
-  std::string variant = "torchvision";
+  models::ModelVariant variant = models::ModelVariant::Torchvision;
   /// ResNet/DenseNet stem: "cifar" (3x3 conv) or "imagenet" (7x7 conv stride 2).
-  std::string stem = "cifar";
-  /// The stem's max pooling {kernel, stride, padding}: the study's 2x2/2 by default (torchvision: 3, 2, 1).
-  int64_t stem_pool_kernel = 2;
-  int64_t stem_pool_stride = 2;
-  int64_t stem_pool_padding = 0;
+  models::Stem stem = models::Stem::Cifar;
+  /// `model.stem_pool`: the stem's max pooling; the study's 2x2/2 by default (torchvision: 3, 2, 1).
+  struct StemPool {
+    int64_t kernel = 2;
+    int64_t stride = 2;
+    int64_t padding = 0;
+  } stem_pool;
 };
 
-/// `nonsmooth` section: the Jacobian choices (see nn::Nonsmooth).
+/// `nonsmooth` section: the Jacobian choices every pooling layer and ReLU of the model is built with
+/// (mapped onto nn::Nonsmooth by to_model_options). This is what the study ("On the numerical reliability
+/// of nonsmooth autodiff: a MaxPool case study", Boustany, TMLR 2024) varies.
 struct NonsmoothConfig {
-  std::string pool = "maxpool";  // maxpool | normpool
+  /// The pooling operator at every pooling site: MaxPool (the study's training runs) or NormPool (L2
+  /// pooling, whose gradient-discrepancy histograms the study sets beside MaxPool's).
+  nn::PoolKind pool = nn::PoolKind::MaxPool;
+  /// β, the MaxPool Jacobian J_β = β·J_min + (1−β)·J_native applied where several inputs of a window tie
+  /// for the max (J_min: the minimal-norm element of the Clarke Jacobian, which spreads the gradient over
+  /// the t tied inputs as 1/t each; J_native: PyTorch's, all of it to one input). 0 is PyTorch's choice,
+  /// 1 the minimal-norm one; any finite real is accepted (the study's grid: 0, 1, 10, 100, 1000, 10000,
+  /// where |β| > 1 puts opposite-signed weights on the tied inputs and amplifies rounding). Untied
+  /// windows get the native gradient for every β. Ignored by NormPool.
   double beta = 0.0;
-  std::string formulation = "pure";  // pure | mixture
+  /// How J_β is computed. `Pure`: forward exactly native max_pool2d, backward J_β accumulated in a wider
+  /// type and rounded once. `Mixture`: the study's code, β·MinNormPool(x) + (1−β)·NativePool(x)
+  /// evaluated in the tensor's dtype, rounding included — so in fp16 β·max overflows to inf and the
+  /// output is NaN once a window's max exceeds 65504/β (6.55 at β = 10⁴), and untied windows get
+  /// fl(β·g) + fl((1−β)·g), not g.
+  ops::PoolFormulation formulation = ops::PoolFormulation::Pure;
+  /// NormPool only: the gradient factor every element of an all-zero window gets (the norm is not
+  /// differentiable at 0; the study compares 0 and 1).
   double grad_at_zero = 0.0;
+  /// ReLU'(0): the derivative α every ReLU of the model uses where its input is exactly 0 (PyTorch's
+  /// is 0). Any finite real.
   double relu_alpha = 0.0;
 };
 
@@ -114,9 +192,11 @@ struct OptimizerConfig {
   double momentum = 0.0;
   double weight_decay = 0.0;
   bool nesterov = false;
+  /// Adam/AdamW's (β₁, β₂), named as PyTorch names them; not the Jacobian β of `nonsmooth.beta`.
   std::array<double, 2> betas{0.9, 0.999};
   double eps = 1e-8;
-  /// INNAprop's α, β (the damping parameters of INNA) and σ (RMSprop's decay).
+  /// INNAprop's α, β (the damping parameters of INNA; not the Jacobian β of `nonsmooth.beta`) and σ
+  /// (RMSprop's decay).
   double alpha = 0.1;
   double beta = 0.9;
   double sigma = 0.999;
@@ -148,7 +228,7 @@ struct ZoneProbeConfig {
   /// (the run's own value), e.g. "nonsmooth.beta=0,1" (the study's pair) or "nonsmooth.beta=run,0".
   std::string pair = "nonsmooth.beta=0,1";
   /// The discrepancy D: "linf" (Σ_k ‖Δ∇_k‖_∞, the study's volume) or "l1" (Σ_k ‖Δ∇_k‖_1).
-  std::string norm = "linf";
+  zones::DiscrepancyNorm norm = zones::DiscrepancyNorm::Linf;
   /// D above this is "above threshold"; a negative value (the default, -1) = the study's threshold for the
   /// run's precision (zones::default_threshold: 1e-3 / 1e-7 / 1e-15 for 16 / 32 / 64 bits).
   double threshold = -1;
@@ -173,7 +253,7 @@ struct TrainConfig {
   /// initial weights and batch order run by run (a paired design); "independent": the seed also mixes in
   /// everything the config computes (β, precision, ...), so every configuration draws its own, as the
   /// study's independent runs did.
-  std::string seeding = "paired";
+  Seeding seeding = Seeding::Paired;
   /// Stop the process cleanly after this epoch (0 = never), leaving the run
   /// resumable: used by tests to simulate an interruption.
   int64_t stop_after_epoch = 0;
@@ -185,7 +265,7 @@ struct TrainConfig {
 /// single-process run.
 struct DistributedConfig {
   /// "auto" (nccl on CUDA devices, gloo on the CPU), "gloo" or "nccl".
-  std::string backend = "auto";
+  DistributedBackend backend = DistributedBackend::Auto;
   /// Seconds the rendezvous or one collective may wait for the other ranks
   /// before the run fails (a dead or stuck rank ends the others this way).
   double timeout_seconds = 600;
@@ -210,7 +290,7 @@ struct ExpConfig {
   /// Intra-op CPU threads (0 = LibTorch's default).
   int64_t threads = 0;
   /// spdlog level for the log file and console: trace|debug|info|warn|error.
-  std::string log_level = "info";
+  LogLevel log_level = LogLevel::Info;
   /// Record per-layer tied-window fractions each epoch (costs one extra pass over the counters).
   bool tie_stats = true;
   /// When stderr is not a terminal (a log file, a batch job, a sweep child), a progress line (step, loss,

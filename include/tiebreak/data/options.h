@@ -2,7 +2,6 @@
 
 #include <torch/arg.h>
 #include <torch/types.h>
-#include <nlohmann/json_fwd.hpp>
 
 #include <cstdint>
 #include <string>
@@ -69,15 +68,5 @@ struct DataOptions {
   TORCH_ARG(int64_t, synthetic_classes) = 10;
   TORCH_ARG(std::vector<int64_t>, synthetic_shape) = std::vector<int64_t>{1, 28, 28};
 };
-
-/// Reads the `data` section of a run configuration. Keys: name, root, train_batch_size, test_batch_size,
-/// shuffle, augment, drop_last, seed, device ("cpu", "cuda", "cuda:1"), dtype ("float32", "float16",
-/// "bfloat16", "float64"), files {train: [...], test: [...]}, verify_checksums, svhn_extra, num_workers,
-/// prefetch, crop_size, resize_size, synthetic {train_size, test_size, classes, shape: [C, H, W]}.
-/// An unknown key or a value of the wrong type is a DataError naming `data.<key>`.
-DataOptions data_options_from_json(const nlohmann::json& section);
-
-/// The inverse of data_options_from_json (every key written).
-nlohmann::json data_options_to_json(const DataOptions& options);
 
 }  // namespace tiebreak::data

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "tiebreak/core/enum_names.h"
 #include "tiebreak/nn/nonsmooth.h"
 
 #include <torch/arg.h>
@@ -44,15 +45,22 @@ enum class InitScheme { PytorchDefault, Kaiming, TorchvisionResNet, TorchvisionD
 ///   6,880,458 parameters without BN and 6,882,634 with (3 channels, 10 classes).
 enum class ModelVariant { Torchvision, Study };
 
-/// "cifar" or "imagenet".
-Stem parse_stem(const std::string& name);
-std::string to_string(Stem stem);
-/// "pytorch_default", "kaiming", "torchvision_resnet" or "torchvision_densenet".
-InitScheme parse_init_scheme(const std::string& name);
-std::string to_string(InitScheme scheme);
-/// "torchvision" or "study".
-ModelVariant parse_model_variant(const std::string& name);
-std::string to_string(ModelVariant variant);
+/// The names of `model.stem`, `model.init` and `model.variant`.
+constexpr std::array<core::EnumName<Stem>, 2> enum_names(Stem) {
+  return {{{Stem::Cifar, "cifar"}, {Stem::ImageNet, "imagenet"}}};
+}
+constexpr std::array<core::EnumName<InitScheme>, 4> enum_names(InitScheme) {
+  return {{{InitScheme::PytorchDefault, "pytorch_default"},
+           {InitScheme::Kaiming, "kaiming"},
+           {InitScheme::TorchvisionResNet, "torchvision_resnet"},
+           {InitScheme::TorchvisionDenseNet, "torchvision_densenet"}}};
+}
+constexpr std::array<core::EnumName<ModelVariant>, 2> enum_names(ModelVariant) {
+  return {{{ModelVariant::Torchvision, "torchvision"}, {ModelVariant::Study, "study"}}};
+}
+inline std::string to_string(Stem stem) { return core::enum_name(stem); }
+inline std::string to_string(InitScheme scheme) { return core::enum_name(scheme); }
+inline std::string to_string(ModelVariant variant) { return core::enum_name(variant); }
 
 /// Everything a model builder needs. The same struct serves every model; fields a model has no use for
 /// (`stem*` for lenet5/vgg*) are ignored, except that asking lenet5/vgg* for an ImageNet stem is an error.

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "tiebreak/core/enum_names.h"
 #include "tiebreak/nn/options/pooling.h"
 
 #include <torch/nn/modules/container/any.h>
@@ -12,6 +13,12 @@ namespace tiebreak::nn {
 
 /// Which pooling operator a network uses at each of its pooling sites.
 enum class PoolKind { MaxPool, NormPool };
+
+/// "maxpool", "normpool": the names of `nonsmooth.pool`.
+constexpr std::array<core::EnumName<PoolKind>, 2> enum_names(PoolKind) {
+  return {{{PoolKind::MaxPool, "maxpool"}, {PoolKind::NormPool, "normpool"}}};
+}
+inline std::string to_string(PoolKind kind) { return core::enum_name(kind); }
 
 /// The Jacobian choices a network is built with: every MaxPool/NormPool and
 /// every ReLU of a model built from a `Nonsmooth` carries them. This is the
@@ -43,8 +50,4 @@ struct Nonsmooth {
   std::string describe() const;
 };
 
-std::string to_string(PoolKind kind);
-/// Parses "maxpool" or "normpool".
-PoolKind parse_pool_kind(const std::string& name);
-
-} // namespace tiebreak::nn
+}  // namespace tiebreak::nn

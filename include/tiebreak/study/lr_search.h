@@ -22,7 +22,8 @@ double sample_learning_rate(uint64_t seed, int64_t trial, double low, double hig
 struct LrSearchOptions {
   std::filesystem::path config_path;
   std::vector<std::string> overrides;
-  /// β values searched (one independent search each); empty = the config's β.
+  /// Values of nonsmooth.beta, the Jacobian β (not Adam's train.optimizer.betas), searched one
+  /// independent search each; empty = the config's β. The CLI flag is --nonsmooth-beta.
   std::vector<double> betas;
   int64_t trials = 10;
   /// Epochs per trial (train.epochs is set to this; the schedule spans it).

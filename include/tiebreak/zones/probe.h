@@ -5,6 +5,7 @@
 #include "tiebreak/train/metrics.h"
 #include "tiebreak/train/step.h"
 #include "tiebreak/zones/classify.h"
+#include "tiebreak/zones/discrepancy_norm.h"
 #include "tiebreak/zones/zones.h"
 
 #include <torch/arg.h>
@@ -15,14 +16,6 @@
 #include <vector>
 
 namespace tiebreak::zones {
-
-/// The discrepancy a probe compares with its threshold.
-enum class DiscrepancyNorm { Linf, L1 };
-
-/// "linf" or "l1" (the names of `train.zone_probe.norm`).
-std::string to_string(DiscrepancyNorm norm);
-/// Parses "linf" or "l1".
-DiscrepancyNorm parse_discrepancy_norm(const std::string& name);
 
 /// Options of a ZoneProbe; `from_config` maps the `train.zone_probe` section onto them.
 ///
