@@ -112,7 +112,7 @@ def ops_tables(results):
     """One table per (mode, device): rows dtype/shape, columns implementations as ratios."""
     groups = collections.OrderedDict()
     for name, record in results.items():
-        if not (name.startswith("fwdbwd/") or name.startswith("fwd/")):
+        if not name.startswith(("fwdbwd/", "fwd/", "normpool/")):
             continue
         group, impl = split(name)
         groups.setdefault(group, {})[impl] = record
