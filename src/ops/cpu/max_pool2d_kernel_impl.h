@@ -170,28 +170,31 @@ template <typename scalar_t, int64_t kStride, typename in_t>
 void scan_row_block(const in_t* in, const PoolGeometry& g, WindowRange rh, int64_t ow0, scalar_t* out,
                     int64_t* ind, int32_t* tie, const Jacobian<scalar_t>& jac, bool mixture) {
   using opmath_t = at::opmath_type<scalar_t>;
+  // Index and count lanes as wide as the value lanes (int64 beside double),
+  // so that the three arrays vectorise together.
+  using lane_t = std::conditional_t<sizeof(opmath_t) == 8, int64_t, int32_t>;
   const int64_t sw = kStride > 0 ? kStride : g.stride_w;
-  const int32_t col0 = static_cast<int32_t>(ow0 * sw - g.pad_w);
+  const auto col0 = static_cast<lane_t>(ow0 * sw - g.pad_w);
   opmath_t maxval[kRowBlock];
-  int32_t maxindex[kRowBlock];
-  int32_t count[kRowBlock];
-  const int32_t first = static_cast<int32_t>(rh.start * g.input_w) + col0;
+  lane_t maxindex[kRowBlock];
+  lane_t count[kRowBlock];
+  const lane_t first = static_cast<lane_t>(rh.start * g.input_w) + col0;
   for (int64_t j = 0; j < kRowBlock; ++j) {
     maxval[j] = -std::numeric_limits<opmath_t>::infinity();
-    maxindex[j] = first + static_cast<int32_t>(j * sw);
+    maxindex[j] = first + static_cast<lane_t>(j * sw);
     count[j] = 0;
   }
   for (int64_t ih = rh.start; ih < rh.end; ih += g.dilation_h) {
     for (int64_t kw = 0; kw < g.kernel_w; ++kw) {
-      const int32_t start = static_cast<int32_t>(ih * g.input_w + kw * g.dilation_w) + col0;
+      const lane_t start = static_cast<lane_t>(ih * g.input_w + kw * g.dilation_w) + col0;
       const in_t* tap = in + start;
       for (int64_t j = 0; j < kRowBlock; ++j) {
         const auto val = static_cast<opmath_t>(tap[j * sw]);
-        const int32_t index = start + static_cast<int32_t>(j * sw);
+        const lane_t index = start + static_cast<lane_t>(j * sw);
         const bool take = (val > maxval[j]) | (val != val);
         const bool same = val == maxval[j];
         maxindex[j] = take ? index : maxindex[j];
-        count[j] = take ? 1 : count[j] + static_cast<int32_t>(same);
+        count[j] = take ? 1 : count[j] + static_cast<lane_t>(same);
         maxval[j] = take ? val : maxval[j];
       }
     }
@@ -199,7 +202,7 @@ void scan_row_block(const in_t* in, const PoolGeometry& g, WindowRange rh, int64
   for (int64_t j = 0; j < kRowBlock; ++j) {
     out[j] = mixture ? jac.mixture_value(maxval[j]) : static_cast<scalar_t>(maxval[j]);
     ind[j] = maxindex[j];
-    tie[j] = count[j];
+    tie[j] = static_cast<int32_t>(count[j]);
   }
 }
 
@@ -259,7 +262,6 @@ void forward_nchw_rows(const scalar_t* in_data, scalar_t* out_data, int64_t* ind
                        int64_t planes, const PoolGeometry& g, const Jacobian<scalar_t>& jac, bool mixture) {
   using opmath_t = at::opmath_type<scalar_t>;
   constexpr bool kStaged = !std::is_same_v<scalar_t, opmath_t>;
-  using in_t = std::conditional_t<kStaged, opmath_t, scalar_t>;
   const int64_t in_plane = g.input_h * g.input_w;
   const int64_t out_plane = g.output_h * g.output_w;
   // Flat indices of the row blocks are int32: the furthest a window start
