@@ -144,7 +144,11 @@ def ops_tables(results):
                     row.append(ratio(impls, c, "py_native"))
                 row.append(ratio(impls, "py_native", "native"))
             body.append(row)
-        title = {"fwdbwd": "forward + backward", "fwd": "forward only (no_grad)"}[mode]
+        title = {
+            "fwdbwd": "forward + backward",
+            "fwd": "forward only (no_grad)",
+            "normpool": "NormPool2d forward + backward (native: LPPool2d's formula, p = 2)",
+        }[mode]
         out.append(f"#### {title}, {device}: time ratio to native (native column: time per call)\n\n"
                    + table(header, body))
     return out
