@@ -6,10 +6,14 @@
 //   tiebreak_mixture_b<β>  tiebreak::ops::max_pool2d, PoolFormulation::Mixture
 //   twopool_b1000          β·MinNormPool(x) + (1−β)·MaxPool2d(x) written with ATen
 //                          ops (the study's two-pool formulation, recreated in C++)
+// and NormPool2d (the study's L2 pool) against PyTorch's LPPool2d formula:
+//   native                 avg_pool2d(x², zero padding counted) · k², then sqrt, with
+//                          autograd (torch.nn.functional.lp_pool2d at p = 2, padded)
+//   tiebreak_norm_pool     tiebreak::ops::norm_pool2d (grad_at_zero 0)
 // Benchmark names are "<mode>/<device>/<dtype>/<shape>/<impl>" with mode
-// "fwdbwd" (forward then backward of a fixed upstream gradient) or "fwd"
-// (forward under no_grad). scripts/bench_report.py turns the JSON output into
-// ratio-to-native tables.
+// "fwdbwd" (forward then backward of a fixed upstream gradient), "fwd"
+// (forward under no_grad) or "normpool" (NormPool forward + backward). scripts/bench_report.py turns the JSON
+// output into ratio-to-native tables.
 //
 // Inputs are ReLU(N(0, 1)) activations, as a pool after conv+ReLU sees them:
 // a 2×2 window is all zeros (a 4-way tie) with probability 1/16.
@@ -17,6 +21,7 @@
 #include "support/bench_support.h"
 
 #include "tiebreak/ops/max_pool2d.h"
+#include "tiebreak/ops/norm_pool2d.h"
 
 #include <ATen/ATen.h>
 #include <benchmark/benchmark.h>
@@ -55,6 +60,24 @@ std::vector<Impl> implementations() {
   impls.push_back({"twopool_b1000",
                    [](const at::Tensor& x, const PoolShape& s) { return two_pool_mixture(x, s, 1000.0); }});
   return impls;
+}
+
+std::vector<Impl> norm_pool_implementations() {
+  return {
+      {"native",
+       [](const at::Tensor& x, const PoolShape& s) {
+         // LPPool2d's formula (p = 2) with padding: count_include_pad makes
+         // avg · k² the plain sum of squares over the window.
+         return at::avg_pool2d(x * x, {s.kernel, s.kernel}, {s.stride, s.stride}, {s.padding, s.padding},
+                               false, true)
+             .mul(static_cast<double>(s.kernel * s.kernel))
+             .sqrt();
+       }},
+      {"tiebreak_norm_pool",
+       [](const at::Tensor& x, const PoolShape& s) {
+         return ops::norm_pool2d(x, {s.kernel, s.kernel}, {s.stride, s.stride}, {s.padding, s.padding});
+       }},
+  };
 }
 
 std::vector<PoolShape> shapes(bool smoke) {
@@ -127,6 +150,7 @@ void forward_only(benchmark::State& state, const Impl& impl, PoolShape shape, at
 
 void register_all(const RunOptions& options) {
   const auto impls = implementations();
+  const auto norm_impls = norm_pool_implementations();
   for (const auto& device : options.devices) {
     for (const auto& shape : shapes(options.smoke)) {
       for (auto dtype : {at::kHalf, at::kFloat, at::kDouble}) {
@@ -134,6 +158,12 @@ void register_all(const RunOptions& options) {
         for (const auto& impl : impls) {
           benchmark::RegisterBenchmark(("fwdbwd/" + group + impl.name).c_str(), forward_backward, impl, shape,
                                        dtype, device)
+              ->Unit(benchmark::kMillisecond)
+              ->UseRealTime();
+        }
+        for (const auto& impl : norm_impls) {
+          benchmark::RegisterBenchmark(("normpool/" + group + impl.name).c_str(), forward_backward, impl,
+                                       shape, dtype, device)
               ->Unit(benchmark::kMillisecond)
               ->UseRealTime();
         }

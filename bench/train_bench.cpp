@@ -125,6 +125,34 @@ train::Components cached_components() {
   return components;
 }
 
+/// What a timed training loop starts from: the cached data, the model (seed
+/// 0) on `device` in the plan's parameter dtype, in training mode, with its tie
+/// counters on or off, and its SGD optimizer. One place for the training and
+/// probe benchmarks, so that both time the same set-up.
+struct TrainingSetup {
+  train::Components components;
+  std::shared_ptr<train::BatchSource> data;
+  train::Model model;
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+
+  static TrainingSetup build(const config::ExperimentConfig& cfg, const train::PrecisionPlan& plan,
+                             const c10::Device& device, bool tie_stats) {
+    TrainingSetup s;
+    s.components = cached_components();
+    train::DataRequest request;
+    request.seed = 0;
+    request.device = device;
+    request.dtype = plan.parameter_dtype;
+    s.data = s.components.make_data(cfg, request);
+    s.model = s.components.make_model(cfg, *s.data, 0);
+    s.model.module->to(device, plan.parameter_dtype);
+    s.model.module->train();
+    for (auto& counter : s.model.tie_counters) counter.counter->set_enabled(tie_stats);
+    s.optimizer = train::make_optimizer(cfg.train.optimizer, s.model.module->parameters());
+    return s;
+  }
+};
+
 void train_steps(benchmark::State& state, TrainCase c, TrainImpl impl, PrecisionVariant precision,
                  c10::Device device, StepSizes sizes) {
   const auto cfg = make_config(c, impl, precision, device, sizes);
@@ -138,17 +166,10 @@ void train_steps(benchmark::State& state, TrainCase c, TrainImpl impl, Precision
     }
     return;
   }
-  const auto components = cached_components();
-  train::DataRequest request;
-  request.seed = 0;
-  request.device = device;
-  request.dtype = plan.parameter_dtype;
-  auto data = components.make_data(cfg, request);
-  auto model = components.make_model(cfg, *data, 0);
-  model.module->to(device, plan.parameter_dtype);
-  model.module->train();
-  for (auto& counter : model.tie_counters) counter.counter->set_enabled(impl.tie_stats);
-  auto optimizer = train::make_optimizer(cfg.train.optimizer, model.module->parameters());
+  auto setup = TrainingSetup::build(cfg, plan, device, impl.tie_stats);
+  auto& data = setup.data;
+  auto& model = setup.model;
+  auto& optimizer = setup.optimizer;
   std::unique_ptr<train::DynamicLossScaler> scaler;
   if (plan.loss_scaling) scaler = std::make_unique<train::DynamicLossScaler>(cfg.train.loss_scale, device);
 
@@ -181,17 +202,11 @@ void probe_steps(benchmark::State& state, TrainCase c, std::string mode, c10::De
   const PrecisionVariant precision{config::Precision::Fp32};
   auto cfg = make_config(c, {"probe", 0.0, ops::PoolFormulation::Pure, false}, precision, device, sizes);
   const auto plan = train::plan_for(precision.precision, precision.half_compute);
-  const auto components = cached_components();
-  train::DataRequest request;
-  request.seed = 0;
-  request.device = device;
-  request.dtype = plan.parameter_dtype;
-  auto data = components.make_data(cfg, request);
-  auto model = components.make_model(cfg, *data, 0);
-  model.module->to(device, plan.parameter_dtype);
-  model.module->train();
-  for (auto& counter : model.tie_counters) counter.counter->set_enabled(false);
-  auto optimizer = train::make_optimizer(cfg.train.optimizer, model.module->parameters());
+  auto setup = TrainingSetup::build(cfg, plan, device, /*tie_stats=*/false);
+  const auto& components = setup.components;
+  auto& data = setup.data;
+  auto& model = setup.model;
+  auto& optimizer = setup.optimizer;
   std::unique_ptr<zones::ZoneProbe> probe;
   if (mode != "off") {
     cfg.train.zone_probe.every = 10;

@@ -112,7 +112,7 @@ def ops_tables(results):
     """One table per (mode, device): rows dtype/shape, columns implementations as ratios."""
     groups = collections.OrderedDict()
     for name, record in results.items():
-        if not (name.startswith("fwdbwd/") or name.startswith("fwd/")):
+        if not name.startswith(("fwdbwd/", "fwd/", "normpool/")):
             continue
         group, impl = split(name)
         groups.setdefault(group, {})[impl] = record
@@ -144,7 +144,11 @@ def ops_tables(results):
                     row.append(ratio(impls, c, "py_native"))
                 row.append(ratio(impls, "py_native", "native"))
             body.append(row)
-        title = {"fwdbwd": "forward + backward", "fwd": "forward only (no_grad)"}[mode]
+        title = {
+            "fwdbwd": "forward + backward",
+            "fwd": "forward only (no_grad)",
+            "normpool": "NormPool2d forward + backward (native: LPPool2d's formula, p = 2)",
+        }[mode]
         out.append(f"#### {title}, {device}: time ratio to native (native column: time per call)\n\n"
                    + table(header, body))
     return out

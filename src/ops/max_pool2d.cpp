@@ -46,9 +46,10 @@ MaxPool2dForwardMeta max_pool2d_forward_meta(const at::Tensor& self, c10::IntArr
                                              c10::string_view formulation) {
   check_pool_input(kOp, self);
   MaxPool2dForwardMeta m;
-  m.args = max_pool2d_args(kOp, kernel_size, stride, padding, dilation, ceil_mode, beta);
+  m.geometry =
+      make_pool_geometry(max_pool2d_args(kOp, kernel_size, stride, padding, dilation, ceil_mode, beta), self);
   m.formulation = parse_formulation(formulation);
-  const auto sizes = pooled_sym_sizes(kOp, self, m.args);
+  const auto sizes = pooled_sym_sizes(kOp, self, m.geometry);
   const auto options = self.options().memory_format(pool_memory_format(self));
   m.output = at::empty_symint(sizes, options);
   m.indices = at::empty_symint(sizes, options.dtype(at::kLong));
@@ -63,9 +64,10 @@ MaxPool2dBackwardMeta max_pool2d_backward_meta(const at::Tensor& grad_output, co
                                                bool ceil_mode, double beta, c10::string_view formulation) {
   check_pool_input(kBackwardOp, self);
   MaxPool2dBackwardMeta m;
-  m.args = max_pool2d_args(kBackwardOp, kernel_size, stride, padding, dilation, ceil_mode, beta);
+  m.geometry = make_pool_geometry(
+      max_pool2d_args(kBackwardOp, kernel_size, stride, padding, dilation, ceil_mode, beta), self);
   m.formulation = parse_formulation(formulation);
-  const auto sizes = pooled_sym_sizes(kBackwardOp, self, m.args);
+  const auto sizes = pooled_sym_sizes(kBackwardOp, self, m.geometry);
   check_like(kBackwardOp, "grad_output", grad_output, sizes, self.scalar_type(), self);
   check_like(kBackwardOp, "indices", indices, sizes, at::kLong, self);
   check_like(kBackwardOp, "ties", ties, sizes, at::kInt, self);

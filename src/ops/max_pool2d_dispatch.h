@@ -55,7 +55,9 @@ at::Tensor _max_pool2d_backward(const at::Tensor& grad_output, const at::Tensor&
 /// The validated arguments of a `_max_pool2d_forward` call and its results,
 /// allocated (uninitialised) on `self`'s device in its pooling layout.
 struct MaxPool2dForwardMeta {
-  PoolArgs args;
+  /// The validated arguments with the plane sizes: what the device kernels
+  /// take (plane sizes 0 under symbolic shapes, where only the Meta kernel runs).
+  PoolGeometry geometry;
   PoolFormulation formulation;
   at::Tensor output;
   at::Tensor indices;
@@ -72,7 +74,9 @@ MaxPool2dForwardMeta max_pool2d_forward_meta(const at::Tensor& self, c10::IntArr
                                              c10::string_view formulation);
 
 struct MaxPool2dBackwardMeta {
-  PoolArgs args;
+  /// The validated arguments with the plane sizes: what the device kernels
+  /// take (plane sizes 0 under symbolic shapes, where only the Meta kernel runs).
+  PoolGeometry geometry;
   PoolFormulation formulation;
   at::Tensor grad_input;  // shaped and laid out like self, uninitialised
 };

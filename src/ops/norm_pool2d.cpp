@@ -39,8 +39,8 @@ NormPool2dMeta norm_pool2d_forward_meta(const at::Tensor& self, c10::IntArrayRef
                                         double grad_at_zero) {
   NormPool2dMeta m;
   check_pool_input(kOp, self);
-  m.args = norm_pool_args(kOp, kernel_size, stride, padding, grad_at_zero);
-  m.result = at::empty_symint(pooled_sym_sizes(kOp, self, m.args),
+  m.geometry = make_pool_geometry(norm_pool_args(kOp, kernel_size, stride, padding, grad_at_zero), self);
+  m.result = at::empty_symint(pooled_sym_sizes(kOp, self, m.geometry),
                               self.options().memory_format(pool_memory_format(self)));
   return m;
 }
@@ -51,8 +51,9 @@ NormPool2dMeta norm_pool2d_backward_meta(const at::Tensor& grad_output, const at
                                          double grad_at_zero) {
   NormPool2dMeta m;
   check_pool_input(kBackwardOp, self);
-  m.args = norm_pool_args(kBackwardOp, kernel_size, stride, padding, grad_at_zero);
-  const auto sizes = pooled_sym_sizes(kBackwardOp, self, m.args);
+  m.geometry =
+      make_pool_geometry(norm_pool_args(kBackwardOp, kernel_size, stride, padding, grad_at_zero), self);
+  const auto sizes = pooled_sym_sizes(kBackwardOp, self, m.geometry);
   check_like(kBackwardOp, "grad_output", grad_output, sizes, self.scalar_type(), self);
   check_like(kBackwardOp, "output", output, sizes, self.scalar_type(), self);
   m.result = at::empty_symint(self.sym_sizes(), self.options().memory_format(pool_memory_format(self)));

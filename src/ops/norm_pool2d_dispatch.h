@@ -35,7 +35,9 @@ at::Tensor _norm_pool2d_backward(const at::Tensor& grad_output, const at::Tensor
 /// mode —, grad_at_zero finite) and allocates the output in the input's
 /// pooling layout. Symbolic sizes allowed.
 struct NormPool2dMeta {
-  PoolArgs args;
+  /// The validated arguments with the plane sizes: what the device kernels
+  /// take (plane sizes 0 under symbolic shapes, where only the Meta kernel runs).
+  PoolGeometry geometry;
   at::Tensor result;  // the output (forward) or grad_input (backward), uninitialised
 };
 NormPool2dMeta norm_pool2d_forward_meta(const at::Tensor& self, c10::IntArrayRef kernel_size,

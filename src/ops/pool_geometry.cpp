@@ -74,8 +74,13 @@ std::vector<c10::SymInt> pooled_sym_sizes(const char* op, const at::Tensor& inpu
 PoolGeometry make_pool_geometry(const PoolArgs& args, const at::Tensor& input) {
   PoolGeometry g;
   static_cast<PoolArgs&>(g) = args;
-  g.input_h = input.size(-2);
-  g.input_w = input.size(-1);
+  // Symbolic plane sizes (tracing with dynamic shapes): only the Meta kernel
+  // runs, which needs none.
+  const auto h = input.sym_size(-2).maybe_as_int();
+  const auto w = input.sym_size(-1).maybe_as_int();
+  if (!h || !w) return g;
+  g.input_h = *h;
+  g.input_w = *w;
   g.output_h =
       pooling_output_size<int64_t>(g.input_h, g.kernel_h, g.pad_h, g.stride_h, g.dilation_h, g.ceil_mode);
   g.output_w =

@@ -85,7 +85,8 @@ void check_pool_input(const char* op, const at::Tensor& input);
 /// checked to be at least 1 (symbolic sizes allowed).
 std::vector<c10::SymInt> pooled_sym_sizes(const char* op, const at::Tensor& input, const PoolArgs& args);
 
-/// `args` completed with the plane sizes of a (concrete) input.
+/// `args` completed with the plane sizes of `input` (computed once, by the
+/// operators' meta steps; the plane sizes stay 0 when they are symbolic).
 PoolGeometry make_pool_geometry(const PoolArgs& args, const at::Tensor& input);
 
 /// The layout ATen's pooling gives its outputs: channels-last for a 4-D

@@ -2,7 +2,10 @@
 // Individually rounded arithmetic for code shared by the CPU and CUDA kernels.
 // On the device the intrinsics keep nvcc from fusing a·b + c into one FMA,
 // which would change the bits; the CPU kernels are built with
-// -ffp-contract=off (src/CMakeLists.txt) for the same reason.
+// -ffp-contract=off (src/ops/CMakeLists.txt) for the same reason.
+//
+// Each operation is one line below: its host expression and its float and
+// double round-to-nearest intrinsics.
 
 #include <c10/macros/Macros.h>
 
@@ -11,60 +14,30 @@
 
 namespace tiebreak::ops {
 
-template <typename T>
-C10_HOST_DEVICE inline T mul_rn(T a, T b) {
 #if defined(__CUDA_ARCH__)
-  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "float or double");
-  if constexpr (std::is_same_v<T, float>) {
-    return __fmul_rn(a, b);
-  } else {
-    return __dmul_rn(a, b);
+#define TIEBREAK_ROUNDED_OP(name, params, host_expr, float_rn, double_rn)                     \
+  template <typename T>                                                                       \
+  C10_HOST_DEVICE inline T name params {                                                      \
+    static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "float or double"); \
+    if constexpr (std::is_same_v<T, float>) {                                                 \
+      return float_rn;                                                                        \
+    } else {                                                                                  \
+      return double_rn;                                                                       \
+    }                                                                                         \
   }
 #else
-  return a * b;
+#define TIEBREAK_ROUNDED_OP(name, params, host_expr, float_rn, double_rn) \
+  template <typename T>                                                 \
+  C10_HOST_DEVICE inline T name params {                                \
+    return host_expr;                                                   \
+  }
 #endif
-}
 
-template <typename T>
-C10_HOST_DEVICE inline T add_rn(T a, T b) {
-#if defined(__CUDA_ARCH__)
-  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "float or double");
-  if constexpr (std::is_same_v<T, float>) {
-    return __fadd_rn(a, b);
-  } else {
-    return __dadd_rn(a, b);
-  }
-#else
-  return a + b;
-#endif
-}
+TIEBREAK_ROUNDED_OP(mul_rn, (T a, T b), a * b, __fmul_rn(a, b), __dmul_rn(a, b))
+TIEBREAK_ROUNDED_OP(add_rn, (T a, T b), a + b, __fadd_rn(a, b), __dadd_rn(a, b))
+TIEBREAK_ROUNDED_OP(div_rn, (T a, T b), a / b, __fdiv_rn(a, b), __ddiv_rn(a, b))
+TIEBREAK_ROUNDED_OP(sqrt_rn, (T a), std::sqrt(a), __fsqrt_rn(a), __dsqrt_rn(a))
 
-template <typename T>
-C10_HOST_DEVICE inline T div_rn(T a, T b) {
-#if defined(__CUDA_ARCH__)
-  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "float or double");
-  if constexpr (std::is_same_v<T, float>) {
-    return __fdiv_rn(a, b);
-  } else {
-    return __ddiv_rn(a, b);
-  }
-#else
-  return a / b;
-#endif
-}
-
-template <typename T>
-C10_HOST_DEVICE inline T sqrt_rn(T a) {
-#if defined(__CUDA_ARCH__)
-  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "float or double");
-  if constexpr (std::is_same_v<T, float>) {
-    return __fsqrt_rn(a);
-  } else {
-    return __dsqrt_rn(a);
-  }
-#else
-  return std::sqrt(a);
-#endif
-}
+#undef TIEBREAK_ROUNDED_OP
 
 }  // namespace tiebreak::ops

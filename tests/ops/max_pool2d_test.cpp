@@ -337,7 +337,11 @@ TEST(MaxPool2dOp, DocumentedExamples) {
 
 TEST(MaxPool2dOp, ForwardMatchesNativeBitForBit) {
   at::manual_seed(1);
-  const std::vector<std::vector<int64_t>> shapes{{2, 3, 7, 9}, {1, 4, 5, 5}, {3, 2, 6, 11}};
+  // The last two reach the CPU forward's blocked scans: 18 narrow planes (blocks
+  // of 16 planes plus 2 alone) and 53-column rows (blocks of 16 windows between
+  // clipped edge windows).
+  const std::vector<std::vector<int64_t>> shapes{
+      {2, 3, 7, 9}, {1, 4, 5, 5}, {3, 2, 6, 11}, {2, 9, 6, 7}, {1, 2, 5, 53}};
   for (auto dtype : kDtypes) {
     for (const auto& shape : shapes) {
       for (bool ties : {false, true}) {
@@ -576,6 +580,31 @@ TEST(MaxPool2dOp, NaNWindowsFollowNativeSelectionAndCountOneTie) {
           EXPECT_TRUE(bits_equal(run_tiebreak(x, a, beta, PoolFormulation::Pure, g).grad, expected))
               << "beta=" << beta;
         }
+      }
+    }
+  }
+}
+
+TEST(MaxPool2dOp, NaNsInBlockedForwardScansFollowNative) {
+  // The CPU forward scans 16 planes (narrow planes) or 16 windows of a row
+  // (wide rows) side by side: NaNs anywhere in such a block, including the
+  // first and last lane, select as native does.
+  at::manual_seed(8);
+  for (const auto& shape : {std::vector<int64_t>{1, 18, 4, 6}, std::vector<int64_t>{1, 2, 4, 70}}) {
+    auto base = (at::rand(shape, at::kDouble) * 4).round();  // ties as well
+    const auto flat = base.view(-1);
+    for (int64_t i = 0; i < flat.numel(); i += 7) flat[i] = std::numeric_limits<double>::quiet_NaN();
+    flat[flat.numel() - 1] = std::numeric_limits<double>::quiet_NaN();
+    for (auto dtype : kDtypes) {
+      for (const auto& a : configs()) {
+        const auto x = base.to(dtype);
+        SCOPED_TRACE(c10::str(dtype, " shape=", c10::IntArrayRef(shape), " ", describe(a)));
+        const auto [native, native_indices] =
+            at::max_pool2d_with_indices(x, a.kernel, a.stride, a.padding, a.dilation, a.ceil_mode);
+        const auto [output, indices, ties] = internal_forward(x, a, 0.5, "pure");
+        EXPECT_TRUE(bits_equal(output, native));
+        EXPECT_TRUE(indices.equal(native_indices));
+        EXPECT_TRUE(ties.masked_select(at::isnan(native)).eq(1).all().item<bool>());
       }
     }
   }

@@ -17,7 +17,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> forward_cpu(const at::Tensor& sel
   auto m =
       max_pool2d_forward_meta(self, kernel_size, stride, padding, dilation, ceil_mode, beta, formulation);
   TIEBREAK_CPU_KERNEL(max_pool2d_forward_kernel, as_4d(self), as_4d(m.output), as_4d(m.indices),
-                      as_4d(m.ties), make_pool_geometry(m.args, self), beta, m.formulation);
+                      as_4d(m.ties), m.geometry, beta, m.formulation);
   return {m.output, m.indices, m.ties};
 }
 
@@ -28,8 +28,7 @@ at::Tensor backward_cpu(const at::Tensor& grad_output, const at::Tensor& self, c
   auto m = max_pool2d_backward_meta(grad_output, self, indices, ties, kernel_size, stride, padding, dilation,
                                     ceil_mode, beta, formulation);
   TIEBREAK_CPU_KERNEL(max_pool2d_backward_kernel, as_4d(grad_output), as_4d(self), as_4d(indices),
-                      as_4d(ties), as_4d(m.grad_input), make_pool_geometry(m.args, self), beta,
-                      m.formulation);
+                      as_4d(ties), as_4d(m.grad_input), m.geometry, beta, m.formulation);
   return m.grad_input;
 }
 

@@ -27,6 +27,9 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#ifdef __F16C__
+#include <immintrin.h>
+#endif
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -59,6 +62,57 @@ inline T select(bool take, T a, T b) {
   return out;
 }
 
+/// dst[i] = src[i] widened to op-math, exactly (every Half and BFloat16 is a
+/// float). With F16C, eight Half at a time (vcvtph2ps), as ATen's vectorised
+/// kernels widen; c10::Half's own conversion is one element per instruction.
+template <typename scalar_t>
+void convert_to_opmath(const scalar_t* src, at::opmath_type<scalar_t>* dst, int64_t n) {
+  int64_t i = 0;
+#ifdef __F16C__
+  if constexpr (std::is_same_v<scalar_t, c10::Half>) {
+    for (; i + 8 <= n; i += 8) {
+      const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
+      _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(h));
+    }
+  }
+#endif
+  for (; i < n; ++i) dst[i] = static_cast<at::opmath_type<scalar_t>>(src[i]);
+}
+
+/// dst[i] = src[i] rounded to scalar_t (to nearest, ties to even, as c10's
+/// conversions; eight Half at a time with F16C).
+template <typename scalar_t>
+void convert_from_opmath(const at::opmath_type<scalar_t>* src, scalar_t* dst, int64_t n) {
+  int64_t i = 0;
+#ifdef __F16C__
+  if constexpr (std::is_same_v<scalar_t, c10::Half>) {
+    for (; i + 8 <= n; i += 8) {
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i),
+                       _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+    }
+  }
+#endif
+  for (; i < n; ++i) dst[i] = static_cast<scalar_t>(src[i]);
+}
+
+/// v[i] rounded to scalar_t (to nearest, ties to even, as c10's conversions)
+/// and widened back: one rounding of a value computed in op-math, eight at a
+/// time with F16C.
+template <typename scalar_t>
+void round_through_dtype(at::opmath_type<scalar_t>* v, int64_t n) {
+  if constexpr (std::is_same_v<scalar_t, at::opmath_type<scalar_t>>) return;
+  int64_t i = 0;
+#ifdef __F16C__
+  if constexpr (std::is_same_v<scalar_t, c10::Half>) {
+    for (; i + 8 <= n; i += 8) {
+      const __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(v + i), _MM_FROUND_TO_NEAREST_INT);
+      _mm256_storeu_ps(v + i, _mm256_cvtph_ps(h));
+    }
+  }
+#endif
+  for (; i < n; ++i) v[i] = static_cast<at::opmath_type<scalar_t>>(static_cast<scalar_t>(v[i]));
+}
+
 constexpr const char* kIndexError =
     "max_pool2d backward: indices hold a position outside the input plane, got ";
 
@@ -69,44 +123,224 @@ using Jacobian = MaxPoolJacobian<scalar_t>;
 // Forward
 // ---------------------------------------------------------------------------
 
+/// One window scanned as ATen's cpu_max_pool scans it (rows, then columns of
+/// the clipped window; `val > maxval || isnan(val)`; maxval from -inf, maxindex
+/// from the first in-window position), counting the ties in the same pass.
+template <typename scalar_t>
+struct WindowMax {
+  using opmath_t = at::opmath_type<scalar_t>;
+  opmath_t value;
+  int64_t index;
+  int32_t ties;
+};
+
+template <typename scalar_t, typename in_t>
+WindowMax<scalar_t> scan_window(const in_t* in, const PoolGeometry& g, WindowRange rh, WindowRange rw) {
+  using opmath_t = at::opmath_type<scalar_t>;
+  int64_t maxindex = rh.start * g.input_w + rw.start;
+  opmath_t maxval = -std::numeric_limits<opmath_t>::infinity();
+  int32_t count = 0;  // stays 0 for a window with no tap inside the input
+  for (int64_t ih = rh.start; ih < rh.end; ih += g.dilation_h) {
+    for (int64_t iw = rw.start; iw < rw.end; iw += g.dilation_w) {
+      const int64_t index = ih * g.input_w + iw;
+      const auto val = static_cast<opmath_t>(in[index]);
+      const bool take = (val > maxval) | (val != val);
+      const bool same = val == maxval;
+      maxval = select(take, val, maxval);
+      maxindex = select(take, index, maxindex);
+      count = select(take, int32_t{1}, count + static_cast<int32_t>(same));
+    }
+  }
+  return {maxval, maxindex, count};
+}
+
+/// Windows per block of the row scan below: one AVX register of float lanes
+/// twice over, and enough independent chains to hide the compare latency.
+constexpr int64_t kRowBlock = 16;
+
+/// kRowBlock horizontally adjacent windows of output row `oh`, all of whose
+/// columns lie inside the input, scanned together: the same taps in the same
+/// order per window as scan_window (so the same results bit for bit), but the
+/// windows' compare-and-select chains run side by side, where one window alone
+/// is a chain of dependent selects (the 3×3 stem's forward was 1.3× native).
+/// kStride is the horizontal stride when it is known at compile time (0: use
+/// g.stride_w), so that the strided loads vectorise. Flat indices in int32:
+/// the caller checks that the plane fits.
+template <typename scalar_t, int64_t kStride, typename in_t>
+void scan_row_block(const in_t* in, const PoolGeometry& g, WindowRange rh, int64_t ow0, scalar_t* out,
+                    int64_t* ind, int32_t* tie, const Jacobian<scalar_t>& jac, bool mixture) {
+  using opmath_t = at::opmath_type<scalar_t>;
+  // Index and count lanes as wide as the value lanes (int64 beside double),
+  // so that the three arrays vectorise together.
+  using lane_t = std::conditional_t<sizeof(opmath_t) == 8, int64_t, int32_t>;
+  const int64_t sw = kStride > 0 ? kStride : g.stride_w;
+  const auto col0 = static_cast<lane_t>(ow0 * sw - g.pad_w);
+  opmath_t maxval[kRowBlock];
+  lane_t maxindex[kRowBlock];
+  lane_t count[kRowBlock];
+  const lane_t first = static_cast<lane_t>(rh.start * g.input_w) + col0;
+  for (int64_t j = 0; j < kRowBlock; ++j) {
+    maxval[j] = -std::numeric_limits<opmath_t>::infinity();
+    maxindex[j] = first + static_cast<lane_t>(j * sw);
+    count[j] = 0;
+  }
+  for (int64_t ih = rh.start; ih < rh.end; ih += g.dilation_h) {
+    for (int64_t kw = 0; kw < g.kernel_w; ++kw) {
+      const lane_t start = static_cast<lane_t>(ih * g.input_w + kw * g.dilation_w) + col0;
+      const in_t* tap = in + start;
+      for (int64_t j = 0; j < kRowBlock; ++j) {
+        const auto val = static_cast<opmath_t>(tap[j * sw]);
+        const lane_t index = start + static_cast<lane_t>(j * sw);
+        const bool take = (val > maxval[j]) | (val != val);
+        const bool same = val == maxval[j];
+        maxindex[j] = take ? index : maxindex[j];
+        count[j] = take ? 1 : count[j] + static_cast<lane_t>(same);
+        maxval[j] = take ? val : maxval[j];
+      }
+    }
+  }
+  for (int64_t j = 0; j < kRowBlock; ++j) {
+    out[j] = mixture ? jac.mixture_value(maxval[j]) : static_cast<scalar_t>(maxval[j]);
+    ind[j] = maxindex[j];
+    tie[j] = static_cast<int32_t>(count[j]);
+  }
+}
+
+/// The output columns [begin, end) whose windows lie wholly inside the
+/// input's columns (no clipping, no padding tap).
+inline WindowRange interior_columns(const PoolGeometry& g) {
+  // ow * stride - pad >= 0 and ow * stride - pad + (kernel - 1) * dilation + 1 <= input.
+  const int64_t begin = std::min<int64_t>((g.pad_w + g.stride_w - 1) / g.stride_w, g.output_w);
+  const int64_t span = (g.kernel_w - 1) * g.dilation_w + 1;
+  const int64_t last = g.input_w + g.pad_w - span;  // largest ow * stride allowed
+  const int64_t end = last < 0 ? 0 : std::min<int64_t>(last / g.stride_w + 1, g.output_w);
+  return {begin, std::max(begin, end)};
+}
+
+/// The same window of kRowBlock consecutive planes (`in` and `out`/`ind`/`tie`
+/// at the first plane's element (0, 0)), scanned side by side like
+/// scan_row_block: for planes narrower than a row block (VGG's deeper pools
+/// have 1 to 8 output columns), whose windows would otherwise each be one
+/// chain of dependent selects.
+template <typename scalar_t, typename in_t>
+void scan_plane_block(const in_t* in, int64_t in_plane, int64_t out_plane, const PoolGeometry& g,
+                      WindowRange rh, WindowRange rw, int64_t o, scalar_t* out, int64_t* ind, int32_t* tie,
+                      const Jacobian<scalar_t>& jac, bool mixture) {
+  using opmath_t = at::opmath_type<scalar_t>;
+  opmath_t maxval[kRowBlock];
+  int64_t maxindex[kRowBlock];
+  int32_t count[kRowBlock];
+  const int64_t first = rh.start * g.input_w + rw.start;
+  for (int64_t j = 0; j < kRowBlock; ++j) {
+    maxval[j] = -std::numeric_limits<opmath_t>::infinity();
+    maxindex[j] = first;
+    count[j] = 0;
+  }
+  for (int64_t ih = rh.start; ih < rh.end; ih += g.dilation_h) {
+    for (int64_t iw = rw.start; iw < rw.end; iw += g.dilation_w) {
+      const int64_t index = ih * g.input_w + iw;
+      for (int64_t j = 0; j < kRowBlock; ++j) {
+        const auto val = static_cast<opmath_t>(in[j * in_plane + index]);
+        const bool take = (val > maxval[j]) | (val != val);
+        const bool same = val == maxval[j];
+        maxindex[j] = take ? index : maxindex[j];
+        count[j] = take ? 1 : count[j] + static_cast<int32_t>(same);
+        maxval[j] = take ? val : maxval[j];
+      }
+    }
+  }
+  for (int64_t j = 0; j < kRowBlock; ++j) {
+    const int64_t at = j * out_plane + o;
+    out[at] = mixture ? jac.mixture_value(maxval[j]) : static_cast<scalar_t>(maxval[j]);
+    ind[at] = maxindex[j];
+    tie[at] = count[j];
+  }
+}
+
+template <typename scalar_t, int64_t kStride>
+void forward_nchw_rows(const scalar_t* in_data, scalar_t* out_data, int64_t* ind_data, int32_t* tie_data,
+                       int64_t planes, const PoolGeometry& g, const Jacobian<scalar_t>& jac, bool mixture) {
+  using opmath_t = at::opmath_type<scalar_t>;
+  constexpr bool kStaged = !std::is_same_v<scalar_t, opmath_t>;
+  const int64_t in_plane = g.input_h * g.input_w;
+  const int64_t out_plane = g.output_h * g.output_w;
+  // Flat indices of the row blocks are int32: the furthest a window start
+  // reaches is below (input_h + span_h) * input_w.
+  const bool blocks = (g.input_h + (g.kernel_h - 1) * g.dilation_h + 1) * g.input_w + g.input_w <
+                      std::numeric_limits<int32_t>::max();
+  const WindowRange interior = blocks ? interior_columns(g) : WindowRange{0, 0};
+  // Rows with less than a block of interior windows: blocks of planes instead.
+  const int64_t plane_block = interior.end - interior.start < kRowBlock ? kRowBlock : 1;
+  const int64_t groups = (planes + plane_block - 1) / plane_block;
+  // Half/BFloat16 planes are widened to op-math once, in vector registers
+  // (convert_to_opmath), and scanned there: widening tap by tap costs a scalar
+  // conversion per tap (the f16 forward was 1.3× native). Up to kMaxStaged
+  // elements per thread; larger planes widen tap by tap.
+  constexpr int64_t kMaxStaged = int64_t{1} << 16;
+  const bool staged = kStaged && plane_block * in_plane <= kMaxStaged;
+  at::parallel_for(0, groups, 0, [&](int64_t group_begin, int64_t group_end) {
+    std::vector<opmath_t> buffer(staged ? plane_block * in_plane : 0);
+    // Planes p .. p + count of `in` (the input or its widened copy).
+    auto scan = [&](const auto* in, int64_t p, int64_t count) {
+      if (count > 1) {
+        for (int64_t oh = 0; oh < g.output_h; ++oh) {
+          const auto rh = window_range(oh, g.stride_h, g.pad_h, g.kernel_h, g.dilation_h, g.input_h);
+          for (int64_t ow = 0; ow < g.output_w; ++ow) {
+            const auto rw = window_range(ow, g.stride_w, g.pad_w, g.kernel_w, g.dilation_w, g.input_w);
+            const int64_t o = p * out_plane;
+            scan_plane_block<scalar_t>(in, in_plane, out_plane, g, rh, rw, oh * g.output_w + ow, out_data + o,
+                                       ind_data + o, tie_data + o, jac, mixture);
+          }
+        }
+        return;
+      }
+      for (int64_t oh = 0; oh < g.output_h; ++oh) {
+        const auto rh = window_range(oh, g.stride_h, g.pad_h, g.kernel_h, g.dilation_h, g.input_h);
+        const int64_t o = p * out_plane + oh * g.output_w;
+        scalar_t* out = out_data + o;
+        int64_t* ind = ind_data + o;
+        int32_t* tie = tie_data + o;
+        auto one = [&](int64_t ow) {
+          const auto rw = window_range(ow, g.stride_w, g.pad_w, g.kernel_w, g.dilation_w, g.input_w);
+          const auto w = scan_window<scalar_t>(in, g, rh, rw);
+          out[ow] = mixture ? jac.mixture_value(w.value) : static_cast<scalar_t>(w.value);
+          ind[ow] = w.index;
+          tie[ow] = w.ties;
+        };
+        int64_t ow = 0;
+        for (; ow < interior.start; ++ow) one(ow);
+        for (; ow + kRowBlock <= interior.end; ow += kRowBlock) {
+          scan_row_block<scalar_t, kStride>(in, g, rh, ow, out + ow, ind + ow, tie + ow, jac, mixture);
+        }
+        for (; ow < g.output_w; ++ow) one(ow);
+      }
+    };
+    for (int64_t p = group_begin * plane_block; p < std::min(planes, group_end * plane_block);) {
+      const int64_t count = plane_block > 1 && p + plane_block <= planes ? plane_block : 1;
+      const scalar_t* source = in_data + p * in_plane;
+      if (staged) {
+        convert_to_opmath(source, buffer.data(), count * in_plane);
+        scan(buffer.data(), p, count);
+      } else {
+        scan(source, p, count);
+      }
+      p += count;
+    }
+  });
+}
+
 template <typename scalar_t>
 void forward_nchw(const scalar_t* in_data, scalar_t* out_data, int64_t* ind_data, int32_t* tie_data,
                   int64_t planes, const PoolGeometry& g, const Jacobian<scalar_t>& jac, bool mixture) {
-  using opmath_t = at::opmath_type<scalar_t>;
-  const int64_t in_plane = g.input_h * g.input_w;
-  const int64_t out_plane = g.output_h * g.output_w;
-  at::parallel_for(0, planes, 0, [&](int64_t begin, int64_t end) {
-    for (int64_t p = begin; p < end; ++p) {
-      const scalar_t* in = in_data + p * in_plane;
-      scalar_t* out = out_data + p * out_plane;
-      int64_t* ind = ind_data + p * out_plane;
-      int32_t* tie = tie_data + p * out_plane;
-      for (int64_t oh = 0; oh < g.output_h; ++oh) {
-        const auto rh = window_range(oh, g.stride_h, g.pad_h, g.kernel_h, g.dilation_h, g.input_h);
-        for (int64_t ow = 0; ow < g.output_w; ++ow) {
-          const auto rw = window_range(ow, g.stride_w, g.pad_w, g.kernel_w, g.dilation_w, g.input_w);
-          int64_t maxindex = rh.start * g.input_w + rw.start;
-          opmath_t maxval = -std::numeric_limits<opmath_t>::infinity();
-          int32_t count = 0;  // stays 0 for a window with no tap inside the input
-          for (int64_t ih = rh.start; ih < rh.end; ih += g.dilation_h) {
-            for (int64_t iw = rw.start; iw < rw.end; iw += g.dilation_w) {
-              const int64_t index = ih * g.input_w + iw;
-              const auto val = static_cast<opmath_t>(in[index]);
-              const bool take = (val > maxval) | (val != val);
-              const bool same = val == maxval;
-              maxval = select(take, val, maxval);
-              maxindex = select(take, index, maxindex);
-              count = select(take, int32_t{1}, count + static_cast<int32_t>(same));
-            }
-          }
-          const int64_t o = oh * g.output_w + ow;
-          out[o] = mixture ? jac.mixture_value(maxval) : static_cast<scalar_t>(maxval);
-          ind[o] = maxindex;
-          tie[o] = count;
-        }
-      }
-    }
-  });
+  // Stride 2 (VGG's 2×2 pools, ResNet's 3×3 stem) and 1 with a stride known
+  // to the compiler; the rest share one build.
+  if (g.stride_w == 2) {
+    forward_nchw_rows<scalar_t, 2>(in_data, out_data, ind_data, tie_data, planes, g, jac, mixture);
+  } else if (g.stride_w == 1) {
+    forward_nchw_rows<scalar_t, 1>(in_data, out_data, ind_data, tie_data, planes, g, jac, mixture);
+  } else {
+    forward_nchw_rows<scalar_t, 0>(in_data, out_data, ind_data, tie_data, planes, g, jac, mixture);
+  }
 }
 
 // Channels innermost: every window position is one contiguous run of C values.
@@ -265,6 +499,88 @@ struct BackwardBuffers {
   }
 };
 
+/// NCHW backward where windows cannot overlap (the VGG pools): each element
+/// gets at most one window's contribution, so a range of planes is one flat
+/// loop over its windows, written straight into zeroed grad_input. The value
+/// at i* is the same formula for every t >= 1 in the mixture and for t = 1 in
+/// pure; it is computed for a chunk of windows at a time in a loop without
+/// branches (which the compiler vectorises: the mixture's product, quotient and
+/// two sums per window), then scattered; tied windows (t >= 2, about 1 in 16 on
+/// ReLU activations) and windows with no tap (t = 0) take the per-window path.
+/// Per-plane set-up is gone, which dominated planes of 1 to 16 windows.
+template <typename scalar_t>
+void backward_nchw_disjoint(const scalar_t* gout_data, const scalar_t* in_data, const int64_t* ind_data,
+                            const int32_t* tie_data, scalar_t* gin_data, int64_t planes,
+                            const PoolGeometry& g, const Jacobian<scalar_t>& jac, bool mixture) {
+  using opmath_t = at::opmath_type<scalar_t>;
+  using acc_t = pure_acc_t<scalar_t>;
+  const int64_t in_plane = g.input_h * g.input_w;
+  const int64_t out_plane = g.output_h * g.output_w;
+  const WindowBackward<scalar_t> window{jac, g};
+  constexpr int64_t kChunk = 256;
+
+  at::parallel_for(0, planes, 0, [&](int64_t begin, int64_t end) {
+    std::fill(gin_data + begin * in_plane, gin_data + end * in_plane, scalar_t(0));
+    opmath_t gv[kChunk], share[kChunk], native[kChunk];
+    scalar_t value[kChunk];
+    int64_t p = begin;       // plane of window o
+    int64_t in_plane_o = 0;  // o's position in its plane
+    for (int64_t chunk = begin * out_plane; chunk < end * out_plane; chunk += kChunk) {
+      const int64_t n = std::min(kChunk, end * out_plane - chunk);
+      const scalar_t* gout = gout_data + chunk;
+      const int32_t* tie = tie_data + chunk;
+      // In op-math, each rounding to the dtype a pass of its own
+      // (round_through_dtype): the loops stay free of scalar conversions.
+      convert_to_opmath(gout, gv, n);
+      if (mixture) {
+        for (int64_t k = 0; k < n; ++k) {
+          share[k] = mul_rn(jac.mix_beta, gv[k]);
+          native[k] = mul_rn(jac.mix_one_minus_beta, gv[k]);
+        }
+        round_through_dtype<scalar_t>(share, n);
+        round_through_dtype<scalar_t>(native, n);
+        for (int64_t k = 0; k < n; ++k) {
+          const int32_t t = tie[k] > 0 ? tie[k] : 1;  // t = 0: no tap, nothing written
+          share[k] = div_rn(share[k], static_cast<opmath_t>(t));
+          // The study's MinNormPool assigns its share; native backward adds into zeros.
+          native[k] = add_rn(opmath_t(0), native[k]);
+        }
+        round_through_dtype<scalar_t>(share, n);
+        round_through_dtype<scalar_t>(native, n);
+        for (int64_t k = 0; k < n; ++k) share[k] = add_rn(share[k], native[k]);
+      } else {
+        for (int64_t k = 0; k < n; ++k)
+          share[k] = static_cast<opmath_t>(acc_t(0) + static_cast<acc_t>(gv[k]));
+      }
+      convert_from_opmath(share, value, n);
+      for (int64_t k = 0; k < n; ++k, ++in_plane_o) {
+        if (in_plane_o == out_plane) {
+          in_plane_o = 0;
+          ++p;
+        }
+        const int64_t o = chunk + k;
+        const int32_t t = tie[k];
+        const int64_t selected = ind_data[o];
+        if (t == 0) continue;
+        TORCH_CHECK(selected >= 0 && selected < in_plane, kIndexError, selected);
+        scalar_t* gin = gin_data + p * in_plane;
+        if (C10_LIKELY(t == 1) || mixture) gin[selected] = value[k];
+        if (C10_LIKELY(t == 1)) continue;
+        const int64_t oh = in_plane_o / g.output_w;
+        const int64_t ow = in_plane_o % g.output_w;
+        const scalar_t* in = in_data + p * in_plane;
+        if (mixture) {
+          const scalar_t tied = Jacobian<scalar_t>::add_in_dtype(
+              jac.mixture_min_share(static_cast<opmath_t>(gout[k]), t), scalar_t(0));
+          window.for_each_tie(in, 1, oh, ow, selected, [&](int64_t at) { gin[at] = tied; });
+        } else {
+          window.pure(in, 1, gin, oh, ow, selected, t, gout[k]);
+        }
+      }
+    }
+  });
+}
+
 template <typename scalar_t>
 void backward_nchw(const scalar_t* gout_data, const scalar_t* in_data, const int64_t* ind_data,
                    const int32_t* tie_data, scalar_t* gin_data, int64_t planes, const PoolGeometry& g,
@@ -272,6 +588,10 @@ void backward_nchw(const scalar_t* gout_data, const scalar_t* in_data, const int
   const int64_t in_plane = g.input_h * g.input_w;
   const int64_t out_plane = g.output_h * g.output_w;
   const bool disjoint = g.windows_disjoint();
+  if (disjoint) {
+    backward_nchw_disjoint(gout_data, in_data, ind_data, tie_data, gin_data, planes, g, jac, mixture);
+    return;
+  }
   const WindowBackward<scalar_t> window{jac, g};
 
   at::parallel_for(0, planes, 0, [&](int64_t begin, int64_t end) {

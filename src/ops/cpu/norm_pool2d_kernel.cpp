@@ -12,8 +12,7 @@ namespace {
 at::Tensor forward_cpu(const at::Tensor& self, c10::IntArrayRef kernel_size, c10::IntArrayRef stride,
                        c10::IntArrayRef padding, double grad_at_zero) {
   auto m = norm_pool2d_forward_meta(self, kernel_size, stride, padding, grad_at_zero);
-  TIEBREAK_CPU_KERNEL(norm_pool2d_forward_kernel, as_4d(self), as_4d(m.result),
-                      make_pool_geometry(m.args, self));
+  TIEBREAK_CPU_KERNEL(norm_pool2d_forward_kernel, as_4d(self), as_4d(m.result), m.geometry);
   return m.result;
 }
 
@@ -22,7 +21,7 @@ at::Tensor backward_cpu(const at::Tensor& grad_output, const at::Tensor& self, c
                         double grad_at_zero) {
   auto m = norm_pool2d_backward_meta(grad_output, self, output, kernel_size, stride, padding, grad_at_zero);
   TIEBREAK_CPU_KERNEL(norm_pool2d_backward_kernel, as_4d(grad_output), as_4d(self), as_4d(output),
-                      as_4d(m.result), make_pool_geometry(m.args, self), grad_at_zero);
+                      as_4d(m.result), m.geometry, grad_at_zero);
   return m.result;
 }
 

@@ -136,7 +136,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> forward_cuda(const at::Tensor& se
   auto m =
       max_pool2d_forward_meta(self, kernel_size, stride, padding, dilation, ceil_mode, beta, formulation);
   const at::Tensor in = as_4d(self).contiguous(pool_memory_format(as_4d(self)));
-  const PoolGeometry g = make_pool_geometry(m.args, self);
+  const PoolGeometry& g = m.geometry;
   const bool mixture = m.formulation == PoolFormulation::Mixture;
   launch_pool_kernel(
       "max_pool2d_forward_cuda", in, g, m.output.numel(), in.numel(),
@@ -163,7 +163,7 @@ at::Tensor backward_cuda(const at::Tensor& grad_output, const at::Tensor& self, 
   const at::Tensor grad_out = as_4d(grad_output).contiguous(format);
   const at::Tensor idx = as_4d(indices).contiguous(format);
   const at::Tensor tie_counts = as_4d(ties).contiguous(format);
-  const PoolGeometry g = make_pool_geometry(m.args, self);
+  const PoolGeometry& g = m.geometry;
   const bool mixture = m.formulation == PoolFormulation::Mixture;
   launch_pool_kernel(
       "max_pool2d_backward_cuda", in, g, in.numel(), in.numel(),

@@ -70,7 +70,7 @@ at::Tensor forward_cuda(const at::Tensor& self, c10::IntArrayRef kernel_size, c1
                         c10::IntArrayRef padding, double grad_at_zero) {
   auto m = norm_pool2d_forward_meta(self, kernel_size, stride, padding, grad_at_zero);
   const at::Tensor in = as_4d(self).contiguous(pool_memory_format(as_4d(self)));
-  const PoolGeometry g = make_pool_geometry(m.args, self);
+  const PoolGeometry& g = m.geometry;
   launch_pool_kernel(
       "norm_pool2d_forward_cuda", in, g, m.result.numel(), in.numel(),
       [&](auto scalar_tag, const auto& shape, auto layout_tag, dim3 grid, cudaStream_t stream) {
@@ -91,7 +91,7 @@ at::Tensor backward_cuda(const at::Tensor& grad_output, const at::Tensor& self, 
   const at::Tensor in = as_4d(self).contiguous(format);
   const at::Tensor grad_out = as_4d(grad_output).contiguous(format);
   const at::Tensor out = as_4d(output).contiguous(format);
-  const PoolGeometry g = make_pool_geometry(m.args, self);
+  const PoolGeometry& g = m.geometry;
   launch_pool_kernel(
       "norm_pool2d_backward_cuda", in, g, in.numel(), in.numel(),
       [&](auto scalar_tag, const auto& shape, auto layout_tag, dim3 grid, cudaStream_t stream) {
