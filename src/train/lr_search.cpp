@@ -1,6 +1,7 @@
 #include "tiebreak/train/lr_search.h"
 
 #include "tiebreak/config/config.h"
+#include "tiebreak/data/sampler.h"
 #include "tiebreak/train/atomic_file.h"
 #include "tiebreak/train/interrupt.h"
 #include "tiebreak/train/run_lock.h"
@@ -33,8 +34,7 @@ bool should_prune(const std::vector<std::vector<double>>& history, size_t epoch,
 
 double sample_learning_rate(uint64_t seed, int64_t trial, double low, double high) {
   TORCH_CHECK(low > 0 && high >= low, "--range: expected 0 < low <= high, got ", low, ",", high);
-  auto generator =
-      at::make_generator<at::CPUGeneratorImpl>(shuffle_seed(seed ^ 0x6c725f736561726bULL, trial));
+  auto generator = data::epoch_generator(seed ^ 0x6c725f736561726bULL, trial);
   const double u = torch::rand({1}, generator, torch::TensorOptions().dtype(torch::kDouble)).item<double>();
   return std::exp(std::log(low) + u * (std::log(high) - std::log(low)));
 }
