@@ -3,6 +3,7 @@
 
 #include "distributed/ranks.h"
 #include "support/test_support.h"
+#include "support/tiny_lenet.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -22,19 +23,15 @@ using tiebreak::testing::TempDir;
 /// one process and two ranks compute the same thing up to summation order.
 fs::path write_config(const fs::path& dir, int epochs, double timeout_seconds = 60,
                       const std::vector<std::string>& overrides = {}) {
-  nlohmann::json j = {
-      {"data",
-       {{"dataset", "synthetic"},
-        {"batch_size", 16},
-        {"test_batch_size", 20},
-        {"synthetic", {{"train_size", 96}, {"test_size", 40}, {"classes", 3}, {"shape", {1, 28, 28}}}}}},
-      {"model", {{"name", "lenet5"}, {"batch_norm", false}}},
-      {"train", {{"epochs", epochs}, {"optimizer", {{"name", "sgd"}, {"lr", 0.05}, {"momentum", 0.9}}}}},
-      {"exp",
-       {{"device", "cpu"},
-        {"deterministic", true},
-        {"threads", 1},
-        {"distributed", {{"backend", "gloo"}, {"timeout_seconds", timeout_seconds}}}}}};
+  tiebreak::testing::TinyLenet task;
+  task.train_size = 96;
+  task.test_size = 40;
+  task.classes = 3;
+  task.batch_size = 16;
+  task.test_batch_size = 20;
+  task.epochs = epochs;
+  auto j = tiebreak::testing::tiny_lenet_json(task);
+  j["exp"]["distributed"] = {{"backend", "gloo"}, {"timeout_seconds", timeout_seconds}};
   for (const auto& o : overrides) config::apply_override(j, o);
   const auto path = dir / "dp.json";
   std::ofstream(path) << j.dump(2);
