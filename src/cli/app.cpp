@@ -1,9 +1,11 @@
 #include "cli/commands.h"
 
 #include "tiebreak/core/build_info.h"
+#include "tiebreak/distributed/launch.h"
 #include "tiebreak/train/interrupt.h"
 
 #include <c10/util/Exception.h>
+#include <fmt/format.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
@@ -76,6 +78,16 @@ CLI::Option* add_data_root_option(CLI::App* command, std::string& root) {
 
 void append_data_root(std::vector<std::string>& overrides, const std::string& root) {
   if (!root.empty()) overrides.push_back("data.root=" + nlohmann::json(root).dump());
+}
+
+void refuse_distributed_launch(const std::string& command) {
+  const auto launch = distributed::launch_from_environment();
+  if (launch.distributed()) {
+    throw std::runtime_error(fmt::format(
+        "{}: launched as rank {} of {} by {}; only `tiebreak train` runs data-parallel (start {} as one "
+        "process)",
+        command, launch.rank, launch.world_size, distributed::to_string(launch.launcher), command));
+  }
 }
 
 int run(int argc, char** argv) {

@@ -29,8 +29,13 @@ CLI::Option* add_data_root_option(CLI::App* command, std::string& root);
 /// so that a folder named `123` or `true` stays a path).
 void append_data_root(std::vector<std::string>& overrides, const std::string& root);
 
+/// Commands that run many trainings each (sweep, lr-search) refuse a torchrun/srun launch: every rank would
+/// run the whole command. Throws a std::runtime_error naming `command` and the launcher when this process
+/// is one rank of several; `tiebreak train` is the data-parallel one.
+void refuse_distributed_launch(const std::string& command);
+
 /// The arguments this process was started with (argv[0] included), set by `run`: what run.json's
-/// `command` records, quoted for the shell (train::shell_command).
+/// `command` records, quoted for the shell (tiebreak::shell_command).
 const std::vector<std::string>& process_arguments();
 
 /// Each `add_*_command` adds one subcommand to `app` and stores the action to

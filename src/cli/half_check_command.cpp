@@ -1,7 +1,7 @@
 #include "cli/commands.h"
 
 #include "tiebreak/config/config.h"
-#include "tiebreak/train/atomic_file.h"
+#include "tiebreak/core/atomic_file.h"
 #include "tiebreak/train/half_check.h"
 
 #include <fmt/format.h>
@@ -40,7 +40,7 @@ void add_half_check_command(CLI::App& app, Action& action) {
       const auto report = train::check_half_compute(loaded.config, train::default_components(), options);
       std::cout << train::format_half_check(report);
       if (!args->json.empty()) {
-        train::write_text_atomically(args->json, train::to_json(report).dump(2) + "\n");
+        tiebreak::write_text_atomically(args->json, train::to_json(report).dump(2) + "\n");
         std::cout << fmt::format("wrote {}\n", args->json);
       }
       return 0;

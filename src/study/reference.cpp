@@ -1,6 +1,6 @@
 #include "tiebreak/study/reference.h"
 
-#include "tiebreak/train/atomic_file.h"
+#include "tiebreak/core/text_file.h"
 
 #include <c10/util/Exception.h>
 #include <fmt/format.h>
@@ -145,8 +145,8 @@ StudyReference StudyReference::builtin() {
 
 StudyReference StudyReference::from_csv(const std::filesystem::path& results,
                                         const std::optional<std::filesystem::path>& learning_rates) {
-  return parse(train::read_text(results), results.string(),
-               learning_rates ? train::read_text(*learning_rates) : std::string(),
+  return parse(tiebreak::read_text(results), results.string(),
+               learning_rates ? tiebreak::read_text(*learning_rates) : std::string(),
                learning_rates ? learning_rates->string() : std::string());
 }
 

@@ -1,9 +1,9 @@
 #include "tiebreak/study/report.h"
 
 #include "tiebreak/config/config.h"
+#include "tiebreak/core/atomic_file.h"
 #include "tiebreak/core/process.h"
-#include "tiebreak/train/atomic_file.h"
-#include "tiebreak/train/compare.h"
+#include "tiebreak/study/compare.h"
 
 #include <c10/util/Exception.h>
 #include <fmt/format.h>
@@ -165,7 +165,7 @@ Report build_report(const ReportOptions& options, const StudyReference& referenc
   for (const auto& root : options.roots) {
     TORCH_CHECK(fs::is_directory(root), root.string(), ": not a directory");
   }
-  const auto runs = train::collect_runs(options.roots);
+  const auto runs = study::collect_runs(options.roots);
   std::string roots;
   for (const auto& r : options.roots) roots += (roots.empty() ? "" : ", ") + r.string();
   TORCH_CHECK(
@@ -179,7 +179,7 @@ Report build_report(const ReportOptions& options, const StudyReference& referenc
 
   struct Group {
     config::ExperimentConfig config;
-    std::vector<const train::RunRecord*> runs;
+    std::vector<const study::RunRecord*> runs;
     std::set<std::string> seeding;
   };
   std::map<std::string, Group> groups;  // by identity text, so the order is stable
@@ -460,9 +460,9 @@ std::string Report::curves_csv() const {
 
 void write_report(const Report& report, const fs::path& out, const std::vector<std::string>& plot_files) {
   fs::create_directories(out);
-  train::write_text_atomically(out / "report.csv", report.csv());
-  train::write_text_atomically(out / "curves.csv", report.curves_csv());
-  train::write_text_atomically(out / "report.md", report.markdown(plot_files));
+  tiebreak::write_text_atomically(out / "report.csv", report.csv());
+  tiebreak::write_text_atomically(out / "curves.csv", report.curves_csv());
+  tiebreak::write_text_atomically(out / "report.md", report.markdown(plot_files));
 }
 
 std::vector<std::string> draw_report_plots(const fs::path& out, const std::string& python,

@@ -1,6 +1,6 @@
 #include "tiebreak/train/checkpoint.h"
 
-#include "tiebreak/train/atomic_file.h"
+#include "tiebreak/core/atomic_file.h"
 
 #include <ATen/Context.h>
 #include <torch/cuda.h>

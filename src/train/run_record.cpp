@@ -1,9 +1,10 @@
 #include "tiebreak/train/run_record.h"
 
+#include "tiebreak/core/atomic_file.h"
 #include "tiebreak/core/build_info.h"
+#include "tiebreak/core/text_file.h"
 #include "tiebreak/distributed/launch.h"
 #include "tiebreak/distributed/process_group.h"
-#include "tiebreak/train/atomic_file.h"
 #include "tiebreak/train/checkpoint.h"
 #include "tiebreak/train/interrupt.h"
 

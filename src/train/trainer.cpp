@@ -2,16 +2,19 @@
 
 #include "train/progress.h"
 
+#include "tiebreak/core/atomic_file.h"
 #include "tiebreak/core/build_info.h"
+#include "tiebreak/core/run_lock.h"
+#include "tiebreak/core/text_file.h"
 #include "tiebreak/data/sampler.h"
 #include "tiebreak/distributed/gradient_reducer.h"
-#include "tiebreak/train/atomic_file.h"
 #include "tiebreak/train/checkpoint.h"
 #include "tiebreak/train/engine.h"
 #include "tiebreak/train/interrupt.h"
 #include "tiebreak/train/optimizer.h"
 #include "tiebreak/train/precision.h"
 #include "tiebreak/train/run_record.h"
+#include "tiebreak/train/step.h"
 #include "tiebreak/zones/probe.h"
 
 #include <ATen/Context.h>

@@ -2,7 +2,7 @@
 
 #include "zones/internal.h"
 
-#include "tiebreak/train/atomic_file.h"
+#include "tiebreak/core/atomic_file.h"
 #include "tiebreak/train/checkpoint.h"
 #include "tiebreak/train/engine.h"
 #include "tiebreak/train/optimizer.h"
@@ -171,14 +171,14 @@ DivergenceResult run_divergence(const config::LoadedConfig& config, const Diverg
       train::save_checkpoint(checkpoint_of(k),
                              {nets[k].model.module.get(), nets[k].optimizer.get(), nets[k].scaler.get()},
                              meta);
-    train::write_text_atomically(options.out / "divergence.csv", result.csv());
+    tiebreak::write_text_atomically(options.out / "divergence.csv", result.csv());
     json document = result.to_json();
     document["epochs_done"] = epochs_done;
     document["epochs"] = epochs;
     document["lr_jitter"] = options.lr_jitter;
     document["config"] = config.json;
     document["device"] = device.str();
-    train::write_text_atomically(options.out / "divergence.json", document.dump(2) + "\n");
+    tiebreak::write_text_atomically(options.out / "divergence.json", document.dump(2) + "\n");
   };
 
   int64_t start = 0;

@@ -2,8 +2,8 @@
 
 #include "zones/internal.h"
 
+#include "tiebreak/core/atomic_file.h"
 #include "tiebreak/models/nonsmooth_layers.h"
-#include "tiebreak/train/atomic_file.h"
 #include "tiebreak/train/engine.h"
 #include "tiebreak/train/optimizer.h"
 #include "tiebreak/train/precision.h"
@@ -334,10 +334,10 @@ ZonesResult run_zones(const config::LoadedConfig& config, const ZonesOptions& op
                              {"batch_limit", options.batch_limit},
                              {"device", device.str()},
                              {"classify", options.classify}};
-      train::write_text_atomically(options.out / "zones.csv", result.batches_csv());
-      train::write_text_atomically(options.out / "zones.json", document.dump(2) + "\n");
+      tiebreak::write_text_atomically(options.out / "zones.csv", result.batches_csv());
+      tiebreak::write_text_atomically(options.out / "zones.json", document.dump(2) + "\n");
       if (options.train)
-        train::write_text_atomically(options.out / "divergence.csv", result.divergence_csv());
+        tiebreak::write_text_atomically(options.out / "divergence.csv", result.divergence_csv());
     }
   }
   return result;

@@ -7,10 +7,11 @@
 
 #include "data/fixtures.h"
 #include "support/test_support.h"
+#include "tiebreak/core/csv.h"
+#include "tiebreak/core/text_file.h"
 #include "tiebreak/data/imagenet.h"
 #include "tiebreak/data/registry.h"
 #include "tiebreak/data/verify.h"
-#include "tiebreak/train/atomic_file.h"
 #include "tiebreak/train/metrics.h"
 
 #include <gmock/gmock.h>
@@ -267,9 +268,9 @@ TEST(ImageDecode, AnImageNetFolderWithAPngNamedJpegTrainsOneEpochOnEveryImage) {
                                            (tmp / "out").string());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   // 3 classes x 3 training images + the two extra JPEGs; every one went through the epoch.
-  const auto log = train::read_text(tmp / "out" / "run-0" / "train.log");
+  const auto log = tiebreak::read_text(tmp / "out" / "run-0" / "train.log");
   EXPECT_THAT(log, HasSubstr("imagenet (11 train / 3 test examples per epoch)"));
-  auto metrics = train::read_csv(tmp / "out" / "run-0" / "metrics.csv");
+  auto metrics = tiebreak::read_csv(tmp / "out" / "run-0" / "metrics.csv");
   ASSERT_EQ(metrics.rows.size(), 1u);
   EXPECT_TRUE(std::isfinite(std::stod(metrics.rows[0][metrics.index("train_loss")])));
 }

@@ -1,4 +1,5 @@
 #include "tiebreak/config/config.h"
+#include "tiebreak/core/csv.h"
 #include "tiebreak/train/metrics.h"
 
 #include "distributed/ranks.h"
@@ -62,7 +63,7 @@ void expect_all_succeeded(const std::vector<testing::Process>& ranks) {
 
 /// metrics.csv columns that must agree between equivalent runs.
 void expect_same_metrics(const fs::path& a, const fs::path& b) {
-  auto ta = train::read_csv(a), tb = train::read_csv(b);
+  auto ta = tiebreak::read_csv(a), tb = tiebreak::read_csv(b);
   ASSERT_EQ(ta.rows.size(), tb.rows.size());
   ASSERT_FALSE(ta.rows.empty());
   for (const std::string column : {"train_loss", "test_loss", "train_accuracy", "test_accuracy", "lr"}) {
@@ -100,7 +101,7 @@ TEST(DataParallel, TwoGlooRanksMatchOneProcessWithTheSameGlobalBatch) {
 
 /// The largest relative difference of `column` between two metrics.csv files.
 double max_relative_difference(const fs::path& a, const fs::path& b, const std::string& column) {
-  auto ta = train::read_csv(a), tb = train::read_csv(b);
+  auto ta = tiebreak::read_csv(a), tb = tiebreak::read_csv(b);
   double worst = 0;
   for (size_t r = 0; r < std::min(ta.rows.size(), tb.rows.size()); ++r) {
     const double va = std::stod(ta.rows[r][ta.index(column)]), vb = std::stod(tb.rows[r][tb.index(column)]);

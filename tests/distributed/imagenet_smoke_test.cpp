@@ -1,3 +1,4 @@
+#include "tiebreak/core/csv.h"
 #include "tiebreak/train/metrics.h"
 
 #include "data/fixtures.h"
@@ -45,7 +46,7 @@ TEST(DataParallelImageNet, PaperConfigTrainsAFewStepsOnTwoRanks) {
       log,
       ::testing::HasSubstr(
           "imagenet (6 train / 3 test examples per epoch) on each of 2 ranks, 2 examples per rank and step"));
-  auto metrics = train::read_csv(dir / "out" / "run-0" / "metrics.csv");
+  auto metrics = tiebreak::read_csv(dir / "out" / "run-0" / "metrics.csv");
   ASSERT_EQ(metrics.rows.size(), 1u);
   EXPECT_TRUE(std::isfinite(std::stod(metrics.rows[0][metrics.index("train_loss")])));
   // (The test loss is not checked: the fixture's solid-colour images give BatchNorm zero variance, so

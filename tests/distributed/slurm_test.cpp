@@ -1,4 +1,4 @@
-#include "tiebreak/train/sweep.h"
+#include "tiebreak/study/sweep.h"
 
 #include "distributed/ranks.h"
 #include "support/test_support.h"
@@ -12,6 +12,8 @@
 
 namespace tiebreak::train {
 namespace {
+
+using namespace tiebreak::study;
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;

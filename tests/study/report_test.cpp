@@ -1,6 +1,7 @@
 // The study's reference numbers and the reproduction report (tiebreak report).
 #include "tiebreak/study/report.h"
-#include "tiebreak/train/atomic_file.h"
+#include "tiebreak/core/atomic_file.h"
+#include "tiebreak/core/text_file.h"
 #include "tiebreak/train/metrics.h"
 
 #include "support/test_support.h"
@@ -105,7 +106,7 @@ void write_run(const fs::path& dir, const fs::path& config, const std::vector<st
                const std::vector<double>& accuracies, bool diverged = false, int64_t run_id = 0) {
   fs::create_directories(dir);
   const auto loaded = config::load_config(config, sets);
-  train::write_text_atomically(dir / "config.json", loaded.json.dump(2));
+  tiebreak::write_text_atomically(dir / "config.json", loaded.json.dump(2));
   std::vector<train::EpochMetrics> rows;
   for (size_t e = 0; e < accuracies.size(); ++e) {
     train::EpochMetrics r;
@@ -115,8 +116,8 @@ void write_run(const fs::path& dir, const fs::path& config, const std::vector<st
     r.diverged = diverged;
     rows.push_back(r);
   }
-  train::write_text_atomically(dir / "metrics.csv", train::format_metrics_csv(rows));
-  train::write_text_atomically(dir / "run.json", nlohmann::json({{"status", "stopped"}}).dump());
+  tiebreak::write_text_atomically(dir / "metrics.csv", train::format_metrics_csv(rows));
+  tiebreak::write_text_atomically(dir / "run.json", nlohmann::json({{"status", "stopped"}}).dump());
 }
 
 const EpochComparison& at(const ReportRow& row, const std::string& label) {
@@ -249,7 +250,7 @@ TEST(ReportCli, WritesMarkdownAndCsvAndFailsInOneLine) {
   EXPECT_THAT(ok.out, HasSubstr("1 configurations compared"));
   for (const char* f : {"report.md", "report.csv", "curves.csv"})
     EXPECT_TRUE(fs::exists(dir / "report" / f)) << f;
-  EXPECT_THAT(train::read_text(dir / "report" / "report.md"), HasSubstr("| 0 | 1 / 10 | 1 / 100 |"));
+  EXPECT_THAT(tiebreak::read_text(dir / "report" / "report.md"), HasSubstr("| 0 | 1 / 10 | 1 / 100 |"));
 
   fs::create_directories(dir / "empty");
   auto bad = tiebreak::testing::run_tiebreak("report " + (dir / "empty").string() + " --no-plots");

@@ -1,5 +1,6 @@
 #include "support/test_support.h"
 
+#include "tiebreak/core/csv.h"
 #include "tiebreak/train/metrics.h"
 
 #include <c10/util/Exception.h>
@@ -32,7 +33,7 @@ std::optional<fs::path> shared_data_dir() {
 }
 
 std::string metrics_without_seconds(const fs::path& run_dir) {
-  const auto table = train::read_csv(run_dir / "metrics.csv");
+  const auto table = tiebreak::read_csv(run_dir / "metrics.csv");
   const int seconds = table.index("seconds");
   std::string out;
   for (const auto& row : table.rows) {

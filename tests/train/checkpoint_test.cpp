@@ -3,7 +3,9 @@
 #include "tiebreak/train/checkpoint.h"
 
 #include "support/test_support.h"
-#include "tiebreak/train/atomic_file.h"
+#include "tiebreak/core/atomic_file.h"
+#include "tiebreak/core/csv.h"
+#include "tiebreak/core/text_file.h"
 #include "tiebreak/train/metrics.h"
 #include "tiebreak/train/trainer.h"
 #include "train/synthetic_task.h"

@@ -4,6 +4,7 @@
 // ../shared/paper, not copied here.
 
 #include "support/test_support.h"
+#include "tiebreak/core/csv.h"
 #include "tiebreak/train/metrics.h"
 #include "tiebreak/train/trainer.h"
 

@@ -4,9 +4,10 @@
 #include "tiebreak/train/interrupt.h"
 
 #include "support/test_support.h"
-#include "tiebreak/train/atomic_file.h"
-#include "tiebreak/train/compare.h"
-#include "tiebreak/train/sweep.h"
+#include "tiebreak/core/csv.h"
+#include "tiebreak/core/text_file.h"
+#include "tiebreak/study/compare.h"
+#include "tiebreak/study/sweep.h"
 #include "tiebreak/train/trainer.h"
 #include "train/synthetic_task.h"
 
@@ -20,6 +21,8 @@
 
 namespace tiebreak::train {
 namespace {
+
+using namespace tiebreak::study;
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;

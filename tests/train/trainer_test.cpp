@@ -1,8 +1,9 @@
 #include "tiebreak/train/trainer.h"
 
 #include "support/test_support.h"
+#include "tiebreak/core/csv.h"
+#include "tiebreak/core/text_file.h"
 #include "tiebreak/data/sampler.h"
-#include "tiebreak/train/atomic_file.h"
 #include "train/synthetic_task.h"
 
 #include <gmock/gmock.h>

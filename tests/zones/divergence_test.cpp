@@ -1,7 +1,7 @@
 // tiebreak diverge: the study's weight-divergence experiment (train_vs_weights.ipynb).
 #include "tiebreak/zones/divergence.h"
+#include "tiebreak/core/text_file.h"
 #include "tiebreak/models/registry.h"
-#include "tiebreak/train/atomic_file.h"
 
 #include "support/test_support.h"
 
@@ -114,8 +114,8 @@ TEST(Divergence, ResumedRunEqualsTheUninterruptedOne) {
     EXPECT_EQ(resumed.records[e].weight_l1, whole.records[e].weight_l1) << e;
     EXPECT_EQ(resumed.records[e].test_accuracy, whole.records[e].test_accuracy) << e;
   }
-  EXPECT_EQ(train::read_text(dir / "whole" / "divergence.csv"),
-            train::read_text(dir / "split" / "divergence.csv"));
+  EXPECT_EQ(tiebreak::read_text(dir / "whole" / "divergence.csv"),
+            tiebreak::read_text(dir / "split" / "divergence.csv"));
   // Another grid in the same directory is refused.
   auto other = DivergenceOptions::parse_values("nonsmooth.beta=0,10");
   other.out = dir / "split";
@@ -146,7 +146,7 @@ TEST(DivergenceCli, WritesItsCsvAndRejectsAMissingValuesFlag) {
                                             " --values nonsmooth.beta=0,0,1 --out " + (dir / "out").string());
   ASSERT_EQ(ok.exit_code, 0) << ok.err;
   EXPECT_THAT(ok.out, HasSubstr("weight divergence: nonsmooth.beta"));
-  EXPECT_THAT(train::read_text(dir / "out" / "divergence.csv"), HasSubstr("1,2,1,"));
+  EXPECT_THAT(tiebreak::read_text(dir / "out" / "divergence.csv"), HasSubstr("1,2,1,"));
   auto bad =
       tiebreak::testing::run_tiebreak("diverge " + (dir / "c.json").string() + " --values nonsmooth.beta=0");
   EXPECT_NE(bad.exit_code, 0);

@@ -2,6 +2,7 @@
 
 #include "support/test_support.h"
 #include "support/tiny_lenet.h"
+#include "tiebreak/core/csv.h"
 #include "tiebreak/models/nonsmooth_layers.h"
 #include "tiebreak/nn/modules/activation.h"
 #include "tiebreak/nn/modules/pooling.h"
@@ -51,7 +52,7 @@ train::RunOutcome run(const config::LoadedConfig& c, const fs::path& dir,
 
 /// metrics.csv without the wall-clock column and without the probe's columns.
 std::string trajectory(const fs::path& dir) {
-  auto table = train::read_csv(dir / "metrics.csv");
+  auto table = tiebreak::read_csv(dir / "metrics.csv");
   std::string out;
   for (const auto& row : table.rows) {
     for (size_t i = 0; i < row.size(); ++i) {
@@ -169,7 +170,7 @@ TEST(ZoneProbe, AShortLeNetRunLogsTheColumnsAndTheStudySchemaStays) {
   TempDir dir;
   auto outcome = run(lenet_config({"train.zone_probe.every=2"}), dir.path());
   ASSERT_EQ(outcome.status, train::RunStatus::Finished);
-  auto table = train::read_csv(dir / "metrics.csv");
+  auto table = tiebreak::read_csv(dir / "metrics.csv");
   const int filled = table.index("filled");
   ASSERT_GE(filled, 0);
   ASSERT_EQ(table.header.size(), static_cast<size_t>(filled) + 1 + std::size(kZoneColumns));
@@ -186,7 +187,7 @@ TEST(ZoneProbe, AShortLeNetRunLogsTheColumnsAndTheStudySchemaStays) {
     EXPECT_LE(volume, std::stod(cell("zone_volume_high")));
     EXPECT_LE(std::stod(cell("zone_d_median")), std::stod(cell("zone_d_max")));
   }
-  auto study = train::read_csv(dir / "metrics_study.csv");
+  auto study = tiebreak::read_csv(dir / "metrics_study.csv");
   EXPECT_EQ(study.header, (std::vector<std::string>{"run_id", "epoch", "train_loss", "train_accuracy",
                                                     "test_loss", "test_accuracy", "maxpool", "batch_norm"}));
 }
@@ -199,7 +200,7 @@ TEST(ZoneProbe, ResumingKeepsTheProbeColumnsOfEarlierEpochs) {
   auto resumed = run(c, parts.path(), train::default_components(), /*resume=*/true);
   ASSERT_EQ(resumed.status, train::RunStatus::Finished);
   auto without_seconds = [](const fs::path& dir) {
-    auto table = train::read_csv(dir / "metrics.csv");
+    auto table = tiebreak::read_csv(dir / "metrics.csv");
     std::string out;
     for (const auto& row : table.rows)
       for (size_t i = 0; i < row.size(); ++i)

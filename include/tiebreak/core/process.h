@@ -46,4 +46,15 @@ int wait_process(pid_t pid);
 /// "exit N" or "killed by SIGNAME" for a waitpid status.
 std::string describe_exit(int status);
 
+/// `argv` as one line a POSIX shell reads back into the same arguments: each argument that holds anything
+/// but letters, digits and `@%+=:,./-_` is single-quoted (a `'` inside becomes `'\''`), an empty one is `''`.
+/// What run.json's `command` holds, so that pasting it (in the run's `working_directory`) reproduces the run.
+///
+/// Example: `shell_command({"tiebreak", "train", "c.json", "--set", "data.root=\"/my data\""})`
+/// is `tiebreak train c.json --set 'data.root="/my data"'`.
+std::string shell_command(const std::vector<std::string>& argv);
+
+/// The path of the running executable (/proc/self/exe): what sweeps start as their child trainers.
+std::filesystem::path current_executable();
+
 }  // namespace tiebreak

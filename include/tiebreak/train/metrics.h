@@ -97,15 +97,4 @@ std::string format_study_metrics_csv(const std::vector<EpochMetrics>& rows);
 /// below 1e-4 and from 1e16 (`1e-05`, `1e+16`), `nan`, `inf`, `-inf`.
 std::string python_float(double value);
 
-/// A parsed CSV file: header names and rows of raw fields (for compare and tests).
-struct CsvTable {
-  std::vector<std::string> header;
-  std::vector<std::vector<std::string>> rows;
-  /// Index of `column` in header, or -1.
-  int index(const std::string& column) const;
-};
-/// Reads a simple CSV file (no quoting: tiebreak never writes commas inside fields).
-/// Throws a one-line error naming the file when a row has the wrong number of fields.
-CsvTable read_csv(const std::filesystem::path& path);
-
 }  // namespace tiebreak::train

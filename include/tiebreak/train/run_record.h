@@ -1,8 +1,8 @@
 #pragma once
 
 #include "tiebreak/config/config.h"
+#include "tiebreak/core/run_lock.h"
 #include "tiebreak/train/metrics.h"
-#include "tiebreak/train/run_lock.h"
 
 #include <c10/core/Device.h>
 #include <nlohmann/json.hpp>

@@ -1,6 +1,7 @@
-#include "tiebreak/train/compare.h"
+#include "tiebreak/study/compare.h"
 
-#include "tiebreak/train/atomic_file.h"
+#include "tiebreak/core/csv.h"
+#include "tiebreak/core/text_file.h"
 #include "tiebreak/train/metrics.h"
 #include "tiebreak/zones/statistics.h"
 
@@ -13,7 +14,7 @@
 #include <map>
 #include <set>
 
-namespace tiebreak::train {
+namespace tiebreak::study {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -296,4 +297,4 @@ std::string format_comparison_csv(const Comparison& c) {
   return out;
 }
 
-}  // namespace tiebreak::train
+}  // namespace tiebreak::study

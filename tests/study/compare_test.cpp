@@ -1,7 +1,7 @@
-#include "tiebreak/train/compare.h"
+#include "tiebreak/study/compare.h"
 
 #include "support/test_support.h"
-#include "tiebreak/train/atomic_file.h"
+#include "tiebreak/core/atomic_file.h"
 #include "tiebreak/train/metrics.h"
 #include "tiebreak/zones/statistics.h"
 
@@ -12,6 +12,8 @@
 
 namespace tiebreak::train {
 namespace {
+
+using namespace tiebreak::study;
 
 using ::testing::HasSubstr;
 using ::testing::Not;

@@ -1,4 +1,5 @@
-#include "tiebreak/train/atomic_file.h"
+#include "tiebreak/core/atomic_file.h"
+#include "tiebreak/core/text_file.h"
 
 #include "support/test_support.h"
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-namespace tiebreak::train {
+namespace tiebreak::study {
 
 /// What one run directory holds, as compare needs it.
 struct RunRecord {
@@ -65,4 +65,4 @@ std::string format_comparison_table(const Comparison& comparison);
 /// zone_above_threshold, zone_volume, zone_volume_low, zone_volume_high.
 std::string format_comparison_csv(const Comparison& comparison);
 
-}  // namespace tiebreak::train
+}  // namespace tiebreak::study

@@ -1,10 +1,11 @@
-#include "tiebreak/train/lr_search.h"
+#include "tiebreak/study/lr_search.h"
 
 #include "tiebreak/config/config.h"
+#include "tiebreak/core/atomic_file.h"
+#include "tiebreak/core/csv.h"
+#include "tiebreak/core/run_lock.h"
 #include "tiebreak/data/sampler.h"
-#include "tiebreak/train/atomic_file.h"
 #include "tiebreak/train/interrupt.h"
-#include "tiebreak/train/run_lock.h"
 #include "tiebreak/train/trainer.h"
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -15,7 +16,17 @@
 #include <cmath>
 #include <optional>
 
-namespace tiebreak::train {
+namespace tiebreak::study {
+
+using train::check_runnable;
+using train::Components;
+using train::EpochMetrics;
+using train::Interrupted;
+using train::is_complete;
+using train::read_run_status;
+using train::RunOptions;
+using train::RunStatus;
+using train::train_run;
 
 namespace fs = std::filesystem;
 
@@ -158,4 +169,4 @@ std::vector<LrTrial> run_lr_search(const LrSearchOptions& options, const Compone
   return all;
 }
 
-}  // namespace tiebreak::train
+}  // namespace tiebreak::study

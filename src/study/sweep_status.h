@@ -1,7 +1,7 @@
 #pragma once
 // The live status of a sweep whose runs train as child processes (sweep --jobs N, --gpus): how many
 // runs are done, running and failed, each running run's epoch and last test accuracy (read from its
-// metrics.csv, which the child rewrites after every epoch) and the sweep's ETA. Private to src/train.
+// metrics.csv, which the child rewrites after every epoch) and the sweep's ETA. Private to src/study.
 
 #include <sys/types.h>
 #include <chrono>
@@ -10,7 +10,7 @@
 #include <map>
 #include <string>
 
-namespace tiebreak::train::detail {
+namespace tiebreak::study::detail {
 
 class SweepStatus {
  public:
@@ -48,4 +48,4 @@ class SweepStatus {
   std::chrono::steady_clock::time_point last_;
 };
 
-}  // namespace tiebreak::train::detail
+}  // namespace tiebreak::study::detail

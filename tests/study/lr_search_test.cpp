@@ -1,7 +1,7 @@
-#include "tiebreak/train/lr_search.h"
+#include "tiebreak/study/lr_search.h"
 
 #include "support/test_support.h"
-#include "tiebreak/train/atomic_file.h"
+#include "tiebreak/core/csv.h"
 #include "tiebreak/train/metrics.h"
 #include "tiebreak/train/trainer.h"
 #include "train/synthetic_task.h"
@@ -13,6 +13,8 @@
 
 namespace tiebreak::train {
 namespace {
+
+using namespace tiebreak::study;
 
 namespace fs = std::filesystem;
 using tiebreak::testing::TempDir;

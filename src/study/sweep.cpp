@@ -1,11 +1,10 @@
-#include "tiebreak/train/sweep.h"
+#include "tiebreak/study/sweep.h"
 
+#include "study/sweep_status.h"
+#include "tiebreak/core/atomic_file.h"
 #include "tiebreak/core/process.h"
-#include "tiebreak/train/atomic_file.h"
-#include "tiebreak/train/command_line.h"
+#include "tiebreak/core/run_lock.h"
 #include "tiebreak/train/interrupt.h"
-#include "tiebreak/train/run_lock.h"
-#include "train/sweep_status.h"
 
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
@@ -24,7 +23,19 @@
 
 extern char** environ;
 
-namespace tiebreak::train {
+namespace tiebreak::study {
+
+using train::check_runnable;
+using train::Components;
+using train::Interrupted;
+using train::is_complete;
+using train::read_run_status;
+using train::run_directory;
+using train::RunOptions;
+using train::RunStatus;
+using train::signal_name;
+using train::stop_requested;
+using train::train_run;
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -130,8 +141,6 @@ std::pair<int64_t, int64_t> parse_shard(const std::string& text) {
   TORCH_CHECK(n >= 1 && i >= 0 && i < n, "--shard ", text, ": expected i/n with 0 <= i < n, e.g. 0/4");
   return {i, n};
 }
-
-fs::path current_executable() { return fs::read_symlink("/proc/self/exe"); }
 
 namespace {
 
@@ -456,4 +465,4 @@ SweepSummary run_sweep(const SweepOptions& options, const Components& components
   return summary;
 }
 
-}  // namespace tiebreak::train
+}  // namespace tiebreak::study

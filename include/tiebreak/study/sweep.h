@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-namespace tiebreak::train {
+namespace tiebreak::study {
 
 /// One `--grid key=v1,v2,...` axis: a dotted config key and its values (each
 /// parsed as JSON, else a string).
@@ -102,7 +102,7 @@ struct SweepSummary {
 /// counted as interrupted (their checkpoints kept) and SweepSummary::signal
 /// says which signal it was. Children also end when the sweep dies, even by
 /// kill -9 (they get SIGTERM: see SpawnOptions::die_with_parent).
-SweepSummary run_sweep(const SweepOptions& options, const Components& components);
+SweepSummary run_sweep(const SweepOptions& options, const train::Components& components);
 
 /// How `tiebreak sweep --emit-slurm` lays a sweep out as a Slurm job array.
 struct SlurmArrayOptions {
@@ -130,7 +130,4 @@ struct SlurmArrayOptions {
 /// ```
 std::string format_slurm_array_script(const SweepOptions& options, const SlurmArrayOptions& slurm);
 
-/// The path of the running executable (for child processes).
-std::filesystem::path current_executable();
-
-}  // namespace tiebreak::train
+}  // namespace tiebreak::study

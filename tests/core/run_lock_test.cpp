@@ -1,8 +1,7 @@
 // One writer per directory (issue 12 §3): the lock and how trainers use it.
-#include "tiebreak/train/run_lock.h"
+#include "tiebreak/core/run_lock.h"
 
 #include "support/test_support.h"
-#include "tiebreak/train/atomic_file.h"
 #include "tiebreak/train/trainer.h"
 #include "train/synthetic_task.h"
 

@@ -1,8 +1,9 @@
-#include "tiebreak/train/sweep.h"
+#include "tiebreak/study/sweep.h"
 
 #include "support/test_support.h"
-#include "tiebreak/train/atomic_file.h"
-#include "tiebreak/train/compare.h"
+#include "tiebreak/core/csv.h"
+#include "tiebreak/core/text_file.h"
+#include "tiebreak/study/compare.h"
 #include "train/synthetic_task.h"
 
 #include <gmock/gmock.h>
@@ -13,6 +14,8 @@
 
 namespace tiebreak::train {
 namespace {
+
+using namespace tiebreak::study;
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;

@@ -4,7 +4,7 @@
 // Before these were handled, a failed checkpoint write ended in `terminate
 // called` (exit 134) with its temporary file left and run.json at "running".
 #include "support/test_support.h"
-#include "tiebreak/train/atomic_file.h"
+#include "tiebreak/core/text_file.h"
 #include "tiebreak/train/metrics.h"
 #include "tiebreak/train/trainer.h"
 #include "train/synthetic_task.h"

@@ -3,7 +3,7 @@
 #include <filesystem>
 #include <string>
 
-namespace tiebreak::train {
+namespace tiebreak {
 
 /// One writer per directory: an exclusive advisory lock (flock(2)) on
 /// `dir`/.lock, held while the object lives. The operating system releases it
@@ -50,4 +50,4 @@ class DirectoryLock {
   std::filesystem::path file_;
 };
 
-}  // namespace tiebreak::train
+}  // namespace tiebreak

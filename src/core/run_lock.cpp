@@ -1,4 +1,4 @@
-#include "tiebreak/train/run_lock.h"
+#include "tiebreak/core/run_lock.h"
 
 #include <c10/util/Exception.h>
 #include <fmt/chrono.h>
@@ -12,7 +12,7 @@
 #include <chrono>
 #include <cstring>
 
-namespace tiebreak::train {
+namespace tiebreak {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -98,4 +98,4 @@ DirectoryLock& DirectoryLock::operator=(DirectoryLock&& other) noexcept {
   return *this;
 }
 
-}  // namespace tiebreak::train
+}  // namespace tiebreak

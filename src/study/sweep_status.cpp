@@ -1,5 +1,6 @@
-#include "train/sweep_status.h"
+#include "study/sweep_status.h"
 
+#include "tiebreak/core/csv.h"
 #include "tiebreak/train/metrics.h"
 
 #include <fmt/format.h>
@@ -10,7 +11,7 @@
 #include <cstdio>
 #include <limits>
 
-namespace tiebreak::train::detail {
+namespace tiebreak::study::detail {
 
 namespace {
 
@@ -101,4 +102,4 @@ void SweepStatus::clear() {
   dirty_ = false;
 }
 
-}  // namespace tiebreak::train::detail
+}  // namespace tiebreak::study::detail

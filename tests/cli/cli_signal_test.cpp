@@ -2,8 +2,9 @@
 // directory, SIGINT/SIGTERM to a run and to a sweep, kill -9 of a sweep with trainers running, and configs
 // that name what cannot be built. Each fault is injected for real: a second process, a signal.
 #include "support/test_support.h"
+#include "tiebreak/core/csv.h"
 #include "tiebreak/core/process.h"
-#include "tiebreak/train/atomic_file.h"
+#include "tiebreak/core/text_file.h"
 #include "tiebreak/train/metrics.h"
 #include "tiebreak/train/trainer.h"
 #include "train/synthetic_task.h"

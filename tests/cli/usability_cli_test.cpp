@@ -1,8 +1,9 @@
 // The command line as a researcher meets it: --data-root, `tiebreak config`, `tiebreak evaluate`,
 // run.json's reproducing command, progress lines when not on a terminal, the sweep's status line.
 #include "support/test_support.h"
-#include "tiebreak/train/atomic_file.h"
-#include "tiebreak/train/command_line.h"
+#include "tiebreak/core/csv.h"
+#include "tiebreak/core/process.h"
+#include "tiebreak/core/text_file.h"
 #include "tiebreak/train/metrics.h"
 #include "train/synthetic_task.h"
 
@@ -18,10 +19,10 @@ namespace {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
-using tiebreak::testing::CommandResult;
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
 using ::testing::Not;
+using tiebreak::testing::CommandResult;
 using tiebreak::testing::run_tiebreak;
 using tiebreak::testing::TempDir;
 

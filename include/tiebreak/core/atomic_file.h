@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-namespace tiebreak::train {
+namespace tiebreak {
 
 /// The temporary file write_atomically hands to its writer. `write` never
 /// throws: the first I/O error (disk full, quota, file-size limit, I/O error)
@@ -63,7 +63,4 @@ void write_atomically(const std::filesystem::path& path, const std::function<voi
 /// write_atomically for a file whose whole contents are `contents`.
 void write_text_atomically(const std::filesystem::path& path, const std::string& contents);
 
-/// The whole contents of a file; throws a one-line error naming it when unreadable.
-std::string read_text(const std::filesystem::path& path);
-
-}  // namespace tiebreak::train
+}  // namespace tiebreak

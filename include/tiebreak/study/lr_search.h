@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-namespace tiebreak::train {
+namespace tiebreak::study {
 
 /// Median pruning (Optuna's MedianPruner): a trial is stopped after epoch
 /// `epoch` when its test accuracy there is below the median of the accuracies
@@ -57,6 +57,6 @@ struct LrTrial {
 /// does not stop the search) and `out_dir`/best_lr.csv (columns beta, lr,
 /// accuracy: the best unpruned, successful trial per β). Returns the trials;
 /// throws a one-line error, after writing both files, when every trial of a β failed.
-std::vector<LrTrial> run_lr_search(const LrSearchOptions& options, const Components& components);
+std::vector<LrTrial> run_lr_search(const LrSearchOptions& options, const train::Components& components);
 
-}  // namespace tiebreak::train
+}  // namespace tiebreak::study

@@ -2,7 +2,8 @@
 // `synthetic` dataset (no files needed), sweeping with child processes, resuming
 // after a SIGKILL and comparing.
 #include "support/test_support.h"
-#include "tiebreak/train/atomic_file.h"
+#include "tiebreak/core/csv.h"
+#include "tiebreak/core/text_file.h"
 #include "tiebreak/train/metrics.h"
 #include "train/synthetic_task.h"
 
