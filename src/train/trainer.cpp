@@ -72,7 +72,8 @@ std::shared_ptr<BatchSource> make_run_data(const config::ExperimentConfig& cfg, 
   const int64_t world_size = ctx ? ctx->world_size() : 1;
   TORCH_CHECK(cfg.data.batch_size % world_size == 0, "data.batch_size: ", cfg.data.batch_size,
               " does not split over ", world_size,
-              " ranks: expected a multiple of the world size (it is the global batch, all ranks together)");
+              " ranks: expected a multiple of the world size (it is the global "
+              "batch, all ranks together)");
   request.shard = data::Shard{ctx ? ctx->rank() : 0, world_size};
   request.train_batch_size = cfg.data.batch_size / world_size;
   auto data = components.make_data(cfg, request);
@@ -152,8 +153,11 @@ std::unique_ptr<zones::ZoneProbe> make_probe(const config::ExperimentConfig& cfg
                                              c10::Device device, const distributed::DistributedContext* ctx,
                                              spdlog::logger& log) {
   if (cfg.train.zone_probe.every <= 0) return nullptr;
-  TORCH_CHECK(!ctx, "train.zone_probe: not available in data-parallel runs (the run's gradient is ",
-              "all-reduced over the ranks, a probe's repeated backward would not be); set every = 0 or ",
+  TORCH_CHECK(!ctx,
+              "train.zone_probe: not available in data-parallel runs (the "
+              "run's gradient is ",
+              "all-reduced over the ranks, a probe's repeated backward would "
+              "not be); set every = 0 or ",
               "train on one process");
   auto probe = std::make_unique<zones::ZoneProbe>(zones::ZoneProbeOptions::from_config(cfg.train.zone_probe),
                                                   cfg, model, plan, device,
@@ -212,11 +216,21 @@ std::string describe_failure(const std::exception& e, const distributed::Distrib
   const bool communication = dynamic_cast<const c10::DistError*>(&e) != nullptr ||
                              what.find("gloo") != std::string::npos || what.find("NCCL") != std::string::npos;
   return ctx->describe() + ": " +
-         (communication ? fmt::format("gradient all-reduce failed (a peer rank died, or waited longer than "
+         (communication ? fmt::format("gradient all-reduce failed (a peer rank "
+                                      "died, or waited longer than "
                                       "exp.distributed.timeout_seconds = {}): ",
                                       cfg.exp.distributed.timeout_seconds)
                         : "") +
          what;
+}
+
+/// Logs `text` while an error is being handled: a failure to log must not replace it.
+void log_quietly(spdlog::logger& log, spdlog::level::level_enum level, const std::string& text) noexcept {
+  try {
+    log.log(level, text);
+  } catch (...) {
+    // The error being handled matters more.
+  }
 }
 
 /// Whether any rank was asked to stop (SIGINT/SIGTERM): the signal, else 0. Every rank stops after the
@@ -227,6 +241,109 @@ int stop_requested_anywhere(distributed::DistributedContext& ctx) {
       torch::full({}, local != 0 ? 1.0 : 0.0, torch::TensorOptions(torch::kDouble).device(ctx.device()));
   ctx.all_reduce_sum({asked});
   return asked.item<double>() > 0 ? (local != 0 ? local : SIGTERM) : 0;
+}
+
+/// SIGINT/SIGTERM (StopOnSignals) stop a run between two steps: the partial epoch is dropped and the last
+/// checkpoint is what the run keeps, so --resume sees exactly the batches it would have seen.
+Interrupted interruption(const fs::path& dir, const config::ExperimentConfig& cfg, int signal,
+                         const std::string& when, int64_t epochs_kept) {
+  return Interrupted(
+      signal, fmt::format("{}: interrupted by {} {}; {}", dir.string(), signal_name(signal), when,
+                          epochs_kept == 0 ? "no epoch was completed, re-running starts the run again"
+                          : cfg.exp.checkpoint
+                              ? fmt::format("the checkpoint after epoch {} is kept, --resume continues "
+                                            "from it",
+                                            epochs_kept)
+                              : "exp.checkpoint is false, so --resume starts again"));
+}
+
+/// What a run trains with once it is set up: the device and precision, its data, the network (resumed from
+/// the checkpoint when there is one), the gradient all-reduce across ranks and the zone probe.
+struct RunSetup {
+  c10::Device device = c10::kCPU;
+  PrecisionPlan plan;
+  std::shared_ptr<BatchSource> data;
+  Trainee trainee;
+  int64_t start_epoch = 0;
+  std::unique_ptr<distributed::GradientAllReducer> reducer;
+  std::unique_ptr<zones::ZoneProbe> probe;
+};
+
+/// Sets `s` up in place (the zone probe keeps a reference to its network, which must not move).
+void set_up(RunSetup& s, const config::LoadedConfig& loaded, const RunOptions& options,
+            const Components& components, uint64_t seed, RunRecord& record, std::vector<EpochMetrics>& rows,
+            spdlog::logger& log) {
+  const auto& cfg = loaded.config;
+  distributed::DistributedContext* ctx = options.distributed.get();
+  apply_execution_settings(cfg.exp);
+  s.device = ctx ? ctx->device() : resolve_device(cfg.exp.device);
+  record.start(s.device);
+  log.info("tiebreak {} (git {}), LibTorch {}; device {}; run {} seed {}", build_info().version,
+           build_info().git_revision, build_info().libtorch_version, s.device.str(), options.run_id, seed);
+  if (auto previous = record.restarted_from())
+    log.info(
+        "the previous attempt ({}) ended before its first epoch was "
+        "recorded: starting again",
+        to_string(*previous));
+  s.plan = plan_for(cfg.train.precision, cfg.train.half_compute);
+  check_precision_kernels(s.plan, cfg.train.precision, s.device);
+  log.info("precision {}", describe(s.plan, cfg.train.precision));
+
+  torch::manual_seed(seed);
+  s.data = make_run_data(cfg, components, seed, s.device, s.plan, ctx, log);
+  s.trainee = make_trainee(cfg, components, *s.data, seed, s.device, s.plan);
+  if (options.resume)
+    s.start_epoch = resume_from(record.checkpoint(), s.trainee, options.run_id, seed, rows, log);
+  if (ctx)
+    s.reducer = replicate_across_ranks(*ctx, s.trainee, s.start_epoch, record.checkpoint(),
+                                       cfg.exp.distributed.bucket_mb, log);
+  record.set("seeds",
+             {{"model_init", seed}, {"shuffle", s.data->generator()}, {"seeding", cfg.train.seeding}});
+  int64_t parameters = 0;
+  for (const auto& p : s.trainee.model.module->parameters()) parameters += p.numel();
+  record.set("model_parameters", parameters);
+  s.probe = make_probe(cfg, components, *s.data, seed, s.trainee.model, s.plan, s.device, ctx, log);
+}
+
+/// Epoch `epoch` of the run: training pass, then the test pass in the parameters' dtype without autocast (as
+/// the study's test() ran), as one metrics row. `stop_point` runs before every batch.
+EpochMetrics run_epoch(RunSetup& s, const config::ExperimentConfig& cfg, int64_t run_id, int64_t epoch,
+                       distributed::DistributedContext* ctx, detail::RunProgress& progress,
+                       const std::function<void()>& stop_point) {
+  const double lr = learning_rate_at(cfg.train.schedule, cfg.train.optimizer.lr, epoch, cfg.train.epochs);
+  set_learning_rate(*s.trainee.optimizer, lr);
+  const auto t0 = std::chrono::steady_clock::now();
+  progress.start_epoch(epoch, s.data->train_size());
+  if (s.probe) s.probe->start_epoch();
+  TrainEpochHooks hooks;
+  hooks.scaler = s.trainee.scaler.get();
+  hooks.reducer = s.reducer.get();
+  hooks.probe = s.probe.get();
+  hooks.count_ties = cfg.exp.tie_stats && !s.trainee.model.tie_counters.empty();
+  hooks.before_step = stop_point;
+  hooks.after_step = [&](const EpochMeter& meter) { progress.step(meter); };
+  const EpochResult trained =
+      train_epoch(s.trainee.model, *s.trainee.optimizer, s.plan, s.device, *s.data, epoch, ctx, hooks);
+  TORCH_CHECK(trained.examples > 0, "data '", cfg.data.dataset, "': the training set produced no batches");
+  const double train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EvaluateHooks eval_hooks;
+  eval_hooks.before_batch = stop_point;
+  const EpochResult tested = evaluate(s.trainee.model, *s.data, s.plan, s.device, ctx, eval_hooks);
+  TORCH_CHECK(tested.examples > 0, "data '", cfg.data.dataset, "': the test set produced no batches");
+
+  EpochMetrics row = row_for(cfg, run_id, epoch, lr);
+  row.train_loss = trained.loss;
+  row.train_accuracy = trained.accuracy;
+  row.ties = trained.ties;
+  if (s.probe) row.zone_probe = s.probe->finish_epoch();
+  row.test_loss = tested.loss;
+  row.test_accuracy = tested.accuracy;
+  row.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const bool weights_finite = all_finite(*s.trainee.model.module);
+  row.diverged = !std::isfinite(row.train_loss) || !weights_finite;
+  progress.epoch_done(row, trained.examples, train_seconds,
+                      /*frozen=*/!s.plan.loss_scaling && !weights_finite);
+  return row;
 }
 
 }  // namespace
@@ -276,7 +393,8 @@ c10::Device resolve_device(const std::string& device) {
   if (device == "cpu") return c10::Device(c10::kCPU);
   c10::Device d(device == "cuda" ? std::string("cuda:0") : device);
   TORCH_CHECK(torch::cuda::is_available(), "exp.device: ", device,
-              " requested but CUDA is not available here (no driver or no device); use cpu or auto");
+              " requested but CUDA is not available here (no driver or no "
+              "device); use cpu or auto");
   TORCH_CHECK(d.index() < static_cast<int>(torch::cuda::device_count()), "exp.device: ", device,
               " requested but only ", torch::cuda::device_count(), " CUDA device(s) exist");
   return d;
@@ -285,67 +403,19 @@ c10::Device resolve_device(const std::string& device) {
 RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& options,
                      const Components& components) {
   const auto& cfg = loaded.config;
-  const fs::path& dir = options.run_dir;
   distributed::DistributedContext* ctx = options.distributed.get();
   const uint64_t seed = run_seed(loaded, options.run_id);
-  RunRecord record(loaded, dir, options.run_id, options.resume, options.command_line, seed, ctx);
+  RunRecord record(loaded, options.run_dir, options.run_id, options.resume, options.command_line, seed, ctx);
   if (record.completed()) return *record.completed();
   const int64_t epochs = cfg.train.epochs;
-  detail::RunProgress progress(dir / "train.log", cfg.exp, options.progress, options.run_id, epochs, ctx);
+  detail::RunProgress progress(options.run_dir / "train.log", cfg.exp, options.progress, options.run_id,
+                               epochs, ctx);
   auto& log = progress.log();
   RunOutcome outcome;
-  // SIGINT/SIGTERM (StopOnSignals) stop the run between two steps: the partial epoch is dropped and the
-  // last checkpoint is what the run keeps, so --resume sees exactly the batches it would have seen.
-  auto interrupted = [&](int signal, const std::string& when) {
-    const auto kept = static_cast<int64_t>(outcome.rows.size());
-    return Interrupted(
-        signal,
-        fmt::format("{}: interrupted by {} {}; {}", dir.string(), signal_name(signal), when,
-                    kept == 0            ? "no epoch was completed, re-running starts the run again"
-                    : cfg.exp.checkpoint ? fmt::format("the checkpoint after epoch {} is kept, --resume "
-                                                       "continues from it",
-                                                       kept)
-                                         : "exp.checkpoint is false, so --resume starts again"));
-  };
-  // A data-parallel run stops where all ranks agree (the end of an epoch), never mid-epoch alone.
-  auto stop_point = [&](int64_t epoch) {
-    if (ctx) return;
-    if (const int signal = stop_requested())
-      throw interrupted(signal, fmt::format("in epoch {} of {}", epoch + 1, epochs));
-  };
   try {
-    apply_execution_settings(cfg.exp);
-    const c10::Device device = ctx ? ctx->device() : resolve_device(cfg.exp.device);
-    record.start(device);
-    log.info("tiebreak {} (git {}), LibTorch {}; device {}; run {} seed {}", build_info().version,
-             build_info().git_revision, build_info().libtorch_version, device.str(), options.run_id, seed);
-    if (auto previous = record.restarted_from())
-      log.info("the previous attempt ({}) ended before its first epoch was recorded: starting again",
-               to_string(*previous));
-    const PrecisionPlan plan = plan_for(cfg.train.precision, cfg.train.half_compute);
-    check_precision_kernels(plan, cfg.train.precision, device);
-    log.info("precision {}", describe(plan, cfg.train.precision));
-
-    torch::manual_seed(seed);
-    auto data = make_run_data(cfg, components, seed, device, plan, ctx, log);
-    Trainee t = make_trainee(cfg, components, *data, seed, device, plan);
-    const int64_t start =
-        options.resume ? resume_from(record.checkpoint(), t, options.run_id, seed, outcome.rows, log) : 0;
+    RunSetup s;
+    set_up(s, loaded, options, components, seed, record, outcome.rows, log);
     progress.resumed(outcome.rows);
-    auto reducer =
-        ctx ? replicate_across_ranks(*ctx, t, start, record.checkpoint(), cfg.exp.distributed.bucket_mb, log)
-            : nullptr;
-    record.set("seeds",
-               {{"model_init", seed}, {"shuffle", data->generator()}, {"seeding", cfg.train.seeding}});
-    int64_t parameters = 0;
-    for (const auto& p : t.model.module->parameters()) parameters += p.numel();
-    record.set("model_parameters", parameters);
-    auto probe = make_probe(cfg, components, *data, seed, t.model, plan, device, ctx, log);
-
-    // Under loss scaling a non-finite loss only skips the step and the run may recover, so it trains on as
-    // the study did; in fp16/bf16/fp32/fp64 non-finite weights stay non-finite, so the run stops there.
-    const bool stops_when_non_finite = !plan.loss_scaling;
-    bool frozen = stops_when_non_finite && !outcome.rows.empty() && !all_finite(*t.model.module);
     auto persist = [&](int64_t epochs_done) {
       json rows = json::array();
       for (const auto& r : outcome.rows) rows.push_back(to_json(r));
@@ -356,64 +426,44 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
                          {"optimizer", config::to_string(cfg.train.optimizer.name)},
                          {"precision", config::to_string(cfg.train.precision)}};
       record.persist_epochs(outcome.rows, epochs_done,
-                            [&](const fs::path& file) { save_checkpoint(file, t.parts(), meta); });
+                            [&](const fs::path& file) { save_checkpoint(file, s.trainee.parts(), meta); });
     };
-
-    for (int64_t epoch = start; epoch < epochs && !frozen; ++epoch) {
-      stop_point(epoch);
-      const double lr = learning_rate_at(cfg.train.schedule, cfg.train.optimizer.lr, epoch, epochs);
-      set_learning_rate(*t.optimizer, lr);
-      const auto t0 = std::chrono::steady_clock::now();
-      progress.start_epoch(epoch, data->train_size());
-      if (probe) probe->start_epoch();
-      TrainEpochHooks hooks;
-      hooks.scaler = t.scaler.get();
-      hooks.reducer = reducer.get();
-      hooks.probe = probe.get();
-      hooks.count_ties = cfg.exp.tie_stats && !t.model.tie_counters.empty();
-      hooks.before_step = [&] { stop_point(epoch); };
-      hooks.after_step = [&](const EpochMeter& meter) { progress.step(meter); };
-      const EpochResult trained = train_epoch(t.model, *t.optimizer, plan, device, *data, epoch, ctx, hooks);
-      TORCH_CHECK(trained.examples > 0, "data '", cfg.data.dataset,
-                  "': the training set produced no batches");
-      const double train_seconds =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      // Evaluation in the parameters' dtype, without autocast, as the study's test() ran.
-      EvaluateHooks eval_hooks;
-      eval_hooks.before_batch = [&] { stop_point(epoch); };
-      const EpochResult tested = evaluate(t.model, *data, plan, device, ctx, eval_hooks);
-      TORCH_CHECK(tested.examples > 0, "data '", cfg.data.dataset, "': the test set produced no batches");
-
-      EpochMetrics row = row_for(cfg, options.run_id, epoch, lr);
-      row.train_loss = trained.loss;
-      row.train_accuracy = trained.accuracy;
-      row.ties = trained.ties;
-      if (probe) row.zone_probe = probe->finish_epoch();
-      row.test_loss = tested.loss;
-      row.test_accuracy = tested.accuracy;
-      row.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      const bool weights_finite = all_finite(*t.model.module);
-      row.diverged = !std::isfinite(row.train_loss) || !weights_finite;
-      frozen = stops_when_non_finite && !weights_finite;
-      outcome.rows.push_back(row);
-      progress.epoch_done(row, trained.examples, train_seconds, frozen);
-
+    // Under loss scaling a non-finite loss only skips the step and the run may recover, so it trains on as
+    // the study did; in fp16/bf16/fp32/fp64 non-finite weights stay non-finite, so the run stops there.
+    const bool stops_when_non_finite = !s.plan.loss_scaling;
+    bool frozen = stops_when_non_finite && !outcome.rows.empty() && !all_finite(*s.trainee.model.module);
+    for (int64_t epoch = s.start_epoch; epoch < epochs && !frozen; ++epoch) {
+      // A data-parallel run stops where all ranks agree (the end of an epoch), never mid-epoch alone.
+      auto stop_point = [&] {
+        if (const int signal = ctx ? 0 : stop_requested())
+          throw interruption(options.run_dir, cfg, signal,
+                             fmt::format("in epoch {} of {}", epoch + 1, epochs),
+                             static_cast<int64_t>(outcome.rows.size()));
+      };
+      stop_point();
+      outcome.rows.push_back(run_epoch(s, cfg, options.run_id, epoch, ctx, progress, stop_point));
+      frozen = stops_when_non_finite && outcome.rows.back().diverged && !all_finite(*s.trainee.model.module);
       if (frozen) {
-        log.warn("weights are not finite after epoch {}: run diverged; filling the remaining {} epochs",
-                 epoch, epochs - epoch - 1);
+        log.warn(
+            "weights are not finite after epoch {}: run diverged; filling "
+            "the remaining {} epochs",
+            epoch, epochs - epoch - 1);
         fill_frozen(cfg, options.run_id, outcome.rows);
         persist(epochs);
         break;
       }
-      if (row.diverged)
+      if (outcome.rows.back().diverged)
         log.warn("training loss is not finite at epoch {}{}", epoch,
-                 t.scaler ? fmt::format(" (the loss scaler skipped those steps, {} so far); training on",
-                                        t.scaler->skipped_steps())
-                          : "; training on");
+                 s.trainee.scaler ? fmt::format(" (the loss scaler skipped those steps, {} "
+                                                "so far); training on",
+                                                s.trainee.scaler->skipped_steps())
+                                  : "; training on");
       persist(epoch + 1);
       if (ctx && epoch + 1 < epochs)
         if (const int signal = stop_requested_anywhere(*ctx))
-          throw interrupted(signal, fmt::format("after epoch {} of {}", epoch + 1, epochs));
+          throw interruption(options.run_dir, cfg, signal,
+                             fmt::format("after epoch {} of {}", epoch + 1, epochs),
+                             static_cast<int64_t>(outcome.rows.size()));
       const bool go_on = !options.on_epoch || options.on_epoch(outcome.rows.back());
       if ((!go_on || cfg.train.stop_after_epoch == epoch + 1) && epoch + 1 < epochs) {
         outcome.status = RunStatus::Stopped;
@@ -429,21 +479,13 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
   } catch (const Interrupted& e) {
     progress.clear();
     record.interrupt(e.signal());
-    try {
-      log.warn("{}", e.what());
-    } catch (...) {
-      // The interruption matters more than a failure to log it.
-    }
+    log_quietly(log, spdlog::level::warn, e.what());
     throw;
   } catch (const std::exception& e) {
     progress.clear();
     const std::string what = describe_failure(e, ctx, cfg);
     record.fail(what);
-    try {
-      log.error("run failed: {}", what);
-    } catch (...) {
-      // The original error matters more than a failure to log it.
-    }
+    log_quietly(log, spdlog::level::err, "run failed: " + what);
     if (ctx) throw std::runtime_error(what);
     throw;
   }

@@ -146,11 +146,19 @@ TEST(DataParallel, ResumeAcrossRanksContinuesTheSameRun) {
   expect_all_succeeded(first);
   EXPECT_EQ(nlohmann::json::parse(testing::read_file(dir / "split" / "run-0" / "run.json")).at("status"),
             "stopped");
+  const std::string first_rows = testing::read_file(dir / "split" / "run-0" / "metrics.csv");
   auto rest = testing::spawn_ranks(2, train_args(config, dir / "split", {"--resume"}), dir.path(),
                                    testing::free_port());
   testing::wait_all(rest, std::chrono::seconds(300));
   expect_all_succeeded(rest);
   expect_same_metrics(dir / "whole" / "run-0" / "metrics.csv", dir / "split" / "run-0" / "metrics.csv");
+  // Resumed, not restarted: the log says so and epoch 1's row keeps its bytes, seconds included.
+  EXPECT_THAT(
+      testing::read_file(dir / "split" / "run-0" / "train.log"),
+      HasSubstr("resumed from " + (dir / "split" / "run-0" / "checkpoint.pt").string() + " after epoch 1"));
+  ASSERT_FALSE(first_rows.empty());
+  EXPECT_EQ(testing::read_file(dir / "split" / "run-0" / "metrics.csv").substr(0, first_rows.size()),
+            first_rows);
 }
 
 TEST(DataParallel, AKilledRankEndsTheOthersWithAClearError) {
