@@ -519,7 +519,8 @@ void check_runnable(const config::ExperimentConfig& config, const Components& co
 std::vector<RunOutcome> train_experiment(const config::LoadedConfig& config, const fs::path& experiment_dir,
                                          bool resume, const Components& components,
                                          std::optional<int64_t> only_run, const std::string& command_line,
-                                         std::shared_ptr<distributed::DistributedContext> distributed) {
+                                         std::shared_ptr<distributed::DistributedContext> distributed,
+                                         bool progress) {
   // Everything the config names is checked before anything is created: a bad name or missing data leaves
   // no directory behind to block the corrected config.
   check_runnable(config.config, components);
@@ -536,6 +537,7 @@ std::vector<RunOutcome> train_experiment(const config::LoadedConfig& config, con
     options.resume = resume;
     options.command_line = command_line;
     options.distributed = distributed;
+    options.progress = progress;
     outcomes.push_back(train_run(config, options, components));
   }
   return outcomes;

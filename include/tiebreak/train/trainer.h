@@ -102,12 +102,13 @@ std::filesystem::path default_experiment_dir(const config::LoadedConfig& config)
 void check_runnable(const config::ExperimentConfig& config, const Components& components);
 
 /// Trains runs 0..train.runs-1 (or only `only_run`) into `experiment_dir`/run-<id>,
-/// writing the resolved config.json beside them. Returns the outcomes in run order.
+/// writing the resolved config.json beside them, with progress lines as RunOptions::progress says
+/// (`progress` false: `train --no-progress`). Returns the outcomes in run order.
 std::vector<RunOutcome> train_experiment(
     const config::LoadedConfig& config, const std::filesystem::path& experiment_dir, bool resume,
     const Components& components, std::optional<int64_t> only_run = std::nullopt,
     const std::string& command_line = "",
-    std::shared_ptr<distributed::DistributedContext> distributed = nullptr);
+    std::shared_ptr<distributed::DistributedContext> distributed = nullptr, bool progress = true);
 
 /// Joins the data-parallel job `launch` describes (see
 /// distributed::launch_from_environment) with the process group and timeout of
