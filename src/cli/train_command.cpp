@@ -57,7 +57,8 @@ void add_train_command(CLI::App& app, Action& action) {
       // 130/143).
       const train::StopOnSignals stop_on_signals;
       auto outcomes = train::train_experiment(loaded, out, args->resume, train::default_components(), only,
-                                              tiebreak::shell_command(process_arguments()), ctx);
+                                              tiebreak::shell_command(process_arguments()), ctx,
+                                              /*progress=*/!args->no_progress);
       if (ctx && !ctx->is_main()) return 0;
       for (size_t i = 0; i < outcomes.size(); ++i) {
         const auto& o = outcomes[i];

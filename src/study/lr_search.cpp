@@ -4,6 +4,7 @@
 #include "tiebreak/core/atomic_file.h"
 #include "tiebreak/core/csv.h"
 #include "tiebreak/core/run_lock.h"
+#include "tiebreak/data/sampler.h"
 #include "tiebreak/train/interrupt.h"
 #include "tiebreak/train/trainer.h"
 
@@ -25,7 +26,6 @@ using train::is_complete;
 using train::read_run_status;
 using train::RunOptions;
 using train::RunStatus;
-using train::shuffle_seed;
 using train::train_run;
 
 namespace fs = std::filesystem;
@@ -45,8 +45,7 @@ bool should_prune(const std::vector<std::vector<double>>& history, size_t epoch,
 
 double sample_learning_rate(uint64_t seed, int64_t trial, double low, double high) {
   TORCH_CHECK(low > 0 && high >= low, "learning-rate range: expected 0 < low <= high, got ", low, ",", high);
-  auto generator =
-      at::make_generator<at::CPUGeneratorImpl>(shuffle_seed(seed ^ 0x6c725f736561726bULL, trial));
+  auto generator = data::epoch_generator(seed ^ 0x6c725f736561726bULL, trial);
   const double u = torch::rand({1}, generator, torch::TensorOptions().dtype(torch::kDouble)).item<double>();
   return std::exp(std::log(low) + u * (std::log(high) - std::log(low)));
 }

@@ -41,6 +41,12 @@ class DatasetBatchSource : public BatchSource {
     return limited(data::shard_size(dataset_->size(data::Split::Test), shard_, false), test_limit_);
   }
   data::Shard shard() const override { return shard_; }
+  std::string generator() const override {
+    // Order (stream 0) and augmentation (stream 1) of epoch e come from data::epoch_generator(seed, e, s).
+    return dataset_->options().shuffle() || dataset_->options().augment()
+               ? "data::epoch_generator(run_seed, epoch)"
+               : "none (data.shuffle false, no augmentation)";
+  }
   void for_each_train_batch(int64_t epoch, const std::function<void(const Batch&)>& fn) override {
     stream(data::Split::Train, epoch, train_limit_, fn);
   }

@@ -2,39 +2,16 @@
 
 #include "tiebreak/config/config.h"
 #include "tiebreak/train/checkpoint.h"
+#include "tiebreak/train/engine.h"
 #include "tiebreak/train/optimizer.h"
 #include "tiebreak/train/trainer.h"
 
 #include <c10/util/Exception.h>
-#include <torch/nn/functional/loss.h>
 #include <torch/utils.h>
 
 namespace tiebreak::train {
 
 namespace fs = std::filesystem;
-
-EvaluationSums evaluation_sums(Model& model, BatchSource& data, const PrecisionPlan& plan, c10::Device device,
-                               const std::function<void()>& before_batch) {
-  torch::NoGradGuard no_grad;
-  auto dopts = torch::TensorOptions().dtype(torch::kDouble).device(device);
-  EvaluationSums sums;
-  sums.loss_sum = torch::zeros({}, dopts);
-  sums.correct = torch::zeros({}, dopts.dtype(torch::kLong));
-  data.for_each_test_batch([&](const Batch& batch) {
-    if (before_batch) before_batch();
-    auto x = batch.inputs.to(device, plan.parameter_dtype, true);
-    auto y = batch.targets.to(device, true);
-    // The study's test pass had no autocast: mixed precision evaluates in fp32.
-    PrecisionGuard guard(evaluation_plan(plan), device.type());
-    auto logits = model.forward(x);
-    auto loss = torch::nn::functional::cross_entropy(logits, y);
-    sums.loss_sum += loss.to(torch::kDouble);
-    sums.correct += logits.argmax(1).eq(y).sum();
-    sums.examples += y.size(0);
-    ++sums.batches;
-  });
-  return sums;
-}
 
 CheckpointEvaluation evaluate_checkpoint(const fs::path& path, const std::vector<std::string>& overrides,
                                          const Components& components) {
@@ -71,30 +48,19 @@ CheckpointEvaluation evaluate_checkpoint(const fs::path& path, const std::vector
   if (plan.loss_scaling) scaler = std::make_unique<DynamicLossScaler>(cfg.train.loss_scale, device);
   load_checkpoint(checkpoint, CheckpointParts{model.module.get(), optimizer.get(), scaler.get()});
 
-  model.module->eval();
-  for (auto& t : model.tie_counters) {
-    t.counter->reset();
-    t.counter->set_enabled(cfg.exp.tie_stats);
-  }
-  const auto sums = evaluation_sums(model, *data, plan, device);
-  TORCH_CHECK(sums.batches > 0, "data '", cfg.data.dataset, "': the test set produced no batches");
+  EvaluateHooks hooks;
+  hooks.count_ties = cfg.exp.tie_stats;
+  const EpochResult tested = evaluate(model, *data, plan, device, nullptr, hooks);
+  TORCH_CHECK(tested.batches > 0, "data '", cfg.data.dataset, "': the test set produced no batches");
 
   CheckpointEvaluation result;
   result.checkpoint = checkpoint;
   result.epochs = meta.value("epoch", int64_t{0});
   result.device = device.str();
-  result.examples = sums.examples;
-  result.test_loss = sums.loss_sum.item<double>() / static_cast<double>(sums.batches);
-  result.test_accuracy = static_cast<double>(sums.correct.item<int64_t>()) /
-                         static_cast<double>(std::max<int64_t>(1, sums.examples));
-  if (cfg.exp.tie_stats) {
-    for (auto& t : model.tie_counters) {
-      const auto stats = t.counter->stats();
-      result.ties.emplace_back(
-          t.name,
-          stats.points == 0 ? 0.0 : static_cast<double>(stats.ties) / static_cast<double>(stats.points));
-    }
-  }
+  result.examples = tested.examples;
+  result.test_loss = tested.loss;
+  result.test_accuracy = tested.accuracy;
+  result.ties = tested.ties;
   return result;
 }
 

@@ -1,5 +1,7 @@
 #include "tiebreak/train/precision.h"
 
+#include "tiebreak/core/build_info.h"
+
 #include <ATen/autocast_mode.h>
 #include <ATen/ops/_amp_foreach_non_finite_check_and_unscale.h>
 #include <ATen/ops/_amp_update_scale.h>
@@ -189,6 +191,17 @@ std::vector<std::string> unsupported_ops(at::ScalarType dtype, c10::Device devic
         x, torch::tensor({1, 2, 3, 4}, torch::TensorOptions().dtype(at::kLong).device(device)));
   });
   return missing;
+}
+
+void check_precision_kernels(const PrecisionPlan& plan, Precision precision, c10::Device device) {
+  const at::ScalarType compute = plan.autocast_dtype.value_or(plan.parameter_dtype);
+  const auto missing = unsupported_ops(compute, device);
+  if (missing.empty()) return;
+  std::string names;
+  for (const auto& m : missing) names += (names.empty() ? "" : ", ") + m;
+  TORCH_CHECK(false, "train.precision: ", config::to_string(precision), " needs ", c10::toString(compute),
+              " kernels that LibTorch ", build_info().libtorch_version, " lacks on ", device.str(), ": ",
+              names, " (tiebreak does not silently up-cast; choose another precision or device)");
 }
 
 }  // namespace tiebreak::train

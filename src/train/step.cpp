@@ -12,6 +12,26 @@ StepOutput forward_loss(Model& model, const PrecisionPlan& plan, const torch::De
   return {logits, loss, y};
 }
 
+void backward(const torch::Tensor& loss, const DynamicLossScaler* scaler,
+              distributed::GradientAllReducer* reducer) {
+  if (reducer) reducer->prepare_for_backward();
+  if (scaler) {
+    scaler->scale(loss).backward();
+  } else {
+    loss.backward();
+  }
+}
+
+bool apply_update(torch::optim::Optimizer& optimizer, DynamicLossScaler* scaler) {
+  if (!scaler) {
+    optimizer.step();
+    return true;
+  }
+  const bool stepped = scaler->step(optimizer);
+  scaler->update();
+  return stepped;
+}
+
 StepOutput train_step(Model& model, torch::optim::Optimizer& optimizer, const PrecisionPlan& plan,
                       const torch::Device& device, const Batch& batch, DynamicLossScaler* scaler,
                       distributed::GradientAllReducer* reducer, StepProbe* probe) {
@@ -20,19 +40,9 @@ StepOutput train_step(Model& model, torch::optim::Optimizer& optimizer, const Pr
   optimizer.zero_grad();
   const bool probed = probe != nullptr && probe->begin_step();
   auto out = forward_loss(model, plan, device, x, y);
-  if (reducer) reducer->prepare_for_backward();
-  if (scaler) {
-    scaler->scale(out.loss).backward();
-  } else {
-    out.loss.backward();
-  }
+  backward(out.loss, scaler, reducer);
   if (probed) probe->measure(ProbedStep{model, plan, device, x, y, scaler});
-  if (scaler) {
-    scaler->step(optimizer);
-    scaler->update();
-  } else {
-    optimizer.step();
-  }
+  apply_update(optimizer, scaler);
   return {out.logits.detach(), out.loss.detach(), y};
 }
 

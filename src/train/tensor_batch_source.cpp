@@ -2,18 +2,10 @@
 
 #include "tiebreak/data/sampler.h"
 
-#include <ATen/CPUGeneratorImpl.h>
 #include <fmt/format.h>
 #include <torch/torch.h>
 
 namespace tiebreak::train {
-
-uint64_t shuffle_seed(uint64_t seed, int64_t epoch) {
-  uint64_t z = seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(epoch) + 0x632BE59BD9B4E019ULL;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
 
 TensorBatchSource::TensorBatchSource(torch::Tensor train_inputs, torch::Tensor train_targets,
                                      torch::Tensor test_inputs, torch::Tensor test_targets,
@@ -59,10 +51,8 @@ std::vector<int64_t> TensorBatchSource::input_shape() const {
 
 void TensorBatchSource::for_each_train_batch(int64_t epoch, const std::function<void(const Batch&)>& fn) {
   const int64_t batch_size = batch_size_;
-  auto generator = at::make_generator<at::CPUGeneratorImpl>(shuffle_seed(seed_, epoch));
-  auto order = torch::randperm(train_inputs_.size(0), generator, torch::TensorOptions().dtype(torch::kLong));
-  if (shard_.world_size > 1)
-    order = order.index_select(0, data::shard_positions(order.size(0), shard_, /*equal_shards=*/true));
+  const auto order = data::epoch_indices(train_inputs_.size(0), /*shuffle=*/true, seed_, epoch, shard_,
+                                         /*equal_shards=*/true);
   const int64_t n = order.size(0);
   for (int64_t start = 0; start < n; start += batch_size) {
     auto index = order.slice(0, start, std::min(start + batch_size, n));

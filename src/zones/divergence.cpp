@@ -4,6 +4,7 @@
 
 #include "tiebreak/core/atomic_file.h"
 #include "tiebreak/train/checkpoint.h"
+#include "tiebreak/train/engine.h"
 #include "tiebreak/train/optimizer.h"
 #include "tiebreak/train/precision.h"
 #include "tiebreak/train/trainer.h"
@@ -112,6 +113,7 @@ DivergenceResult run_divergence(const config::LoadedConfig& config, const Diverg
   const c10::Device device = train::resolve_device(cfg.exp.device);
   const auto precision = cfg.train.precision;
   const auto plan = train::plan_for(precision, config.config.train.half_compute);
+  train::check_precision_kernels(plan, precision, device);
   const int64_t epochs = options.epochs > 0 ? options.epochs : cfg.train.epochs;
   const uint64_t seed = cfg.train.seed;
   const int64_t train_limit = options.batch_limit > 0 ? options.batch_limit * cfg.data.batch_size : 0;
@@ -155,7 +157,8 @@ DivergenceResult run_divergence(const config::LoadedConfig& config, const Diverg
     const auto reference = nets[0].model.module->parameters();
     for (auto& net : nets) {
       r.weight_l1.push_back(discrepancy(net.model.module->parameters(), reference).l1);
-      r.test_accuracy.push_back(detail::test_accuracy(*data, net.model, plan, device));
+      r.test_accuracy.push_back(train::evaluate(net.model, *data, plan, device, nullptr).accuracy);
+      net.model.module->train();
     }
     return r;
   };
@@ -211,24 +214,8 @@ DivergenceResult run_divergence(const config::LoadedConfig& config, const Diverg
     data->for_each_train_batch(epoch, [&](const train::Batch& batch) {
       if (options.batch_limit > 0 && index >= options.batch_limit) return;
       ++index;
-      auto x = batch.inputs.to(device, plan.parameter_dtype);
-      auto y = batch.targets.to(device);
-      for (auto& net : nets) {
-        net.optimizer->zero_grad();
-        at::Tensor loss;
-        {
-          train::PrecisionGuard guard(plan, device.type());
-          loss = torch::nn::functional::cross_entropy(net.model.forward(x), y);
-        }
-        if (net.scaler) {
-          net.scaler->scale(loss).backward();
-          net.scaler->step(*net.optimizer);
-          net.scaler->update();
-        } else {
-          loss.backward();
-          net.optimizer->step();
-        }
-      }
+      for (auto& net : nets)
+        train::train_step(net.model, *net.optimizer, plan, device, batch, net.scaler.get());
     });
     result.records.push_back(measure(epoch + 1));
     persist(epoch + 1);

@@ -107,22 +107,4 @@ std::vector<at::Tensor> recorded_masks(const std::vector<models::NonsmoothLayer>
   return masks;
 }
 
-// Test accuracy in the parameters' dtype without autocast (train::evaluation_plan), as the trainer evaluates.
-double test_accuracy(train::BatchSource& data, train::Model& model, const train::PrecisionPlan& plan,
-                     const c10::Device& device) {
-  torch::NoGradGuard no_grad;
-  model.module->eval();
-  auto correct = torch::zeros({}, torch::TensorOptions().dtype(torch::kLong).device(device));
-  int64_t seen = 0;
-  data.for_each_test_batch([&](const train::Batch& batch) {
-    auto x = batch.inputs.to(device, plan.parameter_dtype);
-    auto y = batch.targets.to(device);
-    train::PrecisionGuard guard(train::evaluation_plan(plan), device.type());
-    correct += model.forward(x).argmax(1).eq(y).sum();
-    seen += y.size(0);
-  });
-  model.module->train();
-  return seen == 0 ? 0.0 : static_cast<double>(correct.item<int64_t>()) / seen;
-}
-
 }  // namespace tiebreak::zones::detail

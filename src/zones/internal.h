@@ -53,9 +53,4 @@ void set_counters(const std::vector<models::NonsmoothLayer>& layers, bool enable
 /// The masks the recording counters of `layers` kept, layer by layer in call order.
 std::vector<at::Tensor> recorded_masks(const std::vector<models::NonsmoothLayer>& layers);
 
-/// Test accuracy (fraction) in the plan's parameter dtype without autocast, as the trainer evaluates; the
-/// module is left in training mode.
-double test_accuracy(train::BatchSource& data, train::Model& model, const train::PrecisionPlan& plan,
-                     const c10::Device& device);
-
 }  // namespace tiebreak::zones::detail

@@ -272,11 +272,7 @@ void ZoneProbe::measure(const train::ProbedStep& step) {
     set_rng_state(step.device, rng_before_);
     for (auto& p : parameters) p.mutable_grad() = at::Tensor();
     auto out = train::forward_loss(step.model, step.plan, step.device, step.inputs, step.targets);
-    if (step.scaler) {
-      step.scaler->scale(out.loss).backward();
-    } else {
-      out.loss.backward();
-    }
+    train::backward(out.loss, step.scaler);
     auto grads = detail::gradients(module);
     torch::NoGradGuard no_grad;
     const auto current = module.buffers();

@@ -4,6 +4,7 @@
 
 #include "tiebreak/core/atomic_file.h"
 #include "tiebreak/models/nonsmooth_layers.h"
+#include "tiebreak/train/engine.h"
 #include "tiebreak/train/optimizer.h"
 #include "tiebreak/train/precision.h"
 #include "tiebreak/train/trainer.h"
@@ -29,7 +30,6 @@ using detail::layers_changed_by;
 using detail::recorded_masks;
 using detail::set_counters;
 using detail::split;
-using detail::test_accuracy;
 using detail::trim;
 using detail::variant;
 
@@ -161,13 +161,7 @@ ZonesResult run_zones(const config::LoadedConfig& config, const ZonesOptions& op
     const auto config_a = variant(config, precision, options.pair.key, options.pair.value_a, train_limit);
     const auto config_b = variant(config, precision, options.pair.key, options.pair.value_b, train_limit);
     const auto plan = train::plan_for(precision, config.config.train.half_compute);
-    const at::ScalarType compute = plan.autocast_dtype.value_or(plan.parameter_dtype);
-    if (auto missing = train::unsupported_ops(compute, device); !missing.empty()) {
-      std::string names;
-      for (const auto& m : missing) names += (names.empty() ? "" : ", ") + m;
-      TORCH_CHECK(false, "zones: --precision ", config::to_string(precision), " needs ",
-                  c10::toString(compute), " kernels this LibTorch lacks on ", device.str(), ": ", names);
-    }
+    train::check_precision_kernels(plan, precision, device);
     // In fp64 there is no higher precision to resolve a tie with; once trained, the weights differ and the
     // discrepancy no longer isolates the Jacobian choice, so neither is classified.
     const bool classify_here = options.classify && !options.train && precision != config::Precision::Fp64;
@@ -245,11 +239,7 @@ ZonesResult run_zones(const config::LoadedConfig& config, const ZonesOptions& op
             set_counters(layers_a, is_a,
                          is_a && classify_here ? recorded_kinds : std::set<models::NonsmoothKind>{});
             net->optimizer->zero_grad();
-            at::Tensor loss;
-            {
-              train::PrecisionGuard guard(plan, device.type());
-              loss = torch::nn::functional::cross_entropy(net->model.forward(x), y);
-            }
+            const at::Tensor loss = train::forward_loss(net->model, plan, device, x, y).loss;
             if (is_a) {
               for (size_t k = 0; k < layers_a.size(); ++k) {
                 const auto stats = layers_a[k].counter->stats();
@@ -260,12 +250,9 @@ ZonesResult run_zones(const config::LoadedConfig& config, const ZonesOptions& op
               }
               low_masks = recorded_masks(layers_a);
             }
-            if (net->scaler) {
-              net->scaler->scale(loss).backward();
-              net->scaler->unscale_(*net->optimizer);
-            } else {
-              loss.backward();
-            }
+            train::backward(loss, net->scaler.get());
+            // D compares true gradients: unscaled before the update (which then does not unscale again).
+            if (net->scaler) net->scaler->unscale_(*net->optimizer);
             (is_a ? record.loss_a : record.loss_b) = loss.detach().to(at::kDouble).item<double>();
           }
           set_counters(layers_a, false, {});
@@ -300,11 +287,10 @@ ZonesResult run_zones(const config::LoadedConfig& config, const ZonesOptions& op
           }
 
           for (auto* net : {&a, &b}) {
-            if (net->scaler) {
-              if (options.train) net->scaler->step(*net->optimizer);
-              net->scaler->update();
-            } else if (options.train) {
-              net->optimizer->step();
+            if (options.train) {
+              train::apply_update(*net->optimizer, net->scaler.get());
+            } else if (net->scaler) {
+              net->scaler->update();  // the scale still follows the overflows, as it would in training
             }
           }
           result.batches.push_back(std::move(record));
@@ -316,8 +302,10 @@ ZonesResult run_zones(const config::LoadedConfig& config, const ZonesOptions& op
           row.initialization = init;
           row.epoch = epoch + 1;
           row.weight_l1 = discrepancy(a.model.module->parameters(), b.model.module->parameters()).l1;
-          row.test_accuracy_a = test_accuracy(*data, a.model, plan, device);
-          row.test_accuracy_b = test_accuracy(*data, b.model, plan, device);
+          row.test_accuracy_a = train::evaluate(a.model, *data, plan, device, nullptr).accuracy;
+          row.test_accuracy_b = train::evaluate(b.model, *data, plan, device, nullptr).accuracy;
+          a.model.module->train();
+          b.model.module->train();
           summary.epochs.push_back(row);
           if (log)
             *log << fmt::format(

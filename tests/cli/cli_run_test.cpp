@@ -38,9 +38,17 @@ TEST(TrainCliRun, TrainsLeNetAndRecordsTiesPerPoolingLayer) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("run-0: finished"));
   auto table = read_csv(dir / "exp" / "run-0" / "metrics.csv");
-  EXPECT_EQ(table.rows.size(), 2u);
-  EXPECT_GE(table.index("ties.features.pool1"), 0);
-  EXPECT_GE(table.index("ties.features.pool2"), 0);
+  ASSERT_EQ(table.rows.size(), 2u);
+  // The counters ran: LeNet-5's ReLU zeros make all-zero windows, so both pools see ties every epoch (a
+  // counter that never ran writes 0).
+  for (const char* column : {"ties.features.pool1", "ties.features.pool2"}) {
+    ASSERT_GE(table.index(column), 0) << column;
+    for (const auto& row : table.rows) {
+      const double fraction = std::stod(row[table.index(column)]);
+      EXPECT_GT(fraction, 0.0) << column;
+      EXPECT_LE(fraction, 1.0) << column;
+    }
+  }
   EXPECT_EQ(table.rows[0][table.index("beta")], "1");
   EXPECT_EQ(table.rows[0][table.index("epoch")], "0");
   EXPECT_EQ(table.rows[1][table.index("epoch")], "1");
@@ -52,12 +60,35 @@ TEST(TrainCliRun, TrainsLeNetAndRecordsTiesPerPoolingLayer) {
   EXPECT_THAT(r.err, HasSubstr("epoch 2/2"));
 }
 
+TEST(TrainCliRun, NoProgressSilencesThePeriodicProgressLines) {
+  TempDir dir;
+  auto config = testing::write_cli_config(dir.path(), 1);
+  // A progress line due after every step, stderr not a terminal: logged, to train.log as well ...
+  const std::string every_step = " --set exp.log_every_seconds=1e-9 --out ";
+  auto shown = run_tiebreak("train " + config.string() + every_step + (dir / "shown").string());
+  ASSERT_EQ(shown.exit_code, 0) << shown.err;
+  EXPECT_THAT(shown.err, HasSubstr("epoch 1/1 step 1/8"));
+  EXPECT_THAT(read_text(dir / "shown" / "run-0" / "train.log"), HasSubstr("epoch 1/1 step 8/8"));
+  // ... and with --no-progress, nowhere: train.log keeps the per-epoch line only.
+  auto quiet =
+      run_tiebreak("train " + config.string() + " --no-progress" + every_step + (dir / "quiet").string());
+  ASSERT_EQ(quiet.exit_code, 0) << quiet.err;
+  EXPECT_THAT(quiet.err, ::testing::Not(HasSubstr(" step ")));
+  const std::string log = read_text(dir / "quiet" / "run-0" / "train.log");
+  EXPECT_THAT(log, ::testing::Not(HasSubstr(" step ")));
+  EXPECT_THAT(log, HasSubstr("epoch 1/1  lr 0.05"));
+}
+
 TEST(TrainCliRun, ResumeAfterSigkillEqualsAnUninterruptedRun) {
   TempDir dir;
   auto config = testing::write_cli_config(dir.path(), 6);
   auto whole = run_tiebreak("train " + config.string() + " --no-progress --out " + (dir / "whole").string());
   ASSERT_EQ(whole.exit_code, 0) << whole.err;
-  for (int delay_ms : {300, 900, 1500}) {
+  // Three kills at fixed delays (wherever they land: before the first checkpoint, mid-run, or after the
+  // end), and one (delay 0) that waits for the first recorded epoch, so that at least one lands mid-run
+  // whatever the machine's load.
+  bool landed_mid_run = false;
+  for (int delay_ms : {300, 900, 1500, 0}) {
     const auto out = dir / ("killed-" + std::to_string(delay_ms));
     pid_t pid = fork();
     ASSERT_GE(pid, 0);
@@ -69,10 +100,21 @@ TEST(TrainCliRun, ResumeAfterSigkillEqualsAnUninterruptedRun) {
               "train", config.c_str(), "--no-progress", "--out", out.c_str(), static_cast<char*>(nullptr));
       _exit(127);
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    if (delay_ms > 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    } else {
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+      while (!fs::exists(out / "run-0" / "metrics.csv") && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
     ::kill(pid, SIGKILL);
     int status = 0;
     ::waitpid(pid, &status, 0);
+    size_t rows_before = 0;
+    if (fs::exists(out / "run-0" / "metrics.csv"))
+      rows_before = read_csv(out / "run-0" / "metrics.csv").rows.size();
+    const bool mid_run = rows_before > 0 && rows_before < 6;
+    if (delay_ms == 0) EXPECT_TRUE(mid_run) << rows_before << " epochs recorded when killed";
     // Whatever the moment of the kill, every file present is complete.
     if (fs::exists(out / "run-0" / "metrics.csv")) EXPECT_NO_THROW(read_csv(out / "run-0" / "metrics.csv"));
     if (fs::exists(out / "run-0" / "run.json")) {
@@ -82,10 +124,17 @@ TEST(TrainCliRun, ResumeAfterSigkillEqualsAnUninterruptedRun) {
     ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
     EXPECT_EQ(metrics_without_seconds(out / "run-0"), metrics_without_seconds(dir / "whole" / "run-0"))
         << "killed after " << delay_ms << " ms";
+    if (mid_run) {
+      // Continued from the checkpoint, not retrained from scratch.
+      landed_mid_run = true;
+      EXPECT_THAT(read_text(out / "run-0" / "train.log"),
+                  HasSubstr("resumed from " + (out / "run-0" / "checkpoint.pt").string() + " after epoch"));
+    }
     for (const auto& e : fs::directory_iterator(out / "run-0")) {
       EXPECT_NE(e.path().filename().string().rfind(".tmp.", 0), 0u) << e.path();
     }
   }
+  EXPECT_TRUE(landed_mid_run);
 }
 
 TEST(SweepCliRun, ChildProcessJobsThenSkipOnRerunThenCompare) {

@@ -11,12 +11,13 @@
 namespace tiebreak::data {
 namespace {
 
-// Image i is filled with the value i mod 256 and labelled (i mod 256) mod 10, so a batch shows
-// which examples it holds and whether images and labels stayed together.
+// Image i carries its id in two pixels, i / 256 at (0, 0) and i mod 256 elsewhere, and is labelled
+// i mod 10, so a batch shows exactly which examples it holds and whether images and labels stayed together.
 ImageTensors numbered(int64_t n, int64_t c = 1, int64_t h = 4, int64_t w = 4) {
   auto ids = torch::arange(n, torch::kLong);
-  return {ids.remainder(256).to(torch::kByte).view({n, 1, 1, 1}).expand({n, c, h, w}).contiguous(),
-          ids.remainder(256).remainder(10)};
+  auto images = ids.remainder(256).to(torch::kByte).view({n, 1, 1, 1}).expand({n, c, h, w}).contiguous();
+  images.select(2, 0).select(2, 0).copy_(ids.div(256, "floor").to(torch::kByte).view({n, 1}).expand({n, c}));
+  return {images, ids.remainder(10)};
 }
 
 std::shared_ptr<TensorDataset> numbered_dataset(DataOptions options, int64_t n_train = 1000,
@@ -30,8 +31,10 @@ std::vector<torch::Tensor> epoch_ids(const Dataset& ds, Split split, int64_t epo
   std::vector<torch::Tensor> ids;
   auto stream = ds.epoch(split, epoch, shard);
   while (auto b = stream->next()) {
-    auto pixel = b->images.select(1, 0).select(1, 0).select(1, 0);  // (x/255 - .5)/.5
-    auto id = ((pixel * 0.5 + 0.5) * 255).round().to(torch::kLong);
+    auto pixel = [&](int64_t y, int64_t x) {  // (v/255 - .5)/.5
+      return ((b->images.select(1, 0).select(1, y).select(1, x) * 0.5 + 0.5) * 255).round().to(torch::kLong);
+    };
+    auto id = pixel(0, 0) * 256 + pixel(0, 1);
     EXPECT_TRUE(torch::equal(id.remainder(10), b->labels)) << "images and labels separated";
     ids.push_back(id);
   }
@@ -44,10 +47,10 @@ TEST(DataBatches, TrainingEpochIsAShuffledPermutationInBatchesOf128) {
   ASSERT_EQ(ids.size(), 8u);  // 7 × 128 + 104
   EXPECT_EQ(ids.front().numel(), 128);
   EXPECT_EQ(ids.back().numel(), 1000 - 7 * 128);
+  // Every example exactly once (none repeated, none dropped), not in order.
   auto all = std::get<0>(torch::sort(torch::cat(ids)));
-  // ids are i mod 256: every residue class appears as often as in 0..999.
-  EXPECT_TRUE(torch::equal(all, std::get<0>(torch::sort(torch::arange(1000, torch::kLong).remainder(256)))));
-  EXPECT_FALSE(torch::equal(torch::cat(ids), torch::arange(1000, torch::kLong).remainder(256)));
+  EXPECT_TRUE(torch::equal(all, torch::arange(1000, torch::kLong)));
+  EXPECT_FALSE(torch::equal(torch::cat(ids), torch::arange(1000, torch::kLong)));
   EXPECT_EQ(ds->num_batches(Split::Train), 8);
 }
 
@@ -72,7 +75,7 @@ TEST(DataBatches, TestSplitIsInOrderInBatchesOf100) {
   ASSERT_EQ(ids.size(), 3u);
   EXPECT_EQ(ids[0].numel(), 100);
   EXPECT_EQ(ids[2].numel(), 50);
-  EXPECT_TRUE(torch::equal(torch::cat(ids), torch::arange(250, torch::kLong).remainder(256)));
+  EXPECT_TRUE(torch::equal(torch::cat(ids), torch::arange(250, torch::kLong)));
 }
 
 TEST(DataBatches, OptionsControlBatchSizeShuffleAndDropLast) {
@@ -80,7 +83,7 @@ TEST(DataBatches, OptionsControlBatchSizeShuffleAndDropLast) {
   auto ids = epoch_ids(*ds, Split::Train, 0);
   ASSERT_EQ(ids.size(), 15u);  // 1000 / 64, the last 40 dropped
   EXPECT_EQ(ds->num_batches(Split::Train), 15);
-  EXPECT_TRUE(torch::equal(torch::cat(ids), torch::arange(960, torch::kLong).remainder(256)));
+  EXPECT_TRUE(torch::equal(torch::cat(ids), torch::arange(960, torch::kLong)));
 }
 
 TEST(DataBatches, ShardsAreDisjointStridesOfTheSamePermutation) {
@@ -95,15 +98,16 @@ TEST(DataBatches, ShardsAreDisjointStridesOfTheSamePermutation) {
     EXPECT_TRUE(torch::equal(part, whole.slice(0, rank, 4 * (n / 4), 4)));
     for (int64_t i = 0; i < part.numel(); ++i) EXPECT_TRUE(seen.insert(part[i].item<int64_t>()).second);
     auto ids = torch::cat(epoch_ids(*ds, Split::Train, 4, {rank, 4}));
-    EXPECT_TRUE(torch::equal(ids, part.remainder(256)));
+    EXPECT_TRUE(torch::equal(ids, part));
     EXPECT_EQ(ds->num_batches(Split::Train, {rank, 4}), (n / 4 + 49) / 50);
   }
   EXPECT_EQ(static_cast<int64_t>(seen.size()), 4 * (n / 4));
-  // The test split is partitioned without loss.
-  int64_t total = 0;
+  // The test split is partitioned without loss or overlap: the ranks' examples together are 0..249, once
+  // each.
+  std::vector<torch::Tensor> test_ids;
   for (int64_t rank = 0; rank < 3; ++rank)
-    total += torch::cat(epoch_ids(*ds, Split::Test, 0, {rank, 3})).numel();
-  EXPECT_EQ(total, 250);
+    test_ids.push_back(torch::cat(epoch_ids(*ds, Split::Test, 0, {rank, 3})));
+  EXPECT_TRUE(torch::equal(std::get<0>(torch::sort(torch::cat(test_ids))), torch::arange(250, torch::kLong)));
   EXPECT_THROW(ds->epoch(Split::Train, 0, {4, 4}), DataError);
   EXPECT_THROW(ds->epoch(Split::Train, 0, {0, 0}), DataError);
 }
@@ -178,6 +182,19 @@ TEST(DataBatches, AugmentationIsDrawnPerEpochAndOnlyForTraining) {
   EXPECT_LT(flips, 200);
   EXPECT_EQ(draws.offset_y.min().item<int64_t>(), 0);
   EXPECT_EQ(draws.offset_y.max().item<int64_t>(), 8);
+  EXPECT_EQ(draws.offset_x.min().item<int64_t>(), 0);
+  EXPECT_EQ(draws.offset_x.max().item<int64_t>(), 8);
+  EXPECT_TRUE((draws.offset_x != draws.offset_y).any().item<bool>());  // not one offset for both axes
+  // A few crops by plain slicing of the zero-padded original (not the library's own crop and flip).
+  for (int64_t i : {0, 1, 2, 150, 299}) {
+    SCOPED_TRACE(i);
+    const int64_t oy = draws.offset_y[i].item<int64_t>(), ox = draws.offset_x[i].item<int64_t>();
+    auto padded = torch::zeros({3, 16, 16}, torch::kByte);
+    padded.slice(1, 4, 12).slice(2, 4, 12).copy_(images[i]);
+    auto crop = padded.slice(1, oy, oy + 8).slice(2, ox, ox + 8);
+    if (draws.flip[i].item<bool>()) crop = crop.flip({2});
+    EXPECT_TRUE(torch::equal(e0[i], normalize(crop.unsqueeze(0), half_normalization(3), torch::kFloat32)[0]));
+  }
   // With augmentation off the training split is the plain images too.
   TensorDataset off(DataOptions(opts).augment(false), "aug", split, split, 10, half_normalization(3),
                     Augmentation{4, true});

@@ -43,6 +43,15 @@ TEST(ZeroExample, Float64OfDecimal114StillCompensatesAtTwoToTheMinus53) {
 }
 
 TEST(ZeroExample, BifurcationAtTZeroInEveryPrecision) {
+  // The study's t values, t = 0 among them (the loop below relies on it).
+  EXPECT_EQ(paper_t_values(), (std::vector<double>{0.0, 0.1, 1.0, -1e-4, -6.0}));
+  for (auto dtype : {at::kHalf, at::kBFloat16, at::kFloat, at::kDouble}) {
+    // At t = 0 itself, whatever the list holds.
+    const auto at_zero = evaluate_zero(paper_x_bifurcation(), 0.0, dtype);
+    EXPECT_EQ(at_zero.derivative, -1.5) << dtype;
+    EXPECT_EQ(at_zero.real_derivative, -1.5) << dtype;
+    EXPECT_EQ(at_zero.zone, ZeroZone::Bifurcation) << dtype;
+  }
   for (auto dtype : {at::kHalf, at::kBFloat16, at::kFloat, at::kDouble}) {
     for (double t : paper_t_values()) {
       auto p = evaluate_zero(paper_x_bifurcation(), t, dtype);

@@ -5,6 +5,7 @@
 
 #include "distributed/ranks.h"
 #include "support/test_support.h"
+#include "support/tiny_lenet.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -24,19 +25,15 @@ using tiebreak::testing::TempDir;
 /// one process and two ranks compute the same thing up to summation order.
 fs::path write_config(const fs::path& dir, int epochs, double timeout_seconds = 60,
                       const std::vector<std::string>& overrides = {}) {
-  nlohmann::json j = {
-      {"data",
-       {{"dataset", "synthetic"},
-        {"batch_size", 16},
-        {"test_batch_size", 20},
-        {"synthetic", {{"train_size", 96}, {"test_size", 40}, {"classes", 3}, {"shape", {1, 28, 28}}}}}},
-      {"model", {{"name", "lenet5"}, {"batch_norm", false}}},
-      {"train", {{"epochs", epochs}, {"optimizer", {{"name", "sgd"}, {"lr", 0.05}, {"momentum", 0.9}}}}},
-      {"exp",
-       {{"device", "cpu"},
-        {"deterministic", true},
-        {"threads", 1},
-        {"distributed", {{"backend", "gloo"}, {"timeout_seconds", timeout_seconds}}}}}};
+  tiebreak::testing::TinyLenet task;
+  task.train_size = 96;
+  task.test_size = 40;
+  task.classes = 3;
+  task.batch_size = 16;
+  task.test_batch_size = 20;
+  task.epochs = epochs;
+  auto j = tiebreak::testing::tiny_lenet_json(task);
+  j["exp"]["distributed"] = {{"backend", "gloo"}, {"timeout_seconds", timeout_seconds}};
   for (const auto& o : overrides) config::apply_override(j, o);
   const auto path = dir / "dp.json";
   std::ofstream(path) << j.dump(2);
@@ -150,11 +147,19 @@ TEST(DataParallel, ResumeAcrossRanksContinuesTheSameRun) {
   expect_all_succeeded(first);
   EXPECT_EQ(nlohmann::json::parse(testing::read_file(dir / "split" / "run-0" / "run.json")).at("status"),
             "stopped");
+  const std::string first_rows = testing::read_file(dir / "split" / "run-0" / "metrics.csv");
   auto rest = testing::spawn_ranks(2, train_args(config, dir / "split", {"--resume"}), dir.path(),
                                    testing::free_port());
   testing::wait_all(rest, std::chrono::seconds(300));
   expect_all_succeeded(rest);
   expect_same_metrics(dir / "whole" / "run-0" / "metrics.csv", dir / "split" / "run-0" / "metrics.csv");
+  // Resumed, not restarted: the log says so and epoch 1's row keeps its bytes, seconds included.
+  EXPECT_THAT(
+      testing::read_file(dir / "split" / "run-0" / "train.log"),
+      HasSubstr("resumed from " + (dir / "split" / "run-0" / "checkpoint.pt").string() + " after epoch 1"));
+  ASSERT_FALSE(first_rows.empty());
+  EXPECT_EQ(testing::read_file(dir / "split" / "run-0" / "metrics.csv").substr(0, first_rows.size()),
+            first_rows);
 }
 
 TEST(DataParallel, AKilledRankEndsTheOthersWithAClearError) {

@@ -2,6 +2,7 @@
 
 #include "distributed/ranks.h"
 #include "support/test_support.h"
+#include "support/tiny_lenet.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -20,15 +21,14 @@ using tiebreak::testing::run_tiebreak;
 using tiebreak::testing::TempDir;
 
 fs::path write_config(const fs::path& dir) {
-  nlohmann::json j = {
-      {"data",
-       {{"dataset", "synthetic"},
-        {"batch_size", 16},
-        {"test_batch_size", 20},
-        {"synthetic", {{"train_size", 32}, {"test_size", 20}, {"classes", 3}, {"shape", {1, 28, 28}}}}}},
-      {"model", {{"name", "lenet5"}, {"batch_norm", false}}},
-      {"train", {{"epochs", 1}}},
-      {"exp", {{"device", "cpu"}, {"threads", 1}}}};
+  tiebreak::testing::TinyLenet task;
+  task.train_size = 32;
+  task.test_size = 20;
+  task.classes = 3;
+  task.batch_size = 16;
+  task.test_batch_size = 20;
+  task.epochs = 1;
+  const auto j = tiebreak::testing::tiny_lenet_json(task);
   const auto path = dir / "sweep's config.json";  // a quote in the path exercises the script's quoting
   std::ofstream(path) << j.dump(2);
   return path;

@@ -3,6 +3,8 @@
 #include "tiebreak/config/config.h"
 #include "tiebreak/train/task.h"
 
+#include "support/tiny_lenet.h"
+
 #include <torch/torch.h>
 
 #include <filesystem>
@@ -58,21 +60,11 @@ inline config::LoadedConfig synthetic_config(const std::vector<std::string>& ove
   return config::config_from_json(j, "synthetic");
 }
 
-/// A config file for the built CLI: tiebreak's own LeNet-5 on the `synthetic`
-/// dataset (1x28x28, no files needed), SGD with momentum, deterministic, one thread.
+/// A config file for the built CLI: the tests' tiny LeNet task (support/tiny_lenet.h) for `epochs` epochs.
 inline std::filesystem::path write_cli_config(const std::filesystem::path& dir, int epochs) {
-  nlohmann::json j = {
-      {"data",
-       {{"dataset", "synthetic"},
-        {"batch_size", 32},
-        {"test_batch_size", 64},
-        {"synthetic", {{"train_size", 256}, {"test_size", 128}, {"classes", 4}, {"shape", {1, 28, 28}}}}}},
-      {"model", {{"name", "lenet5"}}},
-      {"train", {{"epochs", epochs}, {"optimizer", {{"name", "sgd"}, {"lr", 0.05}, {"momentum", 0.9}}}}},
-      {"exp", {{"device", "cpu"}, {"deterministic", true}, {"threads", 1}}}};
-  const auto path = dir / "synthetic.json";
-  std::ofstream(path) << j.dump(2);
-  return path;
+  tiebreak::testing::TinyLenet task;
+  task.epochs = epochs;
+  return tiebreak::testing::write_tiny_lenet(dir / "synthetic.json", task);
 }
 
 }  // namespace tiebreak::train::testing

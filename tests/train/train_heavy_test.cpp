@@ -30,7 +30,11 @@ TEST(TrainHeavy, LeNet5OnMnistReaches98PercentInOneEpoch) {
   EXPECT_GT(outcome.rows[0].test_accuracy, 0.97);
   EXPECT_LT(outcome.rows[0].train_loss, 0.5);
   // LeNet-5's two pooling layers report their tied-window fractions.
-  EXPECT_EQ(outcome.rows[0].ties.size(), 2u);
+  ASSERT_EQ(outcome.rows[0].ties.size(), 2u);
+  for (const auto& [name, fraction] : outcome.rows[0].ties) {
+    EXPECT_GT(fraction, 0.0) << name;
+    EXPECT_LE(fraction, 1.0) << name;
+  }
 }
 
 }  // namespace

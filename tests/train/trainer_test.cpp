@@ -3,6 +3,7 @@
 #include "support/test_support.h"
 #include "tiebreak/core/csv.h"
 #include "tiebreak/core/text_file.h"
+#include "tiebreak/data/sampler.h"
 #include "train/synthetic_task.h"
 
 #include <gmock/gmock.h>
@@ -103,9 +104,19 @@ TEST_P(ResumeTest, ResumedRunEqualsTheUninterruptedOne) {
   EXPECT_EQ(first.status, RunStatus::Stopped);
   EXPECT_EQ(first.rows.size(), static_cast<size_t>(stop));
   EXPECT_EQ(read_run_status(dir / "split"), RunStatus::Stopped);
+  const std::string before = read_text(dir / "split" / "metrics.csv");
   auto second = run(synthetic_config(base), dir / "split", /*resume=*/true);
   EXPECT_EQ(second.status, RunStatus::Finished);
   EXPECT_EQ(metrics_without_seconds(dir / "whole"), metrics_without_seconds(dir / "split"));
+  // A resume, not a restart (which would give the same metrics: training is deterministic): the log says
+  // where it continued, and the epochs trained before keep their rows byte for byte, wall-clock seconds
+  // included, which a retrained epoch would not.
+  EXPECT_THAT(read_text(dir / "split" / "train.log"),
+              HasSubstr("resumed from " + (dir / "split" / "checkpoint.pt").string() + " after epoch " +
+                        std::to_string(stop)));
+  const std::string after = read_text(dir / "split" / "metrics.csv");
+  ASSERT_GT(before.size(), 0u);
+  EXPECT_EQ(after.substr(0, before.size()), before);
 }
 
 INSTANTIATE_TEST_SUITE_P(Epochs, ResumeTest,
@@ -428,7 +439,25 @@ TEST(TensorBatchSource, BatchesDependOnlyOnSeedAndEpoch) {
   };
   EXPECT_TRUE(torch::equal(collect(3, 2), collect(3, 2)));
   EXPECT_FALSE(torch::equal(collect(3, 2), collect(3, 1)));
+  EXPECT_FALSE(torch::equal(collect(3, 2), collect(4, 2)));  // the seed reaches the order too
   EXPECT_EQ(collect(0, 0).numel(), 50);
+}
+
+TEST(TensorBatchSource, DrawsTheOrderOfTheRealDatasets) {
+  // One random stream: a tensor source visits an epoch in the order data::epoch_indices gives the real
+  // datasets for the same (seed, epoch, shard), so run.json's seeds.shuffle names what ran for both.
+  const int64_t n = 50;
+  auto ids = torch::arange(n, torch::kFloat).reshape({n, 1});
+  auto targets = torch::zeros({n}, torch::kLong);
+  for (const data::Shard shard : {data::Shard{0, 1}, data::Shard{1, 3}}) {
+    TensorBatchSource source(ids, targets, ids, targets, 2, "ids", 11, 7, 10, shard);
+    std::vector<torch::Tensor> seen;
+    source.for_each_train_batch(3,
+                                [&](const Batch& b) { seen.push_back(b.inputs.flatten().to(torch::kLong)); });
+    EXPECT_TRUE(torch::equal(torch::cat(seen), data::epoch_indices(n, true, 11, 3, shard, true)))
+        << "shard " << shard.rank << "/" << shard.world_size;
+    EXPECT_EQ(source.generator(), "data::epoch_generator(run_seed, epoch)");
+  }
 }
 
 }  // namespace

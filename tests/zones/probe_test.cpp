@@ -1,6 +1,7 @@
 #include "tiebreak/zones/probe.h"
 
 #include "support/test_support.h"
+#include "support/tiny_lenet.h"
 #include "tiebreak/core/csv.h"
 #include "tiebreak/models/nonsmooth_layers.h"
 #include "tiebreak/nn/modules/activation.h"
@@ -31,20 +32,12 @@ const char* const kZoneColumns[] = {
     "zone_volume",      "zone_volume_low",   "zone_volume_high", "zone_d_median",   "zone_d_max",
     "zone_bifurcation", "zone_compensation", "zone_unresolved",  "zone_none"};
 
-/// tiebreak's LeNet-5 on the `synthetic` dataset (1x28x28, no files), 4 mini-batches of 32 per epoch,
-/// deterministic on one thread.
+/// The tests' tiny LeNet task with 4 mini-batches of 32 per epoch, 2 epochs.
 config::LoadedConfig lenet_config(const std::vector<std::string>& overrides) {
-  nlohmann::json j = {
-      {"data",
-       {{"dataset", "synthetic"},
-        {"batch_size", 32},
-        {"test_batch_size", 64},
-        {"synthetic", {{"train_size", 128}, {"test_size", 64}, {"classes", 4}, {"shape", {1, 28, 28}}}}}},
-      {"model", {{"name", "lenet5"}}},
-      {"train", {{"epochs", 2}, {"optimizer", {{"name", "sgd"}, {"lr", 0.05}, {"momentum", 0.9}}}}},
-      {"exp", {{"device", "cpu"}, {"deterministic", true}, {"threads", 1}}}};
-  for (const auto& o : overrides) config::apply_override(j, o);
-  return config::config_from_json(j, "lenet-probe-test");
+  tiebreak::testing::TinyLenet task;
+  task.train_size = 128;
+  task.test_size = 64;
+  return tiebreak::testing::tiny_lenet_config(task, overrides);
 }
 
 train::RunOutcome run(const config::LoadedConfig& c, const fs::path& dir,

@@ -4,6 +4,7 @@
 
 #include "support/test_support.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <torch/torch.h>
@@ -121,6 +122,10 @@ TEST(ZonesRun, Fp64DiscrepancyCannotBeResolved) {
 TEST(ZonesRun, SameChoiceOnBothSidesGivesZeroDiscrepancy) {
   auto result = run_zones(test_config(2), beta_pair("0,0", {Precision::Fp32, Precision::Fp64}),
                           crafted_components(torch::zeros({1, 1, 2, 2})));
+  // 2 mini-batches in each of the 2 precisions: the loops below see every one.
+  ASSERT_EQ(result.batches.size(), 4u);
+  ASSERT_EQ(result.summaries.size(), 2u);
+  for (const auto& s : result.summaries) EXPECT_EQ(s.batches, 2);
   for (const auto& r : result.batches) {
     EXPECT_EQ(r.d.linf, 0.0);
     EXPECT_EQ(r.d.l1, 0.0);
@@ -175,6 +180,24 @@ TEST(ZonesRun, PairedNetworksStartBitIdentical) {
   ASSERT_EQ(pa.size(), pb.size());
   for (size_t k = 0; k < pa.size(); ++k)
     EXPECT_TRUE(torch::equal(pa[k].view(torch::kInt), pb[k].view(torch::kInt))) << "parameter " << k;
+}
+
+TEST(ZonesRun, APairThatDoesNotStartBitIdenticalIsRefused) {
+  // run_zones checks the pair it builds, not the registry's seeding: side B (beta = 1) built from another
+  // seed must stop the run before any discrepancy is measured.
+  auto components = lenet_components();
+  auto make = components.make_model;
+  components.make_model = [make](const config::ExperimentConfig& cfg, const train::BatchSource& data,
+                                 uint64_t seed) {
+    return make(cfg, data, cfg.nonsmooth.beta == 1 ? seed + 1 : seed);
+  };
+  EXPECT_THAT(testing::error_message(
+                  [&] { run_zones(test_config(16), beta_pair("0,1", {Precision::Fp32}), components); }),
+              ::testing::HasSubstr("was not built with bit-identical weights"));
+  // The same wrapper with an equal pair builds both sides from one seed: accepted, D = 0 on every batch.
+  auto same = run_zones(test_config(16), beta_pair("0,0", {Precision::Fp32}), components);
+  ASSERT_EQ(same.batches.size(), 4u);
+  for (const auto& r : same.batches) EXPECT_EQ(r.d.linf, 0.0);
 }
 
 TEST(ZonesRun, LeNetSameChoiceIsExactlyZeroAndDifferentChoiceIsAVolume) {

@@ -9,6 +9,10 @@
 
 namespace tiebreak::data {
 
+/// SplitMix64's finalizer (Steele, Lea & Flood 2014): a bijection of 64-bit integers whose outputs for
+/// neighbouring inputs are unrelated. tiebreak's one seed mixer: epoch streams and run seeds.
+uint64_t splitmix64(uint64_t x);
+
 /// A CPU generator seeded from (seed, epoch, stream) through SplitMix64, so
 /// that every epoch (and each independent use within it, e.g. order vs.
 /// augmentation) draws from its own stream and never from the global RNG.

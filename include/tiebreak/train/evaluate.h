@@ -11,25 +11,6 @@
 
 namespace tiebreak::train {
 
-/// One pass over a test set, summed (not averaged) so that data-parallel ranks can add theirs.
-struct EvaluationSums {
-  /// Sum of the mini-batch mean losses (float64 scalar on the device): the study's test loss is this over
-  /// `batches`.
-  torch::Tensor loss_sum;
-  /// Correctly classified examples (int64 scalar on the device).
-  torch::Tensor correct;
-  int64_t examples = 0;
-  int64_t batches = 0;
-};
-
-/// The test pass the trainer runs after every epoch, as the study's `test()` did: `model` in eval mode,
-/// no gradients, inputs in the parameters' dtype, cross-entropy, and the precision's evaluation plan
-/// (no autocast: mixed precision evaluates in fp32; 16-bit plans keep their fp32 accumulation on the CPU).
-/// The caller sets the model's mode and its tie counters. `before_batch`, when given, runs before each
-/// batch (the trainer's stop point: a signal ends the pass there by throwing).
-EvaluationSums evaluation_sums(Model& model, BatchSource& data, const PrecisionPlan& plan, c10::Device device,
-                               const std::function<void()>& before_batch = {});
-
 /// What `tiebreak evaluate` reports for a checkpoint.
 struct CheckpointEvaluation {
   std::filesystem::path checkpoint;

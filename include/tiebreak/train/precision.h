@@ -142,4 +142,10 @@ class DynamicLossScaler {
 /// trainer refuses a precision with gaps instead of silently up-casting.
 std::vector<std::string> unsupported_ops(at::ScalarType dtype, c10::Device device);
 
+/// The precision preflight of every training loop (trainer, zones, diverge): throws a one-line error naming
+/// train.precision and the missing kernels (unsupported_ops of the plan's compute dtype on `device`)
+/// rather than let a run fail at its first step or silently up-cast. Draws from the global generator:
+/// call it before seeding the run.
+void check_precision_kernels(const PrecisionPlan& plan, config::Precision precision, c10::Device device);
+
 }  // namespace tiebreak::train

@@ -50,12 +50,24 @@ class StepProbe {
   virtual void measure(const ProbedStep& step) = 0;
 };
 
+/// The backward of a step's loss: through `scaler` (its current scale) when given, with `reducer`, when
+/// given, all-reducing the gradients over the ranks as they are produced. The parameters' .grad then hold
+/// the (scaled) gradients. The second half of a step, after forward_loss; the zone probe repeats it with
+/// another Jacobian choice.
+void backward(const torch::Tensor& loss, const DynamicLossScaler* scaler = nullptr,
+              distributed::GradientAllReducer* reducer = nullptr);
+
+/// The update of a step whose gradients backward() left: `optimizer.step()`, or with a `scaler` its
+/// skip-on-overflow step followed by the scale update (as PyTorch's GradScaler.step + update). Returns
+/// whether the optimizer stepped.
+bool apply_update(torch::optim::Optimizer& optimizer, DynamicLossScaler* scaler = nullptr);
+
 /// One optimization step on `batch`, the one the trainer runs (and the training
 /// benchmark times): the batch moved to `device` in the plan's parameter dtype,
-/// forward and cross-entropy under the plan's PrecisionGuard, backward (through
-/// `scaler` when the plan scales the loss; `reducer`, when given, all-reduces
-/// the gradients during backward), optimizer step. A `probe` measures the steps it
-/// asks for between backward and update.
+/// forward_loss, backward (through `scaler` when the plan scales the loss;
+/// `reducer`, when given, all-reduces the gradients during backward) and
+/// apply_update. A `probe` measures the steps it asks for between backward and
+/// update.
 ///
 /// Example:
 /// ```

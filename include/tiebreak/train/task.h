@@ -43,10 +43,14 @@ class BatchSource {
   /// The part of every epoch this source delivers (data::Shard); a
   /// data-parallel run checks that its source honours the requested shard.
   virtual data::Shard shard() const { return {}; }
+  /// The generator behind the batch order and augmentation, as run.json's seeds.shuffle records it,
+  /// e.g. "data::epoch_generator(run_seed, epoch)".
+  virtual std::string generator() const { return "not recorded (a custom BatchSource)"; }
 };
 
-/// A dataset held as four tensors in memory, for tests and embedders. Shuffling
-/// uses a CPU generator seeded with `shuffle_seed(seed, epoch)`; no augmentation.
+/// A dataset held as four tensors in memory, for tests and embedders. Each epoch
+/// visits the examples in the order the real datasets draw
+/// (data::epoch_indices(n, true, seed, epoch, shard)); no augmentation.
 /// With a `shard`, it delivers that rank's positions of every epoch (see
 /// data::Shard); `batch_size` is then the per-rank batch.
 ///
@@ -71,6 +75,7 @@ class TensorBatchSource : public BatchSource {
   void for_each_test_batch(const std::function<void(const Batch&)>& fn) override;
   std::string describe() const override;
   data::Shard shard() const override { return shard_; }
+  std::string generator() const override { return "data::epoch_generator(run_seed, epoch)"; }
 
  private:
   torch::Tensor train_inputs_, train_targets_, test_inputs_, test_targets_;
@@ -80,10 +85,6 @@ class TensorBatchSource : public BatchSource {
   int64_t batch_size_, test_batch_size_;
   data::Shard shard_;
 };
-
-/// The generator seed of epoch `epoch` of a run seeded `seed` (a SplitMix64 mix,
-/// so neighbouring seeds and epochs give unrelated permutations).
-uint64_t shuffle_seed(uint64_t seed, int64_t epoch);
 
 /// A pooling layer whose tie counter the trainer reads each epoch.
 struct NamedTieCounter {

@@ -4,6 +4,7 @@
 #include "tiebreak/distributed/launch.h"
 #include "tiebreak/distributed/process_group.h"
 #include "tiebreak/train/metrics.h"
+#include "tiebreak/train/run_record.h"
 #include "tiebreak/train/task.h"
 
 #include <filesystem>
@@ -14,18 +15,6 @@
 
 namespace tiebreak::train {
 
-/// Where a run stands, as recorded in its run.json.
-/// Stopped: train.stop_after_epoch or the caller's on_epoch ended it early; Interrupted: SIGINT/SIGTERM
-/// (StopOnSignals) ended it, its last checkpoint kept. Both continue with --resume.
-enum class RunStatus { Running, Stopped, Finished, Diverged, Failed, Interrupted };
-std::string to_string(RunStatus status);
-RunStatus parse_run_status(const std::string& name);
-/// Finished and Diverged runs are results: sweeps skip them.
-bool is_complete(RunStatus status);
-
-/// The status in `run_dir`/run.json, or nullopt when there is none (or it is unreadable).
-std::optional<RunStatus> read_run_status(const std::filesystem::path& run_dir);
-
 /// How one run is executed.
 struct RunOptions {
   /// The run's own directory: config.json, run.json, metrics.csv, checkpoint.pt, train.log.
@@ -33,7 +22,9 @@ struct RunOptions {
   int64_t run_id = 0;
   /// Continue from run_dir/checkpoint.pt if there is one; a complete run is left as it is.
   bool resume = false;
-  /// Progress on stderr: "\r" updates within an epoch on a terminal, plain lines otherwise.
+  /// Progress on stderr: "\r" updates within an epoch on a terminal, a line every exp.log_every_seconds
+  /// otherwise (also in train.log). False (`train --no-progress`): no progress line within an epoch
+  /// anywhere, and the per-epoch lines in train.log only.
   bool progress = true;
   /// Recorded in run.json.
   std::string command_line;
@@ -43,11 +34,6 @@ struct RunOptions {
   /// Data-parallel training with the peers of this context (see
   /// join_distributed_run); null trains in this process alone.
   std::shared_ptr<distributed::DistributedContext> distributed;
-};
-
-struct RunOutcome {
-  RunStatus status = RunStatus::Running;
-  std::vector<EpochMetrics> rows;
 };
 
 /// Trains run `run_id` of `config` (seed: run_seed()) into `options.run_dir`,
@@ -116,12 +102,13 @@ std::filesystem::path default_experiment_dir(const config::LoadedConfig& config)
 void check_runnable(const config::ExperimentConfig& config, const Components& components);
 
 /// Trains runs 0..train.runs-1 (or only `only_run`) into `experiment_dir`/run-<id>,
-/// writing the resolved config.json beside them. Returns the outcomes in run order.
+/// writing the resolved config.json beside them, with progress lines as RunOptions::progress says
+/// (`progress` false: `train --no-progress`). Returns the outcomes in run order.
 std::vector<RunOutcome> train_experiment(
     const config::LoadedConfig& config, const std::filesystem::path& experiment_dir, bool resume,
     const Components& components, std::optional<int64_t> only_run = std::nullopt,
     const std::string& command_line = "",
-    std::shared_ptr<distributed::DistributedContext> distributed = nullptr);
+    std::shared_ptr<distributed::DistributedContext> distributed = nullptr, bool progress = true);
 
 /// Joins the data-parallel job `launch` describes (see
 /// distributed::launch_from_environment) with the process group and timeout of
