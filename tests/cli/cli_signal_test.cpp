@@ -121,7 +121,11 @@ TEST(CliConcurrency, ASecondTrainOnTheSameRunIsRefusedNamingTheFirstAndLeavesIts
   const auto config = testing::write_cli_config(dir.path(), 400).string();
   const auto out = dir / "exp";
   Background first(dir.path(), "first", "train " + config + " --no-progress --out " + out.string());
-  ASSERT_TRUE(eventually([&] { return lock_holder(out / "run-0") == first.pid(); })) << first.err();
+  // The first writer removes stale temporaries once it holds the lock and then writes the run's
+  // config.json: only after that is a temporary one it could be writing.
+  ASSERT_TRUE(eventually([&] {
+    return lock_holder(out / "run-0") == first.pid() && fs::exists(out / "run-0" / "config.json");
+  })) << first.err();
   // A temporary the first writer could be writing now: the second must not remove it.
   std::ofstream(out / "run-0" / ".tmp.checkpoint.pt.1.2") << "in progress";
 
