@@ -7,8 +7,9 @@
 //                4000-image CIFAR-10 subset, crop+flip, batch 128 on CUDA, 32 on the CPU)
 //     precision  fp32, fp16 / bf16 (whole model in 16 bits), amp (fp32 weights, fp16
 //                autocast, dynamic loss scaling); the 16-bit ones with the default
-//                train.half_compute=fp32_accumulate, and as <precision>_native with
-//                LibTorch's own 16-bit kernels (tiebreak_pure_b0 only: the slow path)
+//                train.half_compute=auto (fp32 accumulation; BFloat16 products on
+//                oneDNN where the CPU has BF16 units), and as <precision>_native with
+//                LibTorch's own 16-bit kernels (tiebreak_pure_b0 only)
 //     impl       tiebreak_pure_b0, tiebreak_pure_b1000, tiebreak_mixture_b1000 (tie
 //                statistics off, as the Python baseline keeps none), and
 //                tiebreak_pure_b1000_tiestats (with the per-layer tie counters the
@@ -49,7 +50,7 @@ namespace {
 
 struct PrecisionVariant {
   config::Precision precision;
-  config::HalfCompute half_compute = config::HalfCompute::Fp32Accumulate;
+  config::HalfCompute half_compute = config::HalfCompute::Auto;
 };
 
 struct TrainCase {

@@ -12,6 +12,7 @@
 
 #include <cstring>
 #include <mutex>
+#include <utility>
 
 namespace tiebreak::precision {
 
@@ -22,8 +23,9 @@ const std::vector<OperatorRule>& operator_rules() {
   // updates) is elementwise or a reduction that LibTorch's 16-bit kernels
   // already compute at float speed.
   static const std::vector<OperatorRule> rules{
-      {"convolution", {}, false}, {"linear", {}, false}, {"matmul", {}, false},  {"mm", {}, false},
-      {"addmm", {}, false},       {"bmm", {}, false},    {"baddbmm", {}, false}, {"batch_norm", {3, 4}, true},
+      {"convolution", {}, false, true}, {"linear", {}, false, true},         {"matmul", {}, false, true},
+      {"mm", {}, false, true},          {"addmm", {}, false, true},          {"bmm", {}, false, true},
+      {"baddbmm", {}, false, true},     {"batch_norm", {3, 4}, true, false},
   };
   return rules;
 }
@@ -100,6 +102,9 @@ void call_native(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
 
 namespace {
 
+// Set by the guard for its thread (Fp32AccumulateGuard's bf16_products_native).
+thread_local bool tls_bf16_products_native = false;
+
 void fp32_accumulate_kernel(const c10::OperatorHandle& op, c10::DispatchKeySet keys,
                             torch::jit::Stack* stack) {
   const c10::DispatchKeySet below =
@@ -115,6 +120,10 @@ void fp32_accumulate_kernel(const c10::OperatorHandle& op, c10::DispatchKeySet k
   }
   if (ProbeState* probe = active_probe()) {
     probe_call(*probe, op, below, stack, *rule, *dtype);
+    return;
+  }
+  if (*dtype == at::kBFloat16 && rule->bf16_units_exact && tls_bf16_products_native) {
+    op.redispatchBoxed(below, stack);
     return;
   }
   call_widened(op, stack, *rule, at::kFloat, *dtype);
@@ -141,10 +150,11 @@ void ensure_fp32_accumulate_registered() {
 
 }  // namespace detail
 
-Fp32AccumulateGuard::Fp32AccumulateGuard(bool enabled) {
+Fp32AccumulateGuard::Fp32AccumulateGuard(bool enabled, bool bf16_products_native) {
   if (!enabled) return;
   detail::ensure_fp32_accumulate_registered();
   engaged_ = true;
+  previous_bf16_products_native_ = std::exchange(detail::tls_bf16_products_native, bf16_products_native);
   previous_included_ = c10::impl::tls_is_dispatch_key_included(detail::kFp32AccumulateKey);
   previous_excluded_ = c10::impl::tls_is_dispatch_key_excluded(detail::kFp32AccumulateKey);
   c10::impl::tls_set_dispatch_key_included(detail::kFp32AccumulateKey, true);
@@ -153,9 +163,12 @@ Fp32AccumulateGuard::Fp32AccumulateGuard(bool enabled) {
 
 Fp32AccumulateGuard::~Fp32AccumulateGuard() {
   if (!engaged_) return;
+  detail::tls_bf16_products_native = previous_bf16_products_native_;
   c10::impl::tls_set_dispatch_key_included(detail::kFp32AccumulateKey, previous_included_);
   c10::impl::tls_set_dispatch_key_excluded(detail::kFp32AccumulateKey, previous_excluded_);
 }
+
+bool bf16_products_native_enabled() { return fp32_accumulate_enabled() && detail::tls_bf16_products_native; }
 
 bool fp32_accumulate_enabled() {
   return c10::impl::tls_is_dispatch_key_included(detail::kFp32AccumulateKey) &&

@@ -21,6 +21,11 @@ struct OperatorRule {
   /// Whether arguments after the first may be float beside a 16-bit first
   /// argument (batch_norm's mixed-type kernel: 16-bit input, float parameters).
   bool float_operands_allowed;
+  /// Whether LibTorch's BFloat16 CPU kernel computes this product as the guard
+  /// does (exact BF16 products, float accumulation, one rounding) when oneDNN
+  /// runs it on the CPU's BF16 units: convolution and the matrix products, not
+  /// batch norm (whose BFloat16 kernel applies a BFloat16 scale and shift).
+  bool bf16_units_exact;
 };
 
 const std::vector<OperatorRule>& operator_rules();

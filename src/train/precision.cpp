@@ -2,7 +2,9 @@
 
 #include "tiebreak/core/build_info.h"
 
+#include <ATen/Context.h>
 #include <ATen/autocast_mode.h>
+#include <ATen/cpu/Utils.h>
 #include <ATen/ops/_amp_foreach_non_finite_check_and_unscale.h>
 #include <ATen/ops/_amp_update_scale.h>
 #include <torch/torch.h>
@@ -37,9 +39,39 @@ PrecisionPlan plan_for(Precision precision, config::HalfCompute half_compute) {
       break;
   }
   const at::ScalarType compute = plan.autocast_dtype.value_or(plan.parameter_dtype);
-  plan.fp32_accumulate = (compute == at::kHalf || compute == at::kBFloat16) &&
-                         half_compute == config::HalfCompute::Fp32Accumulate;
+  if (compute == at::kHalf || compute == at::kBFloat16) {
+    plan.half_compute_requested = half_compute;
+    const auto choice = choose_half_compute(half_compute, compute);
+    plan.fp32_accumulate = choice.fp32_accumulate;
+    plan.bf16_products_native = choice.bf16_products_native;
+  }
   return plan;
+}
+
+bool cpu_has_bf16_units() {
+  static const bool has = [] {
+    if (!at::hasMKLDNN()) return false;
+    const auto capabilities = at::cpu::get_cpu_capabilities();
+    const auto flag = [&](const char* name) {
+      const auto it = capabilities.find(name);
+      return it != capabilities.end() && it->second.isBool() && it->second.toBool();
+    };
+    return flag("avx512_bf16") || flag("amx_bf16");
+  }();
+  return has;
+}
+
+HalfComputeChoice choose_half_compute(config::HalfCompute requested, at::ScalarType compute,
+                                      bool cpu_bf16_units) {
+  switch (requested) {
+    case config::HalfCompute::Native:
+      return {};
+    case config::HalfCompute::Fp32Accumulate:
+      return {true, false};
+    case config::HalfCompute::Auto:
+      break;
+  }
+  return {true, compute == at::kBFloat16 && cpu_bf16_units};
 }
 
 std::string describe(const PrecisionPlan& plan, Precision precision) {
@@ -48,11 +80,20 @@ std::string describe(const PrecisionPlan& plan, Precision precision) {
   if (plan.autocast_dtype) text += std::string(", autocast to ") + c10::toString(*plan.autocast_dtype);
   if (plan.loss_scaling) text += ", dynamic loss scaling";
   if (compute == at::kHalf || compute == at::kBFloat16) {
-    text += plan.fp32_accumulate
-                ? std::string("; on the CPU convolution/linear/batch_norm compute in fp32 on the ") +
-                      c10::toString(compute) + " values and round once (train.half_compute=fp32_accumulate)"
-                : std::string("; LibTorch's own ") + c10::toString(compute) +
-                      " kernels (train.half_compute=native)";
+    const auto setting =
+        "train.half_compute=" +
+        config::to_string(plan.half_compute_requested.value_or(
+            plan.fp32_accumulate ? config::HalfCompute::Fp32Accumulate : config::HalfCompute::Native));
+    if (!plan.fp32_accumulate)
+      text += std::string("; LibTorch's own ") + c10::toString(compute) + " kernels (" + setting + ")";
+    else if (plan.bf16_products_native)
+      text += std::string(
+                  "; on the CPU convolution/linear on oneDNN's BFloat16 kernels (the CPU has BF16 units), "
+                  "batch_norm in fp32 on the BFloat16 values, rounded once (") +
+              setting + ")";
+    else
+      text += std::string("; on the CPU convolution/linear/batch_norm compute in fp32 on the ") +
+              c10::toString(compute) + " values and round once (" + setting + ")";
   }
   return text;
 }
@@ -65,7 +106,8 @@ PrecisionPlan evaluation_plan(PrecisionPlan plan) {
 
 PrecisionGuard::PrecisionGuard(const PrecisionPlan& plan, c10::DeviceType device_type)
     : autocast_(device_type, plan.autocast_dtype),
-      fp32_accumulate_(plan.fp32_accumulate && device_type == c10::DeviceType::CPU) {}
+      fp32_accumulate_(plan.fp32_accumulate && device_type == c10::DeviceType::CPU,
+                       plan.bf16_products_native) {}
 
 AutocastGuard::AutocastGuard(c10::DeviceType device_type, std::optional<at::ScalarType> dtype)
     : device_type_(device_type) {

@@ -163,7 +163,8 @@ std::unique_ptr<zones::ZoneProbe> make_probe(const config::ExperimentConfig& cfg
                                                   cfg, model, plan, device,
                                                   [&] { return components.make_model(cfg, data, seed); });
   log.info("zone probe: {} every {} steps, D{} > {:g}{}", cfg.train.zone_probe.pair,
-           cfg.train.zone_probe.every, cfg.train.zone_probe.norm == zones::DiscrepancyNorm::Linf ? "∞" : "₁", probe->threshold(),
+           cfg.train.zone_probe.every, cfg.train.zone_probe.norm == zones::DiscrepancyNorm::Linf ? "∞" : "₁",
+           probe->threshold(),
            cfg.train.zone_probe.classify && cfg.train.precision != config::Precision::Fp64
                ? ", classified against fp64"
                : "");
@@ -291,6 +292,8 @@ void set_up(RunSetup& s, const config::LoadedConfig& loaded, const RunOptions& o
   s.plan = plan_for(cfg.train.precision, cfg.train.half_compute);
   check_precision_kernels(s.plan, cfg.train.precision, s.device);
   log.info("precision {}", describe(s.plan, cfg.train.precision));
+  // train.half_compute=auto depends on the CPU: the record says what this run computed with.
+  record.set("precision_plan", describe(s.plan, cfg.train.precision));
 
   torch::manual_seed(seed);
   s.data = make_run_data(cfg, components, seed, s.device, s.plan, ctx, log);
@@ -300,8 +303,9 @@ void set_up(RunSetup& s, const config::LoadedConfig& loaded, const RunOptions& o
   if (ctx)
     s.reducer = replicate_across_ranks(*ctx, s.trainee, s.start_epoch, record.checkpoint(),
                                        cfg.exp.distributed.bucket_mb, log);
-  record.set("seeds",
-             {{"model_init", seed}, {"shuffle", s.data->generator()}, {"seeding", core::enum_name(cfg.train.seeding)}});
+  record.set("seeds", {{"model_init", seed},
+                       {"shuffle", s.data->generator()},
+                       {"seeding", core::enum_name(cfg.train.seeding)}});
   int64_t parameters = 0;
   for (const auto& p : s.trainee.model.module->parameters()) parameters += p.numel();
   record.set("model_parameters", parameters);
@@ -561,7 +565,9 @@ std::shared_ptr<distributed::DistributedContext> join_distributed_run(const conf
       static_cast<int64_t>(std::llround(config.exp.distributed.timeout_seconds * 1000.0)));
   auto ctx = std::make_shared<distributed::DistributedContext>(
       launch, device,
-      distributed::ProcessGroupOptions().backend(core::enum_name(config.exp.distributed.backend)).timeout(timeout));
+      distributed::ProcessGroupOptions()
+          .backend(core::enum_name(config.exp.distributed.backend))
+          .timeout(timeout));
   // Rank-aware logging: the library's own messages (dataset loading, ...) once, from rank 0.
   if (!ctx->is_main()) spdlog::set_level(std::max(spdlog::get_level(), spdlog::level::warn));
   return ctx;

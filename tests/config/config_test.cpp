@@ -98,8 +98,7 @@ TEST(Config, JsonRoundTrip) {
   EXPECT_EQ(again.config.data.synthetic.shape, (std::vector<int64_t>{3, 8, 8}));
   EXPECT_EQ(again.config.train.precision, Precision::AmpFp16);
   EXPECT_EQ(again.config.train.half_compute, HalfCompute::Native);
-  EXPECT_EQ(config_from_json(nlohmann::json::object()).config.train.half_compute,
-            HalfCompute::Fp32Accumulate);
+  EXPECT_EQ(config_from_json(nlohmann::json::object()).config.train.half_compute, HalfCompute::Auto);
 }
 
 TEST(Config, StudyFieldsParseAndRoundTrip) {
@@ -218,7 +217,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{R"({"train": {"epochs": "ten"}})", "train.epochs: expected a positive integer, got \"ten\""},
         BadCase{R"({"train": {"precision": "fp8"}})", "train.precision: expected one of fp16|fp32|fp64|bf16"},
         BadCase{R"({"train": {"half_compute": "fp16"}})",
-                "train.half_compute: expected one of fp32_accumulate|native, got \"fp16\""},
+                "train.half_compute: expected one of auto|fp32_accumulate|native, got \"fp16\""},
         BadCase{R"({"model": {"batch_norm": "yes"}})", "model.batch_norm: expected true or false"},
         BadCase{R"({"model": 3})", "model: expected an object, got 3"},
         BadCase{R"({"nonsmooth": {"beta": "big"}})", "nonsmooth.beta: expected a finite number"},

@@ -154,6 +154,36 @@ INSTANTIATE_TEST_SUITE_P(Operators, InterceptedOp,
                                             ::testing::Values(at::kHalf, at::kBFloat16)),
                          op_case_name);
 
+// With bf16_products_native, a BFloat16 product is LibTorch's own kernel's result (forward and every
+// backward product), batch norm is still the float computation rounded once, and Half is untouched.
+TEST(Fp32Accumulate, Bf16ProductsNativeLeavesOnlyBFloat16ProductsToLibTorch) {
+  const auto cases = op_cases();
+  for (const auto& c : cases) {
+    for (auto dtype : {at::kHalf, at::kBFloat16}) {
+      SCOPED_TRACE(c.name + " " + c10::toString(dtype));
+      torch::manual_seed(11);
+      const Inputs inputs = c.make(dtype);
+      at::Tensor out;
+      {
+        Fp32AccumulateGuard guard(true, /*bf16_products_native=*/true);
+        EXPECT_TRUE(bf16_products_native_enabled());
+        out = c.run(inputs);
+      }
+      EXPECT_FALSE(bf16_products_native_enabled());
+      const auto grad = torch::randn(out.sizes()).to(dtype);
+      out.backward(grad);
+      const bool native = dtype == at::kBFloat16 && c.name.rfind("batch_norm", 0) != 0;
+      const Inputs reference = detached(inputs, native ? dtype : at::kFloat);
+      const auto expected = c.run(reference);
+      expected.backward(grad.to(expected.scalar_type()));
+      EXPECT_EQ(out.grad_fn()->name() == "ToCopyBackward0", !native);
+      EXPECT_TRUE(bit_equal(out, expected.to(dtype))) << "output";
+      for (size_t i = 0; i < inputs.size(); ++i)
+        EXPECT_TRUE(bit_equal(inputs[i].grad(), reference[i].grad().to(dtype))) << "grad of operand " << i;
+    }
+  }
+}
+
 TEST(Fp32Accumulate, OperatorCasesCoverEveryInterceptedOperator) {
   EXPECT_EQ(op_cases().size(), 12u);
   EXPECT_THAT(

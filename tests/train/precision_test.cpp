@@ -1,10 +1,12 @@
 #include "tiebreak/train/precision.h"
 
+#include <ATen/Context.h>
 #include <ATen/autocast_mode.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <fstream>
 #include <limits>
 #include <sstream>
 
@@ -33,13 +35,61 @@ TEST(PrecisionPlan, Fp32AccumulateForTheSixteenBitComputeTypesUnlessNative) {
     SCOPED_TRACE(config::to_string(p));
     EXPECT_TRUE(plan_for(p).fp32_accumulate);
     EXPECT_TRUE(plan_for(p, HalfCompute::Fp32Accumulate).fp32_accumulate);
+    EXPECT_FALSE(plan_for(p, HalfCompute::Fp32Accumulate).bf16_products_native);
     EXPECT_FALSE(plan_for(p, HalfCompute::Native).fp32_accumulate);
+    EXPECT_FALSE(plan_for(p, HalfCompute::Native).bf16_products_native);
   }
-  for (auto p : {Precision::Fp32, Precision::Fp64}) EXPECT_FALSE(plan_for(p).fp32_accumulate);
-  EXPECT_THAT(describe(plan_for(Precision::Fp16), Precision::Fp16),
-              ::testing::HasSubstr("train.half_compute=fp32_accumulate"));
+  // The default (auto) hands BFloat16 products to the CPU's BF16 units where it has them, never Half's.
+  EXPECT_FALSE(plan_for(Precision::Fp16).bf16_products_native);
+  EXPECT_FALSE(plan_for(Precision::AmpFp16).bf16_products_native);
+  EXPECT_EQ(plan_for(Precision::Bf16).bf16_products_native, cpu_has_bf16_units());
+  EXPECT_EQ(plan_for(Precision::AmpBf16).bf16_products_native, cpu_has_bf16_units());
+  for (auto p : {Precision::Fp32, Precision::Fp64}) {
+    EXPECT_FALSE(plan_for(p).fp32_accumulate);
+    EXPECT_FALSE(plan_for(p).half_compute_requested.has_value());
+  }
+  EXPECT_THAT(
+      describe(plan_for(Precision::Fp16), Precision::Fp16),
+      ::testing::HasSubstr("compute in fp32 on the Half values and round once (train.half_compute=auto)"));
+  EXPECT_THAT(describe(plan_for(Precision::Fp16, HalfCompute::Fp32Accumulate), Precision::Fp16),
+              ::testing::HasSubstr("(train.half_compute=fp32_accumulate)"));
   EXPECT_THAT(describe(plan_for(Precision::Bf16, HalfCompute::Native), Precision::Bf16),
-              ::testing::HasSubstr("LibTorch's own BFloat16 kernels"));
+              ::testing::HasSubstr("LibTorch's own BFloat16 kernels (train.half_compute=native)"));
+  PrecisionPlan units = plan_for(Precision::Bf16, HalfCompute::Fp32Accumulate);
+  units.bf16_products_native = true;
+  EXPECT_THAT(describe(units, Precision::Bf16), ::testing::HasSubstr("oneDNN's BFloat16 kernels"));
+}
+
+TEST(PrecisionPlan, AutoLeavesOnlyBFloat16ProductsToACpuWithBf16Units) {
+  using config::HalfCompute;
+  const auto fp32_products = [](HalfComputeChoice c) { return c.fp32_accumulate && !c.bf16_products_native; };
+  const auto units_products = [](HalfComputeChoice c) { return c.fp32_accumulate && c.bf16_products_native; };
+  EXPECT_TRUE(units_products(choose_half_compute(HalfCompute::Auto, at::kBFloat16, true)));
+  EXPECT_TRUE(fp32_products(choose_half_compute(HalfCompute::Auto, at::kBFloat16, false)));
+  EXPECT_TRUE(fp32_products(choose_half_compute(HalfCompute::Auto, at::kHalf, true)));
+  EXPECT_TRUE(fp32_products(choose_half_compute(HalfCompute::Auto, at::kHalf, false)));
+  for (bool units : {false, true}) {
+    for (auto dtype : {at::kHalf, at::kBFloat16}) {
+      EXPECT_TRUE(fp32_products(choose_half_compute(HalfCompute::Fp32Accumulate, dtype, units)));
+      const auto native = choose_half_compute(HalfCompute::Native, dtype, units);
+      EXPECT_FALSE(native.fp32_accumulate || native.bf16_products_native);
+    }
+  }
+}
+
+// The capability auto decides by is the CPU's own: the kernel's flags name it.
+TEST(PrecisionPlan, Bf16UnitsAreTheCpuFlagsTheKernelReports) {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  if (!cpuinfo) GTEST_SKIP() << "no /proc/cpuinfo to compare against";
+  std::string line;
+  bool flagged = false;
+  while (std::getline(cpuinfo, line)) {
+    if (line.rfind("flags", 0) != 0) continue;
+    std::istringstream words(line.substr(line.find(':') + 1));
+    for (std::string flag; words >> flag;) flagged = flagged || flag == "avx512_bf16" || flag == "amx_bf16";
+    break;
+  }
+  EXPECT_EQ(cpu_has_bf16_units(), flagged && at::hasMKLDNN());
 }
 
 TEST(PrecisionGuard, EngagesWhatThePlanAsksForOnTheCpuOnly) {
@@ -51,7 +101,8 @@ TEST(PrecisionGuard, EngagesWhatThePlanAsksForOnTheCpuOnly) {
   }
   EXPECT_FALSE(precision::fp32_accumulate_enabled());
   {
-    PrecisionGuard guard(plan_for(Precision::AmpBf16), c10::DeviceType::CPU);
+    PrecisionGuard guard(plan_for(Precision::AmpBf16, config::HalfCompute::Fp32Accumulate),
+                         c10::DeviceType::CPU);
     EXPECT_TRUE(precision::fp32_accumulate_enabled());
     EXPECT_TRUE(at::autocast::is_autocast_enabled(at::kCPU));
   }

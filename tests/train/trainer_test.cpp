@@ -4,6 +4,7 @@
 #include "tiebreak/core/csv.h"
 #include "tiebreak/core/text_file.h"
 #include "tiebreak/data/sampler.h"
+#include "tiebreak/train/precision.h"
 #include "train/synthetic_task.h"
 
 #include <gmock/gmock.h>
@@ -73,7 +74,23 @@ TEST(Trainer, LossDecreasesAndEveryOutputIsWritten) {
   EXPECT_EQ(info["run_seed"], 0);
   EXPECT_EQ(info["device"], "cpu");
   EXPECT_TRUE(info["build"].contains("libtorch_version"));
+  EXPECT_EQ(info["precision_plan"], describe(plan_for(config::Precision::Fp32), config::Precision::Fp32));
   EXPECT_EQ(read_run_status(dir.path()), RunStatus::Finished);
+}
+
+// train.half_compute=auto depends on the CPU, so the run records what it computed with.
+TEST(Trainer, RunJsonRecordsHowASixteenBitRunComputed) {
+  TempDir dir;
+  run(synthetic_config({"train.precision=bf16", "train.epochs=1"}), dir / "auto");
+  run(synthetic_config({"train.precision=bf16", "train.epochs=1", "train.half_compute=native"}),
+      dir / "native");
+  const auto plan = [&](const char* name) {
+    return nlohmann::json::parse(read_text(dir / name / "run.json"))["precision_plan"].get<std::string>();
+  };
+  EXPECT_EQ(plan("auto"), describe(plan_for(config::Precision::Bf16), config::Precision::Bf16));
+  EXPECT_THAT(plan("auto"), ::testing::HasSubstr("(train.half_compute=auto)"));
+  EXPECT_THAT(plan("native"),
+              ::testing::HasSubstr("LibTorch's own BFloat16 kernels (train.half_compute=native)"));
 }
 
 TEST(Trainer, SameSeedGivesIdenticalMetricsAndAnotherSeedDoesNot) {

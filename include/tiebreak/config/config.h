@@ -37,8 +37,11 @@ enum class ScheduleKind { Constant, Cosine, Step };
 /// BFloat16) CPU tensors; see tiebreak::precision::Fp32AccumulateGuard.
 /// `Fp32Accumulate`: in float on the 16-bit values, the result (forward and
 /// each backward product) rounded once to the 16-bit type; `Native`: LibTorch's
-/// own 16-bit CPU kernels. CUDA tensors always use the native kernels.
-enum class HalfCompute { Fp32Accumulate, Native };
+/// own 16-bit CPU kernels; `Auto` (default): `Fp32Accumulate`, except that
+/// BFloat16 convolution and matrix products run LibTorch's oneDNN kernels on a
+/// CPU with BF16 dot-product units, which compute them alike and faster (see
+/// train::choose_half_compute). CUDA tensors always use the native kernels.
+enum class HalfCompute { Auto, Fp32Accumulate, Native };
 
 /// `data.augmentation`: "standard" is the dataset's own training augmentation (CIFAR: random crop with
 /// padding 4 + horizontal flip; ImageNet: random resized crop + flip; none for the MNIST family and SVHN),
@@ -71,8 +74,10 @@ constexpr std::array<core::EnumName<ScheduleKind>, 3> enum_names(ScheduleKind) {
   return {
       {{ScheduleKind::Constant, "constant"}, {ScheduleKind::Cosine, "cosine"}, {ScheduleKind::Step, "step"}}};
 }
-constexpr std::array<core::EnumName<HalfCompute>, 2> enum_names(HalfCompute) {
-  return {{{HalfCompute::Fp32Accumulate, "fp32_accumulate"}, {HalfCompute::Native, "native"}}};
+constexpr std::array<core::EnumName<HalfCompute>, 3> enum_names(HalfCompute) {
+  return {{{HalfCompute::Auto, "auto"},
+           {HalfCompute::Fp32Accumulate, "fp32_accumulate"},
+           {HalfCompute::Native, "native"}}};
 }
 constexpr std::array<core::EnumName<Augmentation>, 2> enum_names(Augmentation) {
   return {{{Augmentation::Standard, "standard"}, {Augmentation::None, "none"}}};
@@ -240,9 +245,10 @@ struct ZoneProbeConfig {
 /// `train` section.
 struct TrainConfig {
   Precision precision = Precision::Fp32;
-  /// `train.half_compute`: fp32_accumulate (default: same values as the native
-  /// kernels up to summation order, 10-30x faster on the CPU) or native.
-  HalfCompute half_compute = HalfCompute::Fp32Accumulate;
+  /// `train.half_compute`: auto (default), fp32_accumulate (the values of a
+  /// GPU's 16-bit kernels, 10-30x faster than LibTorch's CPU Half kernels) or
+  /// native; see HalfCompute.
+  HalfCompute half_compute = HalfCompute::Auto;
   OptimizerConfig optimizer;
   ScheduleConfig schedule;
   LossScaleConfig loss_scale;

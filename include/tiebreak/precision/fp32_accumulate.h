@@ -41,6 +41,13 @@ namespace tiebreak::precision {
 /// registered on that key the guard fails with a one-line error instead.
 /// `at::autocast::is_autocast_enabled(at::kIPU)` reads true while engaged.
 ///
+/// With `bf16_products_native`, BFloat16 convolution and matrix products go to
+/// LibTorch's own kernels instead: on a CPU with BF16 dot-product units
+/// (AVX512-BF16, AMX-BF16) oneDNN computes them with the same arithmetic (exact
+/// BF16 products, float accumulation, one rounding) and faster than the float
+/// kernels; batch norm and every Half operation are still widened. train's
+/// `half_compute=auto` sets it on such CPUs (train::choose_half_compute).
+///
 /// A disengaged guard (`enabled` false) does nothing.
 ///
 /// Example:
@@ -54,7 +61,7 @@ namespace tiebreak::precision {
 /// ```
 class Fp32AccumulateGuard {
  public:
-  explicit Fp32AccumulateGuard(bool enabled = true);
+  explicit Fp32AccumulateGuard(bool enabled = true, bool bf16_products_native = false);
   ~Fp32AccumulateGuard();
   Fp32AccumulateGuard(const Fp32AccumulateGuard&) = delete;
   Fp32AccumulateGuard& operator=(const Fp32AccumulateGuard&) = delete;
@@ -63,11 +70,15 @@ class Fp32AccumulateGuard {
   bool engaged_ = false;
   bool previous_included_ = false;
   bool previous_excluded_ = true;
+  bool previous_bf16_products_native_ = false;
 };
 
 /// Whether a Fp32AccumulateGuard is engaged on this thread.
 bool fp32_accumulate_enabled();
 
+/// Whether a Fp32AccumulateGuard engaged on this thread sends BFloat16
+/// convolution and matrix products to LibTorch's own kernels.
+bool bf16_products_native_enabled();
 /// The operators the guard intercepts, as "aten::name".
 std::vector<std::string> fp32_accumulate_operators();
 

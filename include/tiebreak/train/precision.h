@@ -24,16 +24,47 @@ struct PrecisionPlan {
   std::optional<at::ScalarType> autocast_dtype;
   bool loss_scaling = false;
   /// The plan computes in a 16-bit type (fp16, bf16, amp_*) and
-  /// train.half_compute is fp32_accumulate.
+  /// train.half_compute chose fp32 accumulation on the CPU.
   bool fp32_accumulate = false;
+  /// With fp32_accumulate on BFloat16: convolution and matrix products run
+  /// LibTorch's oneDNN BFloat16 kernels on the CPU's BF16 units (the same
+  /// arithmetic, faster); batch norm still computes in float
+  /// (precision::Fp32AccumulateGuard's bf16_products_native).
+  bool bf16_products_native = false;
+  /// For plans computing in a 16-bit type: what train.half_compute asked for;
+  /// describe() names it beside what it chose.
+  std::optional<config::HalfCompute> half_compute_requested;
 };
+
+/// Whether this CPU has BFloat16 dot-product units (AVX512-BF16 or AMX-BF16, as
+/// ATen's cpuinfo reports them) and LibTorch was built with oneDNN, which then
+/// runs BFloat16 convolution and matrix products on them: exact products,
+/// float accumulation, one rounding. Computed once per process.
+bool cpu_has_bf16_units();
+
+/// How a plan computing in a 16-bit type runs on the CPU (PrecisionPlan's fields).
+struct HalfComputeChoice {
+  bool fp32_accumulate = false;
+  bool bf16_products_native = false;
+};
+
+/// What train.half_compute `requested` means for a plan computing in `compute`
+/// (Half or BFloat16) on the CPU. `Fp32Accumulate` and `Native` are taken as
+/// asked. `Auto` is fp32 accumulation, and for BFloat16 on a CPU with
+/// `cpu_bf16_units` it leaves convolution and the matrix products to LibTorch's
+/// oneDNN kernels, which compute them alike and faster (measured on an
+/// AVX512-BF16 CPU: BENCHMARKS.md, "Half precision on the CPU"); batch norm stays
+/// widened because LibTorch's BFloat16 batch norm is hundreds of ulps off.
+/// `Native` alone reproduces a CPU PyTorch run bit for bit.
+HalfComputeChoice choose_half_compute(config::HalfCompute requested, at::ScalarType compute,
+                                      bool cpu_bf16_units = cpu_has_bf16_units());
 
 /// fp16/bf16/fp64: everything in that dtype (the study's fp16: no master weights,
 /// no loss scaling); fp32: float; amp_fp16: float weights, fp16 autocast and
 /// dynamic loss scaling; amp_bf16: float weights, bf16 autocast, no scaling.
 /// `half_compute` applies to the 16-bit ones (fp16, bf16, amp_fp16, amp_bf16).
 PrecisionPlan plan_for(config::Precision precision,
-                       config::HalfCompute half_compute = config::HalfCompute::Fp32Accumulate);
+                       config::HalfCompute half_compute = config::HalfCompute::Auto);
 
 /// The plan of an evaluation pass: the study's test pass ran without autocast,
 /// so mixed precision evaluates in its parameters' fp32; 16-bit plans keep
