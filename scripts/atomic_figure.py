@@ -71,7 +71,7 @@ def figure_data(fig):
                  "ylim": list(ax.get_ylim()), "yscale": ax.get_yscale(), "lines": [], "bars": []}
         for line in ax.get_lines():
             panel["lines"].append({"label": line.get_label(), "x": _numbers(line.get_xdata()),
-                                   "y": _numbers(line.get_ydata())})
+                                   "y": _numbers(line.get_ydata()), "marker": str(line.get_marker())})
         for container in ax.containers:
             patches = getattr(container, "patches", None)
             if patches:

@@ -62,8 +62,11 @@ def panel_title(precision, groups, extra):
 # with a ± one-standard-deviation band: a band over 2 runs says little about the spread.
 BAND_FROM = 5
 
+# Epochs between the divergence crosses of neighbouring groups in one panel.
+MARKER_SPREAD = 0.12
 
-def draw_group(ax, members, metric, color, label):
+
+def draw_group(ax, members, metric, color, label, marker_shift=0.0):
     n = min(len(m["epoch"]) for m in members)
     epochs = members[0]["epoch"][:n]
     values = np.stack([m[metric][:n] for m in members])
@@ -79,18 +82,20 @@ def draw_group(ax, members, metric, color, label):
         ax.plot(epochs, mean, color=color, label=label, marker="o" if n <= 20 else None, markersize=3)
         ax.fill_between(epochs, mean - std, mean + std, color=color, alpha=0.2, linewidth=0)
     # Each diverged run is marked where it diverged: on its accuracy, and on the loss axis's bottom edge
-    # (its training loss is NaN from there on).
+    # (its training loss is NaN from there on). `marker_shift` (in epochs) keeps the crosses of groups that
+    # diverge at the same epoch to the same accuracy (chance) side by side instead of on top of each other.
     for m in members:
         e = m["diverged_at"]
         if e is None or e >= n:
             continue
         y = m[metric][e]
         if np.isfinite(y):
-            ax.plot([m["epoch"][e]], [y], marker="X", markersize=9, color=color, markeredgecolor="black",
-                    linestyle="none", zorder=5)
+            ax.plot([m["epoch"][e] + marker_shift], [y], marker="X", markersize=9, color=color,
+                    markeredgecolor="black", linestyle="none", zorder=5)
         else:
-            ax.plot([m["epoch"][e]], [0.0], marker="X", markersize=9, color=color, markeredgecolor="black",
-                    linestyle="none", zorder=5, transform=ax.get_xaxis_transform(), clip_on=False)
+            ax.plot([m["epoch"][e] + marker_shift], [0.0], marker="X", markersize=9, color=color,
+                    markeredgecolor="black", linestyle="none", zorder=5, transform=ax.get_xaxis_transform(),
+                    clip_on=False)
 
 
 def finite_values(ax):
@@ -127,9 +132,12 @@ def main():
                              sharex=True, sharey="row")
     for col, precision in enumerate(precisions):
         groups = groups_by_precision[precision]
+        diverging = [label for label in sorted(groups) if any(m["diverged_at"] is not None for m in groups[label])]
         for label in sorted(groups):
+            slot = diverging.index(label) - (len(diverging) - 1) / 2 if label in diverging else 0.0
             for row, metric in enumerate(("test_accuracy", "train_loss")):
-                draw_group(axes[row][col], groups[label], metric, colors[label], group_label(label, extra))
+                draw_group(axes[row][col], groups[label], metric, colors[label], group_label(label, extra),
+                           marker_shift=MARKER_SPREAD * slot)
             if zones:
                 # Pooled over the runs: above-threshold probes / finite probes, per epoch.
                 members = groups[label]

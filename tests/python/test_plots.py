@@ -109,6 +109,25 @@ class PlotsTest(unittest.TestCase):
     def test_curves_with_the_zone_probe_draw_the_volume(self):
         self.plot_sweep(epochs=2, runs=1, zone_probe=True)
 
+    def test_divergence_crosses_of_two_groups_at_one_epoch_stay_apart(self):
+        # An absurd learning rate makes both β groups non-finite in epoch 0, where both then predict one class.
+        with tempfile.TemporaryDirectory() as tmp:
+            config = os.path.join(tmp, "synthetic.json")
+            synthetic_config(config, 1)
+            out = os.path.join(tmp, "sweep")
+            r = run([TIEBREAK, "sweep", config, "--grid", "nonsmooth.beta=0,1", "--set", "train.optimizer.lr=1e30",
+                     "--out", out])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            data_file = os.path.join(tmp, "plotted.json")
+            r = run([sys.executable, os.path.join(SCRIPTS, "plot_curves.py"), out, "--data", data_file])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(data_file) as f:
+                accuracy = json.load(f)["curves"][0]
+            crosses = [(line["x"][0], line["y"][0]) for line in accuracy["lines"] if line["marker"] == "X"]
+            self.assertEqual(len(crosses), 2, accuracy["lines"])
+            self.assertEqual(len(set(crosses)), 2, crosses)
+            self.assertAlmostEqual(sum(x for x, _ in crosses) / 2, 0.0)  # centred on the epoch they mark
+
     def test_curves_of_single_epoch_runs(self):
         self.plot_sweep(epochs=1, runs=1)
 
