@@ -29,6 +29,7 @@
 #include "support/bench_support.h"
 
 #include "tiebreak/config/config.h"
+#include "tiebreak/config/options.h"
 #include "tiebreak/train/optimizer.h"
 #include "tiebreak/train/precision.h"
 #include "tiebreak/train/step.h"
@@ -114,14 +115,15 @@ std::string precision_name(PrecisionVariant v) {
 train::Components cached_components() {
   auto components = train::default_components();
   auto make_data = components.make_data;
-  components.make_data = [make_data](const config::ExperimentConfig& cfg, const train::DataRequest& request) {
-    static std::map<std::string, std::shared_ptr<train::BatchSource>> sources;
-    const std::string key = cfg.data.dataset + "/" + request.device.str() + "/" +
-                            c10::toString(request.dtype) + "/" + std::to_string(request.seed) + "/" +
-                            std::to_string(cfg.data.batch_size) + "/" + std::to_string(cfg.data.train_limit);
-    auto& source = sources[key];
-    if (!source) source = make_data(cfg, request);
-    return source;
+  components.make_data = [make_data](const config::ExperimentConfig& cfg, const data::DataOptions& options) {
+    static std::map<std::string, std::shared_ptr<data::Dataset>> datasets;
+    const std::string key = options.name() + "/" + options.device().str() + "/" +
+                            c10::toString(options.dtype()) + "/" + std::to_string(options.seed()) + "/" +
+                            std::to_string(options.train_batch_size()) + "/" +
+                            std::to_string(options.train_limit());
+    auto& dataset = datasets[key];
+    if (!dataset) dataset = make_data(cfg, options);
+    return dataset;
   };
   return components;
 }
@@ -132,7 +134,7 @@ train::Components cached_components() {
 /// probe benchmarks, so that both time the same set-up.
 struct TrainingSetup {
   train::Components components;
-  std::shared_ptr<train::BatchSource> data;
+  std::shared_ptr<data::Dataset> data;
   train::Model model;
   std::unique_ptr<torch::optim::Optimizer> optimizer;
 
@@ -140,11 +142,7 @@ struct TrainingSetup {
                              const c10::Device& device, bool tie_stats) {
     TrainingSetup s;
     s.components = cached_components();
-    train::DataRequest request;
-    request.seed = 0;
-    request.device = device;
-    request.dtype = plan.parameter_dtype;
-    s.data = s.components.make_data(cfg, request);
+    s.data = s.components.make_data(cfg, config::to_data_options(cfg, 0, device, plan.parameter_dtype));
     s.model = s.components.make_model(cfg, *s.data, 0);
     s.model.module->to(device, plan.parameter_dtype);
     s.model.module->train();
@@ -177,11 +175,12 @@ void train_steps(benchmark::State& state, TrainCase c, TrainImpl impl, Precision
   auto loss_sum = at::zeros({}, at::TensorOptions().dtype(at::kDouble).device(device));
   int64_t images = 0;
   const auto epoch = [&](int64_t index) {
-    data->for_each_train_batch(index, [&](const train::Batch& batch) {
+    auto stream = data->epoch(data::Split::Train, index);
+    while (auto batch = stream->next()) {
       loss_sum +=
-          train::train_step(model, *optimizer, plan, device, batch, scaler.get()).loss.to(at::kDouble);
-      images += batch.targets.size(0);
-    });
+          train::train_step(model, *optimizer, plan, device, *batch, scaler.get()).loss.to(at::kDouble);
+      images += batch->labels.size(0);
+    }
     synchronize(device);
   };
   epoch(0);  // warm-up: allocator, oneDNN/cuDNN kernel selection
@@ -219,10 +218,11 @@ void probe_steps(benchmark::State& state, TrainCase c, std::string mode, c10::De
   int64_t images = 0, probes = 0, above = 0;
   const auto epoch = [&](int64_t index) {
     if (probe) probe->start_epoch();
-    data->for_each_train_batch(index, [&](const train::Batch& batch) {
-      train::train_step(model, *optimizer, plan, device, batch, nullptr, nullptr, probe.get());
-      images += batch.targets.size(0);
-    });
+    auto stream = data->epoch(data::Split::Train, index);
+    while (auto batch = stream->next()) {
+      train::train_step(model, *optimizer, plan, device, *batch, nullptr, nullptr, probe.get());
+      images += batch->labels.size(0);
+    }
     synchronize(device);
     if (probe) {
       const auto m = probe->finish_epoch();

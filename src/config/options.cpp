@@ -28,14 +28,16 @@ models::ModelOptions to_model_options(const ExperimentConfig& config, int64_t ch
 }
 
 data::DataOptions to_data_options(const ExperimentConfig& config, uint64_t seed, c10::Device device,
-                                  c10::ScalarType dtype, int64_t train_batch_size) {
+                                  c10::ScalarType dtype) {
   const auto& d = config.data;
   return data::DataOptions(d.dataset)
       .root(d.root)
-      .train_batch_size(train_batch_size)
+      .train_batch_size(d.batch_size)
       .test_batch_size(d.test_batch_size)
       .shuffle(d.shuffle)
       .augment(d.augmentation == Augmentation::Standard)
+      .train_limit(d.train_limit)
+      .test_limit(d.test_limit)
       .seed(seed)
       .device(device)
       .dtype(dtype)

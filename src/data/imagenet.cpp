@@ -298,8 +298,6 @@ ImageFolder scan_image_folder(const fs::path& dir, const std::vector<std::string
 ImageNetDataset::ImageNetDataset(DataOptions options) : Dataset(std::move(options)) {
   options_.name("imagenet");
   const fs::path dir = detail::dataset_folder(options_);
-  TIEBREAK_DATA_CHECK(options_.train_batch_size() > 0 && options_.test_batch_size() > 0,
-                      "imagenet: expected positive batch sizes");
   TIEBREAK_DATA_CHECK(options_.crop_size() > 0 && options_.resize_size() > 0,
                       "imagenet: expected positive crop_size and resize_size");
   train_ = scan_image_folder(dir / "train");
@@ -320,11 +318,14 @@ std::unique_ptr<BatchStream> ImageNetDataset::epoch(Split split, int64_t epoch, 
   auto positions = shard_positions(n, shard, train);
   auto indices =
       epoch_indices(n, train && options_.shuffle(), options_.seed(), epoch, shard, train).contiguous();
-  int64_t count = positions.numel();
-  if (train && options_.drop_last())
-    count = (count / options_.train_batch_size()) * options_.train_batch_size();
+  // Only the first num_examples are decoded: the limits and drop_last cut the stream, not the order.
   return std::make_unique<ImageNetStream>(folder(split), indices, positions, train && options_.augment(),
-                                          options_, epoch, count);
+                                          options_, epoch, num_examples(split, shard));
+}
+
+std::string ImageNetDataset::generator() const {
+  return options_.shuffle() || options_.augment() ? "data::epoch_generator(run_seed, epoch)"
+                                                  : "none (unshuffled, no augmentation)";
 }
 
 }  // namespace tiebreak::data

@@ -14,16 +14,17 @@ constexpr uint64_t kAugmentationStream = 1;
 class TensorBatchStream : public BatchStream {
  public:
   TensorBatchStream(const ImageTensors& data, torch::Tensor indices, std::optional<CropFlipDraws> draws,
-                    int64_t padding, Normalization normalization, torch::Dtype dtype, int64_t batch_size,
-                    int64_t count)
+                    int64_t padding, const Normalization& normalization, torch::Dtype dtype,
+                    int64_t batch_size, int64_t count)
       : data_(data),
         indices_(std::move(indices)),
         draws_(std::move(draws)),
         padding_(padding),
-        normalizer_(normalization, data.images.device()),
         dtype_(dtype),
         batch_size_(batch_size),
-        count_(count) {}
+        count_(count) {
+    if (data.images.scalar_type() == torch::kByte) normalizer_.emplace(normalization, data.images.device());
+  }
 
   std::optional<Batch> next() override {
     if (position_ >= count_) return std::nullopt;
@@ -35,7 +36,9 @@ class TensorBatchStream : public BatchStream {
                            draws_->offset_x.narrow(0, position_, len));
       images = random_horizontal_flip(images, draws_->flip.narrow(0, position_, len));
     }
-    Batch batch{normalizer_(images, dtype_), data_.labels.index_select(0, idx)};
+    // Floating images are already the network's inputs: only their dtype changes.
+    Batch batch{normalizer_ ? (*normalizer_)(images, dtype_) : images.to(dtype_),
+                data_.labels.index_select(0, idx)};
     position_ += len;
     return batch;
   }
@@ -47,7 +50,7 @@ class TensorBatchStream : public BatchStream {
   torch::Tensor indices_;
   std::optional<CropFlipDraws> draws_;
   int64_t padding_;
-  Normalizer normalizer_;
+  std::optional<Normalizer> normalizer_;  // uint8 images only
   torch::Dtype dtype_;
   int64_t batch_size_;
   int64_t count_;
@@ -56,8 +59,9 @@ class TensorBatchStream : public BatchStream {
 
 void check_split(const std::string& name, Split split, const ImageTensors& t, int64_t num_classes) {
   const char* s = to_string(split);
-  TIEBREAK_DATA_CHECK(t.images.defined() && t.images.dim() == 4 && t.images.scalar_type() == torch::kByte,
-                      name, " ", s, " images: expected uint8 [N, C, H, W], got ",
+  TIEBREAK_DATA_CHECK(t.images.defined() && t.images.dim() == 4 &&
+                          (t.images.scalar_type() == torch::kByte || t.images.is_floating_point()),
+                      name, " ", s, " images: expected uint8 or floating [N, C, H, W], got ",
                       t.images.defined() ? c10::str(t.images.scalar_type(), t.images.sizes()) : "undefined");
   TIEBREAK_DATA_CHECK(t.labels.defined() && t.labels.dim() == 1 && t.labels.scalar_type() == torch::kLong,
                       name, " ", s, " labels: expected int64 [N]");
@@ -81,17 +85,23 @@ TensorDataset::TensorDataset(DataOptions options, std::string name, ImageTensors
       num_classes_(num_classes),
       normalization_(std::move(normalization)),
       augmentation_(train_augmentation) {
-  TIEBREAK_DATA_CHECK(options_.train_batch_size() > 0 && options_.test_batch_size() > 0, name_,
-                      ": expected positive batch sizes, got train ", options_.train_batch_size(),
-                      " and test ", options_.test_batch_size());
   check_split(name_, Split::Train, train, num_classes_);
   check_split(name_, Split::Test, test, num_classes_);
   TIEBREAK_DATA_CHECK(train.images.sizes().slice(1) == test.images.sizes().slice(1), name_,
                       ": train and test images differ in shape: ", train.images.sizes(), " vs ",
                       test.images.sizes());
-  TIEBREAK_DATA_CHECK(static_cast<int64_t>(normalization_.mean.size()) == train.images.size(1), name_,
-                      ": normalization has ", normalization_.mean.size(), " channels, images have ",
-                      train.images.size(1));
+  TIEBREAK_DATA_CHECK(train.images.scalar_type() == test.images.scalar_type(), name_,
+                      ": train and test images differ in dtype: ", train.images.scalar_type(), " vs ",
+                      test.images.scalar_type());
+  if (train.images.is_floating_point()) {
+    TIEBREAK_DATA_CHECK(normalization_.mean.empty() && normalization_.std.empty(), name_,
+                        ": floating images are delivered as they are, expected an empty normalization, got ",
+                        normalization_.mean.size(), " channels");
+  } else {
+    TIEBREAK_DATA_CHECK(static_cast<int64_t>(normalization_.mean.size()) == train.images.size(1), name_,
+                        ": normalization has ", normalization_.mean.size(), " channels, images have ",
+                        train.images.size(1));
+  }
   const auto device = options_.device();
   train_ = {train.images.to(device).contiguous(), train.labels.to(device).contiguous()};
   test_ = {test.images.to(device).contiguous(), test.labels.to(device).contiguous()};
@@ -103,6 +113,14 @@ ImageShape TensorDataset::image_shape() const {
 
 int64_t TensorDataset::size(Split split) const { return tensors(split).images.size(0); }
 
+std::string TensorDataset::generator() const {
+  const Augmentation aug = train_augmentation();
+  // Order (stream 0) and augmentation (stream 1) of epoch e come from epoch_generator(seed, e, stream).
+  return options_.shuffle() || aug.crop_padding > 0 || aug.horizontal_flip
+             ? "data::epoch_generator(run_seed, epoch)"
+             : "none (unshuffled, no augmentation)";
+}
+
 Augmentation TensorDataset::train_augmentation() const {
   return options_.augment() ? augmentation_ : Augmentation{};
 }
@@ -112,9 +130,9 @@ std::unique_ptr<BatchStream> TensorDataset::epoch(Split split, int64_t epoch, Sh
   const int64_t n = size(split);
   auto positions = shard_positions(n, shard, /*equal_shards=*/train);
   auto indices = epoch_indices(n, train && options_.shuffle(), options_.seed(), epoch, shard, train);
-  int64_t count = positions.numel();
+  // The stream stops after the limits and drop_last; the order and the draws are the whole epoch's.
+  const int64_t count = num_examples(split, shard);
   const int64_t bs = batch_size(split);
-  if (train && options_.drop_last()) count = (count / bs) * bs;
 
   std::optional<CropFlipDraws> draws;
   const Augmentation aug = train ? train_augmentation() : Augmentation{};

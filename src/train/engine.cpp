@@ -80,25 +80,44 @@ void stop_counting(const Model& model, EpochMeter& meter, bool counted) {
   for (const auto& t : model.tie_counters) t.counter->set_enabled(false);
 }
 
+/// Epoch `epoch` of `split` on `shard`, held to the dataset's contract: a dataset that ignored its shard
+/// would train every rank on the whole epoch, one that ignored its limits on more than the config says.
+std::unique_ptr<data::BatchStream> open_epoch(const data::Dataset& dataset, data::Split split, int64_t epoch,
+                                              data::Shard shard) {
+  auto stream = dataset.epoch(split, epoch, shard);
+  const int64_t expected = dataset.num_examples(split, shard);
+  TORCH_CHECK(stream, "data '", dataset.name(), "': epoch() returned no stream");
+  TORCH_CHECK(stream->num_examples() == expected, "data '", dataset.name(), "': the ", data::to_string(split),
+              " stream of epoch ", epoch, " for shard ", shard.rank, " of ", shard.world_size, " yields ",
+              stream->num_examples(), " examples, expected ", expected,
+              " (Dataset::num_examples: the shard's part, cut to the limits and drop_last)");
+  return stream;
+}
+
 }  // namespace
 
+data::Shard rank_shard(const distributed::DistributedContext* ctx) {
+  return ctx ? data::Shard{ctx->rank(), ctx->world_size()} : data::Shard{};
+}
+
 EpochResult train_epoch(Model& model, torch::optim::Optimizer& optimizer, const PrecisionPlan& plan,
-                        c10::Device device, BatchSource& data, int64_t epoch,
+                        c10::Device device, const data::Dataset& dataset, int64_t epoch,
                         distributed::DistributedContext* ctx, const TrainEpochHooks& hooks) {
   model.module->train();
+  auto stream = open_epoch(dataset, data::Split::Train, epoch, rank_shard(ctx));
   start_counting(model, hooks.count_ties);
   EpochMeter meter(device);
-  data.for_each_train_batch(epoch, [&](const Batch& batch) {
+  while (auto batch = stream->next()) {
     if (hooks.before_step) hooks.before_step();
-    meter.add(train_step(model, optimizer, plan, device, batch, hooks.scaler, hooks.reducer, hooks.probe));
+    meter.add(train_step(model, optimizer, plan, device, *batch, hooks.scaler, hooks.reducer, hooks.probe));
     if (hooks.after_step) hooks.after_step(meter);
-  });
+  }
   stop_counting(model, meter, hooks.count_ties);
   return meter.reduce(ctx);
 }
 
-EpochResult evaluate(Model& model, BatchSource& data, const PrecisionPlan& plan, c10::Device device,
-                     distributed::DistributedContext* ctx, const EvaluateHooks& hooks) {
+EpochResult evaluate(Model& model, const data::Dataset& dataset, const PrecisionPlan& plan,
+                     c10::Device device, distributed::DistributedContext* ctx, const EvaluateHooks& hooks) {
   model.module->eval();
   torch::NoGradGuard no_grad;
   if (ctx) {
@@ -110,12 +129,13 @@ EpochResult evaluate(Model& model, BatchSource& data, const PrecisionPlan& plan,
   EpochMeter meter(device);
   // The study's test pass had no autocast: mixed precision evaluates in fp32.
   const PrecisionPlan eval_plan = evaluation_plan(plan);
-  data.for_each_test_batch([&](const Batch& batch) {
+  auto stream = open_epoch(dataset, data::Split::Test, 0, rank_shard(ctx));
+  while (auto batch = stream->next()) {
     if (hooks.before_batch) hooks.before_batch();
-    auto x = batch.inputs.to(device, plan.parameter_dtype, /*non_blocking=*/true);
-    auto y = batch.targets.to(device, /*non_blocking=*/true);
+    auto x = batch->images.to(device, plan.parameter_dtype, /*non_blocking=*/true);
+    auto y = batch->labels.to(device, /*non_blocking=*/true);
     meter.add(forward_loss(model, eval_plan, device, x, y));
-  });
+  }
   stop_counting(model, meter, hooks.count_ties);
   return meter.reduce(ctx);
 }

@@ -1,6 +1,7 @@
 #include "tiebreak/train/evaluate.h"
 
 #include "tiebreak/config/config.h"
+#include "tiebreak/config/options.h"
 #include "tiebreak/train/checkpoint.h"
 #include "tiebreak/train/engine.h"
 #include "tiebreak/train/optimizer.h"
@@ -32,12 +33,7 @@ CheckpointEvaluation evaluate_checkpoint(const fs::path& path, const std::vector
   const PrecisionPlan plan = plan_for(cfg.train.precision, cfg.train.half_compute);
   const uint64_t seed = meta.value("run_seed", uint64_t{0});
   torch::manual_seed(seed);
-  DataRequest request;
-  request.seed = seed;
-  request.device = device;
-  request.dtype = plan.parameter_dtype;
-  request.train_batch_size = cfg.data.batch_size;
-  auto data = components.make_data(cfg, request);
+  auto data = components.make_data(cfg, config::to_data_options(cfg, seed, device, plan.parameter_dtype));
   Model model = components.make_model(cfg, *data, seed);
   TORCH_CHECK(model.module && model.forward, "model '", cfg.model.name, "': the factory returned no module");
   model.module->to(device, plan.parameter_dtype);

@@ -1,5 +1,6 @@
 #include "tiebreak/train/half_check.h"
 
+#include "tiebreak/config/options.h"
 #include "tiebreak/models/nonsmooth_layers.h"
 #include "tiebreak/precision/fp32_accumulate.h"
 #include "tiebreak/train/precision.h"
@@ -96,12 +97,7 @@ HalfCheckReport check_half_compute(const config::ExperimentConfig& config, const
               "tensors; CUDA's 16-bit kernels are used as they are), got ", device.str());
   const at::ScalarType dtype = plan_for(precision).parameter_dtype;
 
-  DataRequest request;
-  request.seed = config.train.seed;
-  request.device = device;
-  request.dtype = dtype;
-  request.train_batch_size = config.data.batch_size;
-  auto data = components.make_data(config, request);
+  auto data = components.make_data(config, config::to_data_options(config, config.train.seed, device, dtype));
   Model model = components.make_model(config, *data, config.train.seed);
   TORCH_CHECK(model.module && model.forward, "half-check: model '", config.model.name,
               "': the factory returned no module");
@@ -117,11 +113,13 @@ HalfCheckReport check_half_compute(const config::ExperimentConfig& config, const
   std::vector<std::string> gradient_order;
   int64_t batches = 0;
   int64_t examples = 0;
-  data->for_each_train_batch(0, [&](const Batch& batch) {
-    if (batches >= options.batches) return;
+  auto stream = data->epoch(data::Split::Train, 0);
+  while (batches < options.batches) {
+    auto batch = stream->next();
+    if (!batch) break;
     ++batches;
-    const auto x = batch.inputs.to(device, dtype);
-    const auto y = batch.targets.to(device);
+    const auto x = batch->images.to(device, dtype);
+    const auto y = batch->labels.to(device);
     examples += x.size(0);
 
     // Running statistics change with every forward in training mode; the
@@ -164,7 +162,7 @@ HalfCheckReport check_half_compute(const config::ExperimentConfig& config, const
       row.differing += distance.gt(0).sum().item<int64_t>();
       row.max_ulp_distance = std::max(row.max_ulp_distance, distance.max().item<int64_t>());
     }
-  });
+  }
   TORCH_CHECK(batches > 0, "half-check: data '", config.data.dataset,
               "': the training set produced no batches");
   for (auto& p : model.module->parameters()) p.mutable_grad() = at::Tensor();

@@ -33,10 +33,10 @@ bool apply_update(torch::optim::Optimizer& optimizer, DynamicLossScaler* scaler)
 }
 
 StepOutput train_step(Model& model, torch::optim::Optimizer& optimizer, const PrecisionPlan& plan,
-                      const torch::Device& device, const Batch& batch, DynamicLossScaler* scaler,
+                      const torch::Device& device, const data::Batch& batch, DynamicLossScaler* scaler,
                       distributed::GradientAllReducer* reducer, StepProbe* probe) {
-  auto x = batch.inputs.to(device, plan.parameter_dtype, /*non_blocking=*/true);
-  auto y = batch.targets.to(device, /*non_blocking=*/true);
+  auto x = batch.images.to(device, plan.parameter_dtype, /*non_blocking=*/true);
+  auto y = batch.labels.to(device, /*non_blocking=*/true);
   optimizer.zero_grad();
   const bool probed = probe != nullptr && probe->begin_step();
   auto out = forward_loss(model, plan, device, x, y);

@@ -2,6 +2,7 @@
 
 #include "train/progress.h"
 
+#include "tiebreak/config/options.h"
 #include "tiebreak/core/atomic_file.h"
 #include "tiebreak/core/build_info.h"
 #include "tiebreak/core/run_lock.h"
@@ -61,35 +62,30 @@ struct Trainee {
   CheckpointParts parts() const { return {model.module.get(), optimizer.get(), scaler.get()}; }
 };
 
-/// This rank's data: data.batch_size / world_size examples per step, its shard of every epoch.
-std::shared_ptr<BatchSource> make_run_data(const config::ExperimentConfig& cfg, const Components& components,
-                                           uint64_t seed, c10::Device device, const PrecisionPlan& plan,
-                                           distributed::DistributedContext* ctx, spdlog::logger& log) {
-  DataRequest request;
-  request.seed = seed;
-  request.device = device;
-  request.dtype = plan.parameter_dtype;
+/// This rank's data: data.batch_size / world_size examples per step; the engine reads its shard of every
+/// epoch (rank_shard).
+std::shared_ptr<data::Dataset> make_run_data(const config::ExperimentConfig& cfg,
+                                             const Components& components, uint64_t seed, c10::Device device,
+                                             const PrecisionPlan& plan, distributed::DistributedContext* ctx,
+                                             spdlog::logger& log) {
   const int64_t world_size = ctx ? ctx->world_size() : 1;
   TORCH_CHECK(cfg.data.batch_size % world_size == 0, "data.batch_size: ", cfg.data.batch_size,
               " does not split over ", world_size,
               " ranks: expected a multiple of the world size (it is the global "
               "batch, all ranks together)");
-  request.shard = data::Shard{ctx ? ctx->rank() : 0, world_size};
-  request.train_batch_size = cfg.data.batch_size / world_size;
-  auto data = components.make_data(cfg, request);
-  TORCH_CHECK(data->shard().rank == request.shard.rank && data->shard().world_size == world_size, "data '",
-              cfg.data.dataset, "': the data source delivers shard ", data->shard().rank, " of ",
-              data->shard().world_size, ", not the requested ", request.shard.rank, " of ", world_size,
-              " (a data-parallel run needs a source that honours DataRequest::shard)");
-  log.info("data: {}{}", data->describe(),
-           ctx ? fmt::format(" on each of {} ranks, {} examples per rank and step", world_size,
-                             request.train_batch_size)
-               : "");
+  const int64_t rank_batch = cfg.data.batch_size / world_size;
+  auto data = components.make_data(
+      cfg, config::to_data_options(cfg, seed, device, plan.parameter_dtype).train_batch_size(rank_batch));
+  TORCH_CHECK(data, "data.dataset: ", cfg.data.dataset, ": the data factory returned no dataset");
+  log.info(
+      "data: {}{}", data->describe(rank_shard(ctx)),
+      ctx ? fmt::format(" on each of {} ranks, {} examples per rank and step", world_size, rank_batch) : "");
   return data;
 }
 
 Trainee make_trainee(const config::ExperimentConfig& cfg, const Components& components,
-                     const BatchSource& data, uint64_t seed, c10::Device device, const PrecisionPlan& plan) {
+                     const data::Dataset& data, uint64_t seed, c10::Device device,
+                     const PrecisionPlan& plan) {
   Trainee t;
   t.model = components.make_model(cfg, data, seed);
   TORCH_CHECK(t.model.module && t.model.forward, "model '", cfg.model.name,
@@ -148,7 +144,7 @@ std::unique_ptr<distributed::GradientAllReducer> replicate_across_ranks(distribu
 }
 
 std::unique_ptr<zones::ZoneProbe> make_probe(const config::ExperimentConfig& cfg,
-                                             const Components& components, const BatchSource& data,
+                                             const Components& components, const data::Dataset& data,
                                              uint64_t seed, Model& model, const PrecisionPlan& plan,
                                              c10::Device device, const distributed::DistributedContext* ctx,
                                              spdlog::logger& log) {
@@ -263,7 +259,7 @@ Interrupted interruption(const fs::path& dir, const config::ExperimentConfig& cf
 struct RunSetup {
   c10::Device device = c10::kCPU;
   PrecisionPlan plan;
-  std::shared_ptr<BatchSource> data;
+  std::shared_ptr<data::Dataset> data;
   Trainee trainee;
   int64_t start_epoch = 0;
   std::unique_ptr<distributed::GradientAllReducer> reducer;
@@ -320,7 +316,7 @@ EpochMetrics run_epoch(RunSetup& s, const config::ExperimentConfig& cfg, int64_t
   const double lr = learning_rate_at(cfg.train.schedule, cfg.train.optimizer.lr, epoch, cfg.train.epochs);
   set_learning_rate(*s.trainee.optimizer, lr);
   const auto t0 = std::chrono::steady_clock::now();
-  progress.start_epoch(epoch, s.data->train_size());
+  progress.start_epoch(epoch, s.data->num_examples(data::Split::Train, rank_shard(ctx)));
   if (s.probe) s.probe->start_epoch();
   TrainEpochHooks hooks;
   hooks.scaler = s.trainee.scaler.get();
@@ -499,9 +495,8 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
 }
 
 void check_runnable(const config::ExperimentConfig& config, const Components& components) {
-  DataRequest request;  // the CPU, one process: what the config names, not where it will run
-  request.train_batch_size = config.data.batch_size;
-  auto data = components.make_data(config, request);
+  // The CPU, one process: what the config names, not where it will run.
+  auto data = components.make_data(config, config::to_data_options(config));
   TORCH_CHECK(data, "data.dataset: ", config.data.dataset, ": the data factory returned no dataset");
   try {
     Model model = components.make_model(config, *data, 0);
@@ -510,16 +505,15 @@ void check_runnable(const config::ExperimentConfig& config, const Components& co
     // larger than what is left of them) fails here, not at the first step.
     torch::NoGradGuard no_grad;
     model.module->eval();
-    std::vector<int64_t> shape{1};
-    for (auto d : data->input_shape()) shape.push_back(d);
-    model.forward(torch::zeros(shape));
+    const auto image = data->image_shape();
+    model.forward(torch::zeros({1, image.channels, image.height, image.width}));
   } catch (const std::exception& e) {
     std::string what = e.what();
     if (auto* c10 = dynamic_cast<const c10::Error*>(&e)) what = c10->what_without_backtrace();
-    std::string shape;
-    for (auto d : data->input_shape()) shape += (shape.empty() ? "" : "x") + std::to_string(d);
+    const auto image = data->image_shape();
     TORCH_CHECK(false, "model.name: ", config.model.name, " cannot train on data.dataset ",
-                config.data.dataset, " (", shape, " images): ", what.substr(0, what.find('\n')));
+                config.data.dataset, " (", image.channels, "x", image.height, "x", image.width,
+                " images): ", what.substr(0, what.find('\n')));
   }
 }
 

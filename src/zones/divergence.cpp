@@ -2,6 +2,7 @@
 
 #include "zones/internal.h"
 
+#include "tiebreak/config/options.h"
 #include "tiebreak/core/atomic_file.h"
 #include "tiebreak/train/checkpoint.h"
 #include "tiebreak/train/engine.h"
@@ -131,11 +132,8 @@ DivergenceResult run_divergence(const config::LoadedConfig& config, const Diverg
   std::vector<config::LoadedConfig> configs;
   for (const auto& value : options.values)
     configs.push_back(detail::variant(config, precision, options.key, value, train_limit));
-  train::DataRequest request;
-  request.seed = seed;
-  request.device = device;
-  request.dtype = plan.parameter_dtype;
-  auto data = components.make_data(configs[0].config, request);
+  auto data = components.make_data(
+      configs[0].config, config::to_data_options(configs[0].config, seed, device, plan.parameter_dtype));
   std::vector<Network> nets(options.values.size());
   for (size_t k = 0; k < nets.size(); ++k) {
     nets[k].model = components.make_model(configs[k].config, *data, seed);
@@ -210,13 +208,13 @@ DivergenceResult run_divergence(const config::LoadedConfig& config, const Diverg
   for (int64_t epoch = start; epoch < epochs; ++epoch) {
     const double lr = train::learning_rate_at(cfg.train.schedule, result.lr, epoch, epochs);
     for (auto& net : nets) train::set_learning_rate(*net.optimizer, lr);
-    int64_t index = 0;
-    data->for_each_train_batch(epoch, [&](const train::Batch& batch) {
-      if (options.batch_limit > 0 && index >= options.batch_limit) return;
-      ++index;
+    auto stream = data->epoch(data::Split::Train, epoch);
+    for (int64_t index = 0; options.batch_limit <= 0 || index < options.batch_limit; ++index) {
+      auto batch = stream->next();
+      if (!batch) break;
       for (auto& net : nets)
-        train::train_step(net.model, *net.optimizer, plan, device, batch, net.scaler.get());
-    });
+        train::train_step(net.model, *net.optimizer, plan, device, *batch, net.scaler.get());
+    }
     result.records.push_back(measure(epoch + 1));
     persist(epoch + 1);
     if (log) {

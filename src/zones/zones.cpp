@@ -2,6 +2,7 @@
 
 #include "zones/internal.h"
 
+#include "tiebreak/config/options.h"
 #include "tiebreak/core/atomic_file.h"
 #include "tiebreak/models/nonsmooth_layers.h"
 #include "tiebreak/train/engine.h"
@@ -179,11 +180,8 @@ ZonesResult run_zones(const config::LoadedConfig& config, const ZonesOptions& op
 
     for (int64_t init = 0; init < summary.initializations; ++init) {
       const uint64_t seed = base_seed + static_cast<uint64_t>(init);
-      train::DataRequest request;
-      request.seed = seed;
-      request.device = device;
-      request.dtype = plan.parameter_dtype;
-      auto data = components.make_data(config_a.config, request);
+      auto data = components.make_data(
+          config_a.config, config::to_data_options(config_a.config, seed, device, plan.parameter_dtype));
       Network a, b;
       a.model = components.make_model(config_a.config, *data, seed);
       b.model = components.make_model(config_b.config, *data, seed);
@@ -223,15 +221,17 @@ ZonesResult run_zones(const config::LoadedConfig& config, const ZonesOptions& op
           train::set_learning_rate(*b.optimizer, lr);
         }
         int64_t index = 0;
-        data->for_each_train_batch(epoch, [&](const train::Batch& batch) {
-          if (options.batch_limit > 0 && index >= options.batch_limit) return;
+        auto stream = data->epoch(data::Split::Train, epoch);
+        while (options.batch_limit <= 0 || index < options.batch_limit) {
+          auto batch = stream->next();
+          if (!batch) break;
           BatchRecord record;
           record.precision = precision;
           record.initialization = init;
           record.epoch = epoch;
           record.batch = index++;
-          auto x = batch.inputs.to(device, plan.parameter_dtype);
-          auto y = batch.targets.to(device);
+          auto x = batch->images.to(device, plan.parameter_dtype);
+          auto y = batch->labels.to(device);
           std::vector<at::Tensor> low_masks;
           for (auto* net : {&a, &b}) {
             const bool is_a = net == &a;
@@ -294,7 +294,7 @@ ZonesResult run_zones(const config::LoadedConfig& config, const ZonesOptions& op
             }
           }
           result.batches.push_back(std::move(record));
-        });
+        }
 
         if (options.train) {
           EpochRecord row;

@@ -47,7 +47,7 @@ TEST(ToDataOptions, EveryDataFieldReachesTheOptions) {
   ExperimentConfig c;
   c.data.dataset = "cifar-10";
   c.data.root = "/data";
-  c.data.batch_size = 96;  // the global batch: the argument is this rank's
+  c.data.batch_size = 96;
   c.data.test_batch_size = 77;
   c.data.shuffle = false;
   c.data.augmentation = Augmentation::None;
@@ -58,10 +58,14 @@ TEST(ToDataOptions, EveryDataFieldReachesTheOptions) {
   c.data.files.train = {"a.bin", "b.bin"};
   c.data.files.test = {"t.bin"};
   c.data.synthetic = {11, 5, 3, {3, 8, 8}};
-  const auto o = to_data_options(c, 17, c10::Device(c10::kCPU), c10::kHalf, 48);
+  c.data.train_limit = 300;
+  c.data.test_limit = 70;
+  const auto o = to_data_options(c, 17, c10::Device(c10::kCPU), c10::kHalf);
   EXPECT_EQ(o.name(), "cifar-10");
   EXPECT_EQ(o.root(), "/data");
-  EXPECT_EQ(o.train_batch_size(), 48);
+  EXPECT_EQ(o.train_batch_size(), 96);  // the global batch: a data-parallel rank sets its own part
+  EXPECT_EQ(o.train_limit(), 300);
+  EXPECT_EQ(o.test_limit(), 70);
   EXPECT_EQ(o.test_batch_size(), 77);
   EXPECT_FALSE(o.shuffle());
   EXPECT_FALSE(o.augment());
@@ -79,7 +83,7 @@ TEST(ToDataOptions, EveryDataFieldReachesTheOptions) {
   EXPECT_EQ(o.dtype(), c10::kHalf);
   EXPECT_EQ(o.device(), c10::Device(c10::kCPU));
   c.data.augmentation = Augmentation::Standard;
-  EXPECT_TRUE(to_data_options(c, 0, c10::Device(c10::kCPU), c10::kFloat, 1).augment());
+  EXPECT_TRUE(to_data_options(c).augment());
 }
 
 }  // namespace

@@ -1,3 +1,4 @@
+#include "data/fixtures.h"
 #include "support/test_support.h"
 #include "tiebreak/data/error.h"
 #include "tiebreak/data/sampler.h"
@@ -10,6 +11,8 @@
 
 namespace tiebreak::data {
 namespace {
+
+using tiebreak::testing::expect_data_error;
 
 // Image i carries its id in two pixels, i / 256 at (0, 0) and i mod 256 elsewhere, and is labelled
 // i mod 10, so a batch shows exactly which examples it holds and whether images and labels stayed together.
@@ -217,10 +220,106 @@ TEST(DataBatches, InvalidTensorsAreRejected) {
   ImageTensors bad_labels{good.images, torch::full({10}, 12, torch::kLong)};
   EXPECT_THROW(TensorDataset(DataOptions(), "x", bad_labels, good, 10, half_normalization(1), {}), DataError);
   ImageTensors floats{good.images.to(torch::kFloat32), good.labels};
+  // Pixels in one split and features in the other.
   EXPECT_THROW(TensorDataset(DataOptions(), "x", floats, good, 10, half_normalization(1), {}), DataError);
+  // Floating images are not normalized: a normalization given for them is a mistake, not ignored.
+  expect_data_error([&] { TensorDataset(DataOptions(), "x", floats, floats, 10, half_normalization(1), {}); },
+                    {"x: floating images are delivered as they are, expected an empty normalization"});
+  EXPECT_NO_THROW(TensorDataset(DataOptions(), "x", floats, floats, 10, Normalization{}, {}));
+  ImageTensors ints{good.images.to(torch::kInt), good.labels};
+  EXPECT_THROW(TensorDataset(DataOptions(), "x", ints, ints, 10, Normalization{}, {}), DataError);
   EXPECT_THROW(
       TensorDataset(DataOptions().train_batch_size(0), "x", good, good, 10, half_normalization(1), {}),
       DataError);
+  expect_data_error(
+      [&] { TensorDataset(DataOptions("x").test_limit(-1), "x", good, good, 10, half_normalization(1), {}); },
+      {"x: DataOptions train_limit, test_limit: expected >= 0 (0: every example), got 0 and -1"});
+}
+
+TEST(DataBatches, FloatingImagesComeAsTheyAreInTheOrderOfTheRealDatasets) {
+  // Image i is the float i: a batch shows which examples it holds, and that nothing normalized them.
+  // A dataset a test or an embedder builds from tensors visits an epoch in the order the real datasets
+  // draw for the same (seed, epoch, shard), so run.json's seeds.shuffle names what ran for both.
+  const int64_t n = 50;
+  auto ids = torch::arange(n, torch::kFloat).view({n, 1, 1, 1});
+  ImageTensors split{ids, torch::zeros({n}, torch::kLong)};
+  TensorDataset ds(DataOptions().seed(11).train_batch_size(7).test_batch_size(10), "ids", split, split, 2,
+                   Normalization{}, Augmentation{});
+  for (const Shard shard : {Shard{0, 1}, Shard{1, 3}}) {
+    std::vector<torch::Tensor> seen;
+    auto stream = ds.epoch(Split::Train, 3, shard);
+    while (auto b = stream->next()) {
+      EXPECT_LE(b->images.size(0), 7);
+      EXPECT_EQ(b->images.scalar_type(), torch::kFloat32);
+      seen.push_back(b->images.flatten().to(torch::kLong));
+    }
+    EXPECT_TRUE(torch::equal(torch::cat(seen), epoch_indices(n, true, 11, 3, shard, true)))
+        << "shard " << shard.rank << "/" << shard.world_size;
+  }
+  EXPECT_EQ(ds.generator(), "data::epoch_generator(run_seed, epoch)");
+  // In the options' dtype, values unchanged; the test split in file order.
+  TensorDataset half(DataOptions().dtype(torch::kFloat16).test_batch_size(64), "ids", split, split, 2,
+                     Normalization{}, Augmentation{});
+  auto b = half.epoch(Split::Test, 0)->next();
+  EXPECT_EQ(b->images.scalar_type(), torch::kFloat16);
+  EXPECT_TRUE(torch::equal(b->images, ids.to(torch::kFloat16)));
+}
+
+TEST(DataBatches, LimitsCutEveryEpochToItsFirstPositionsOnEveryShard) {
+  const int64_t n = 1003;
+  auto limited =
+      numbered_dataset(DataOptions().seed(9).train_batch_size(50).train_limit(301).test_limit(101), n);
+  // One process: the first 301 positions of the epoch's permutation, in batches of 50 (the last holds 1).
+  auto whole = epoch_indices(n, true, 9, 4, {}, true);
+  auto ids = epoch_ids(*limited, Split::Train, 4);
+  ASSERT_EQ(ids.size(), 7u);
+  EXPECT_EQ(ids.back().numel(), 1);
+  EXPECT_TRUE(torch::equal(torch::cat(ids), whole.slice(0, 0, 301)));
+  EXPECT_EQ(limited->num_examples(Split::Train), 301);
+  EXPECT_EQ(limited->num_batches(Split::Train), 7);
+  // Another epoch, another subset.
+  EXPECT_FALSE(torch::equal(std::get<0>(torch::sort(torch::cat(epoch_ids(*limited, Split::Train, 5)))),
+                            std::get<0>(torch::sort(whole.slice(0, 0, 301)))));
+  // Four ranks: 301 / 4 = 75 each, every rank's first 75 strided positions: together the epoch's first 300.
+  for (int64_t rank = 0; rank < 4; ++rank) {
+    auto part = torch::cat(epoch_ids(*limited, Split::Train, 4, {rank, 4}));
+    EXPECT_EQ(limited->num_examples(Split::Train, {rank, 4}), 75);
+    EXPECT_TRUE(torch::equal(part, whole.slice(0, rank, 300, 4))) << "rank " << rank;
+  }
+  // The test split: the first 101 in order; over 3 ranks 34 + 34 + 33, without loss or overlap.
+  EXPECT_TRUE(
+      torch::equal(torch::cat(epoch_ids(*limited, Split::Test, 0)), torch::arange(101, torch::kLong)));
+  std::vector<torch::Tensor> test_parts;
+  for (int64_t rank = 0; rank < 3; ++rank) {
+    test_parts.push_back(torch::cat(epoch_ids(*limited, Split::Test, 0, {rank, 3})));
+    EXPECT_EQ(test_parts.back().numel(), limited->num_examples(Split::Test, {rank, 3}));
+    EXPECT_EQ(test_parts.back().numel(), rank < 2 ? 34 : 33);
+  }
+  EXPECT_TRUE(
+      torch::equal(std::get<0>(torch::sort(torch::cat(test_parts))), torch::arange(101, torch::kLong)));
+  // drop_last applies to what the limit leaves; a limit beyond the split changes nothing.
+  auto dropped =
+      numbered_dataset(DataOptions().seed(9).train_batch_size(50).train_limit(301).drop_last(true), n);
+  EXPECT_EQ(dropped->num_examples(Split::Train), 300);
+  EXPECT_TRUE(torch::equal(torch::cat(epoch_ids(*dropped, Split::Train, 4)), whole.slice(0, 0, 300)));
+  auto beyond = numbered_dataset(DataOptions().train_limit(5000).test_limit(5000), n, 250);
+  EXPECT_EQ(beyond->num_examples(Split::Train), n);
+  EXPECT_EQ(beyond->num_examples(Split::Test), 250);
+  EXPECT_EQ(beyond->describe(), "numbered (1003 train / 250 test examples per epoch)");
+  EXPECT_EQ(limited->describe({1, 4}), "numbered (75 train / 25 test examples per epoch)");
+}
+
+TEST(DataBatches, GeneratorNamesTheRandomStreamThatRuns) {
+  const std::string drawn = "data::epoch_generator(run_seed, epoch)";
+  EXPECT_EQ(numbered_dataset(DataOptions())->generator(), drawn);
+  EXPECT_EQ(numbered_dataset(DataOptions().shuffle(false))->generator(),
+            "none (unshuffled, no augmentation)");
+  // Augmentation draws from the same (seed, epoch) stream, unshuffled or not; switched off, nothing is drawn.
+  EXPECT_EQ(numbered_dataset(DataOptions().shuffle(false), 1000, 250, Augmentation{4, false})->generator(),
+            drawn);
+  EXPECT_EQ(numbered_dataset(DataOptions().shuffle(false).augment(false), 1000, 250, Augmentation{4, true})
+                ->generator(),
+            "none (unshuffled, no augmentation)");
 }
 
 }  // namespace

@@ -69,7 +69,7 @@ TEST(LrSearch, WritesTrialsAndTheBestRatePerBetaAndReusesFinishedTrials) {
   std::map<double, int> built;
   auto components = testing::synthetic_components();
   components.make_model = [&built, make = components.make_model](const config::ExperimentConfig& c,
-                                                                 const BatchSource& data, uint64_t seed) {
+                                                                 const data::Dataset& data, uint64_t seed) {
     ++built[c.nonsmooth.beta];
     return make(c, data, seed);
   };
@@ -136,7 +136,7 @@ TEST(LrSearch, AFailedTrialIsRecordedAndTheSearchGoesOn) {
   o.verbose = false;
   auto components = testing::synthetic_components();
   auto make_model = components.make_model;
-  components.make_model = [make_model](const config::ExperimentConfig& cfg, const BatchSource& data,
+  components.make_model = [make_model](const config::ExperimentConfig& cfg, const data::Dataset& data,
                                        uint64_t seed) {
     // A failure at the first training step, as a learning rate that overflows one would be (the checks
     // before the search build the model and run it in eval mode, as they do for real).

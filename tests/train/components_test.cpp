@@ -1,4 +1,6 @@
 // default_components(): what a config names reaches the model and the data the trainer gets.
+#include "tiebreak/config/options.h"
+#include "tiebreak/data/tensor_dataset.h"
 #include "tiebreak/models/nonsmooth_layers.h"
 #include "tiebreak/nn/modules/activation.h"
 #include "tiebreak/nn/modules/norm_pool.h"
@@ -15,11 +17,12 @@ config::ExperimentConfig config_of(const nlohmann::json& j) {
   return config::config_from_json(j, "test").config;
 }
 
-/// A stand-in data source of the given image shape (make_model reads only the shape and the classes).
-std::shared_ptr<BatchSource> shaped(int64_t channels, int64_t size, int64_t classes = 10) {
-  auto x = torch::zeros({4, channels, size, size});
-  auto y = torch::zeros({4}, torch::kLong);
-  return std::make_shared<TensorBatchSource>(x, y, x, y, classes, "shape", 0, 2, 2);
+/// A stand-in dataset of the given image shape (make_model reads only the shape and the classes).
+std::shared_ptr<data::Dataset> shaped(int64_t channels, int64_t size, int64_t classes = 10) {
+  data::ImageTensors split{torch::zeros({4, channels, size, size}), torch::zeros({4}, torch::kLong)};
+  return std::make_shared<data::TensorDataset>(
+      data::DataOptions("shape").train_batch_size(2).test_batch_size(2), "shape", split, split, classes,
+      data::Normalization{}, data::Augmentation{});
 }
 
 TEST(DefaultComponents, NonsmoothConfigReachesEveryLayer) {
@@ -87,11 +90,11 @@ TEST(DefaultComponents, UnshuffledDataComesInFileOrderEveryEpoch) {
   auto order = [&](bool shuffle, int64_t epoch) {
     auto d = data;
     d["shuffle"] = shuffle;
-    DataRequest request;
-    request.seed = 3;
-    auto source = default_components().make_data(config_of({{"data", d}}), request);
+    const auto cfg = config_of({{"data", d}});
+    auto dataset = default_components().make_data(cfg, config::to_data_options(cfg, /*seed=*/3));
     std::vector<torch::Tensor> xs;
-    source->for_each_train_batch(epoch, [&](const Batch& b) { xs.push_back(b.inputs.clone()); });
+    auto stream = dataset->epoch(data::Split::Train, epoch);
+    while (auto b = stream->next()) xs.push_back(b->images.clone());
     return torch::cat(xs);
   };
   // Unshuffled: one order, every epoch (the study's volume notebook read CIFAR-10 this way).
@@ -103,6 +106,43 @@ TEST(DefaultComponents, UnshuffledDataComesInFileOrderEveryEpoch) {
   // The same examples either way: a permutation of the file order.
   EXPECT_TRUE(torch::equal(std::get<0>(order(true, 0).flatten(1).sum(1).sort()),
                            std::get<0>(file_order.flatten(1).sum(1).sort())));
+}
+
+TEST(DefaultComponents, DataLimitsCutEveryEpochToItsFirstExamples) {
+  // data.train_limit / data.test_limit reach the dataset: each epoch trains on the first 40 positions of its
+  // own permutation (another subset every epoch), the test pass reads the first 10 test images in order.
+  const nlohmann::json data = {
+      {"dataset", "synthetic"}, {"batch_size", 16}, {"test_batch_size", 4},
+      {"train_limit", 40},      {"test_limit", 10}, {"synthetic", {{"train_size", 64}, {"test_size", 16}}}};
+  const auto limited_cfg = config_of({{"data", data}});
+  auto unlimited = data;
+  unlimited.erase("train_limit");
+  unlimited.erase("test_limit");
+  const auto all_cfg = config_of({{"data", unlimited}});
+  auto limited = default_components().make_data(limited_cfg, config::to_data_options(limited_cfg, 5));
+  auto all = default_components().make_data(all_cfg, config::to_data_options(all_cfg, 5));
+  auto images = [](const data::Dataset& d, data::Split split, int64_t epoch) {
+    std::vector<torch::Tensor> xs;
+    std::vector<int64_t> sizes;
+    auto stream = d.epoch(split, epoch);
+    while (auto b = stream->next()) {
+      xs.push_back(b->images);
+      sizes.push_back(b->images.size(0));
+    }
+    return std::make_pair(torch::cat(xs), sizes);
+  };
+  for (int64_t epoch : {0, 1}) {
+    const auto [first, sizes] = images(*limited, data::Split::Train, epoch);
+    EXPECT_EQ(sizes, (std::vector<int64_t>{16, 16, 8}));
+    EXPECT_TRUE(torch::equal(first, images(*all, data::Split::Train, epoch).first.narrow(0, 0, 40)));
+  }
+  EXPECT_FALSE(torch::equal(images(*limited, data::Split::Train, 0).first,
+                            images(*limited, data::Split::Train, 1).first));
+  const auto [test, test_sizes] = images(*limited, data::Split::Test, 0);
+  EXPECT_EQ(test_sizes, (std::vector<int64_t>{4, 4, 2}));
+  EXPECT_TRUE(torch::equal(test, images(*all, data::Split::Test, 0).first.narrow(0, 0, 10)));
+  EXPECT_EQ(limited->num_examples(data::Split::Train), 40);
+  EXPECT_EQ(limited->num_examples(data::Split::Test), 10);
 }
 
 }  // namespace

@@ -1,8 +1,11 @@
 // The training engine every loop runs (trainer, zones, diverge): EpochMeter, train_epoch, evaluate.
 #include "tiebreak/train/engine.h"
 
+#include "support/test_support.h"
 #include "tiebreak/train/optimizer.h"
 #include "train/synthetic_task.h"
+
+#include <gmock/gmock.h>
 
 #include <gtest/gtest.h>
 
@@ -61,10 +64,11 @@ TEST(Engine, TrainEpochIsTrainStepOverTheEpochAndEvaluateTheTestPass) {
       batches = r.batches;
     } else {
       model.module->train();
-      data->for_each_train_batch(1, [&](const Batch& b) {
-        loss_sum += train_step(model, *optimizer, plan, torch::kCPU, b).loss.item<double>();
+      auto stream = data->epoch(data::Split::Train, 1);
+      while (auto b = stream->next()) {
+        loss_sum += train_step(model, *optimizer, plan, torch::kCPU, *b).loss.item<double>();
         ++batches;
-      });
+      }
     }
     const auto tested = evaluate(model, *data, plan, torch::kCPU, nullptr);
     EXPECT_FALSE(model.module->is_training());
@@ -73,9 +77,9 @@ TEST(Engine, TrainEpochIsTrainStepOverTheEpochAndEvaluateTheTestPass) {
     int64_t correct = 0;
     {
       torch::NoGradGuard no_grad;
-      data->for_each_test_batch([&](const Batch& b) {
-        correct += model.forward(b.inputs).argmax(1).eq(b.targets).sum().item<int64_t>();
-      });
+      auto stream = data->epoch(data::Split::Test, 0);
+      while (auto b = stream->next())
+        correct += model.forward(b->images).argmax(1).eq(b->labels).sum().item<int64_t>();
     }
     EXPECT_DOUBLE_EQ(tested.accuracy, static_cast<double>(correct) / 96.0);
     return std::make_tuple(loss_sum / static_cast<double>(batches), tested.loss, tested.accuracy);
@@ -86,6 +90,36 @@ TEST(Engine, TrainEpochIsTrainStepOverTheEpochAndEvaluateTheTestPass) {
   EXPECT_EQ(test_loss_a, test_loss_b);
   EXPECT_EQ(test_acc_a, test_acc_b);
   EXPECT_GT(test_acc_a, 1.0 / 3.0);  // learning, not chance
+}
+
+TEST(Engine, AnEpochMustYieldWhatItsDatasetPromises) {
+  // Options that promise the first 64 examples of each epoch over streams that deliver all 192 (a dataset
+  // that ignores its limits, or its shard on a rank): the engine refuses it before the first step instead
+  // of training on more than the config says.
+  auto cfg = testing::synthetic_config().config;
+  const auto plan = plan_for(config::Precision::Fp32, config::HalfCompute::Fp32Accumulate);
+  auto inner = testing::synthetic_data();
+  testing::ForwardingDataset ignores(inner,
+                                     data::DataOptions(inner->options()).train_limit(64).test_limit(32));
+  Model model = testing::synthetic_model(cfg, ignores, 3);
+  auto optimizer = make_optimizer(cfg.train.optimizer, model.module->parameters());
+  const auto before = model.module->parameters()[0].clone();
+  EXPECT_THAT(
+      tiebreak::testing::error_message(
+          [&] { train_epoch(model, *optimizer, plan, torch::kCPU, ignores, 0, nullptr); }),
+      ::testing::HasSubstr("data 'synthetic': the train stream of epoch 0 for shard 0 of 1 yields 192 "
+                           "examples, expected 64"));
+  EXPECT_TRUE(torch::equal(model.module->parameters()[0], before)) << "no step before the check";
+  EXPECT_THAT(
+      tiebreak::testing::error_message([&] { evaluate(model, ignores, plan, torch::kCPU, nullptr); }),
+      ::testing::HasSubstr("the test stream of epoch 0 for shard 0 of 1 yields 96 examples, expected 32"));
+  // The same options honoured: 64 examples in two steps, 32 test examples.
+  auto limited =
+      testing::synthetic_data(192, 96, data::DataOptions(inner->options()).train_limit(64).test_limit(32));
+  const auto trained = train_epoch(model, *optimizer, plan, torch::kCPU, *limited, 0, nullptr);
+  EXPECT_EQ(trained.examples, 64);
+  EXPECT_EQ(trained.batches, 2);
+  EXPECT_EQ(evaluate(model, *limited, plan, torch::kCPU, nullptr).examples, 32);
 }
 
 }  // namespace

@@ -49,32 +49,33 @@ TEST(Interrupt, AStopRequestEndsTheRunBetweenStepsAndResumeGivesTheUninterrupted
   auto components = testing::synthetic_components();
   auto make_data = components.make_data;
   int64_t steps = 0;
-  components.make_data = [&](const config::ExperimentConfig& cfg, const DataRequest& request) {
-    class Counting : public BatchSource {
+  components.make_data = [&](const config::ExperimentConfig& cfg, const data::DataOptions& options) {
+    class Counting : public data::BatchStream {
      public:
-      Counting(std::shared_ptr<BatchSource> inner, int64_t& steps)
+      Counting(std::unique_ptr<data::BatchStream> inner, int64_t& steps)
           : inner_(std::move(inner)), steps_(steps) {}
-      int64_t num_classes() const override { return inner_->num_classes(); }
-      std::vector<int64_t> input_shape() const override { return inner_->input_shape(); }
-      int64_t train_size() const override { return inner_->train_size(); }
-      int64_t test_size() const override { return inner_->test_size(); }
-      data::Shard shard() const override { return inner_->shard(); }
-      std::string describe() const override { return inner_->describe(); }
-      void for_each_train_batch(int64_t epoch, const std::function<void(const Batch&)>& fn) override {
-        inner_->for_each_train_batch(epoch, [&](const Batch& b) {
-          if (epoch == 1 && ++steps_ == 3) request_stop(SIGTERM);
-          fn(b);
-        });
+      std::optional<data::Batch> next() override {
+        auto b = inner_->next();
+        if (b && ++steps_ == 3) request_stop(SIGTERM);
+        return b;
       }
-      void for_each_test_batch(const std::function<void(const Batch&)>& fn) override {
-        inner_->for_each_test_batch(fn);
-      }
+      int64_t num_batches() const override { return inner_->num_batches(); }
+      int64_t num_examples() const override { return inner_->num_examples(); }
 
      private:
-      std::shared_ptr<BatchSource> inner_;
+      std::unique_ptr<data::BatchStream> inner_;
       int64_t& steps_;
     };
-    return std::make_shared<Counting>(make_data(cfg, request), steps);
+    std::shared_ptr<data::Dataset> inner = make_data(cfg, options);
+    return std::make_shared<testing::ForwardingDataset>(
+        inner, options,
+        [inner, &steps](data::Split split, int64_t epoch,
+                        data::Shard shard) -> std::unique_ptr<data::BatchStream> {
+          auto stream = inner->epoch(split, epoch, shard);
+          if (split == data::Split::Train && epoch == 1)
+            return std::make_unique<Counting>(std::move(stream), steps);
+          return stream;
+        });
   };
   try {
     train_run(config, o, components);
@@ -119,7 +120,7 @@ TEST(Interrupt, AnInProcessSweepStopsAndCountsTheRunInterrupted) {
   o.verbose = false;
   auto components = testing::synthetic_components();
   auto make_model = components.make_model;
-  components.make_model = [&](const config::ExperimentConfig& cfg, const BatchSource& data, uint64_t seed) {
+  components.make_model = [&](const config::ExperimentConfig& cfg, const data::Dataset& data, uint64_t seed) {
     // The first run's model is built after the sweep's checks: a signal arriving during its first epoch.
     static int built = 0;
     if (++built == 3) request_stop(SIGINT);

@@ -1,6 +1,7 @@
 #include "tiebreak/train/trainer.h"
 
 #include "support/test_support.h"
+#include "tiebreak/config/options.h"
 #include "tiebreak/core/csv.h"
 #include "tiebreak/core/text_file.h"
 #include "tiebreak/data/sampler.h"
@@ -184,7 +185,7 @@ TEST(Trainer, CheckpointOfAnotherModelIsIncompatible) {
   TempDir dir;
   run(synthetic_config({"train.stop_after_epoch=1"}), dir.path());
   Components other = synthetic_components();
-  other.make_model = [](const config::ExperimentConfig&, const BatchSource& data, uint64_t) {
+  other.make_model = [](const config::ExperimentConfig&, const data::Dataset& data, uint64_t) {
     torch::nn::Sequential net(torch::nn::Flatten(), torch::nn::Linear(64, data.num_classes()));
     Model m;
     m.module = net.ptr();
@@ -231,7 +232,7 @@ TEST(Trainer, NonFiniteWeightsStopTheRunAndTheRestIsFilledNotCopied) {
 /// The synthetic model, whose logits are +inf on the first `poisoned` training steps (a forward overflow).
 Components poisoned_components(int poisoned) {
   auto c = synthetic_components();
-  c.make_model = [poisoned](const config::ExperimentConfig& cfg, const BatchSource& data, uint64_t seed) {
+  c.make_model = [poisoned](const config::ExperimentConfig& cfg, const data::Dataset& data, uint64_t seed) {
     auto m = testing::synthetic_model(cfg, data, seed);
     auto steps = std::make_shared<int>(0);
     auto inner = m.forward;
@@ -278,7 +279,7 @@ TEST(Trainer, MixedPrecisionEvaluatesInFp32WithoutAutocast) {
   // Records, per forward, whether the module was training and whether CPU autocast was on.
   auto seen = std::make_shared<std::vector<std::pair<bool, bool>>>();
   auto c = synthetic_components();
-  c.make_model = [seen](const config::ExperimentConfig& cfg, const BatchSource& data, uint64_t seed) {
+  c.make_model = [seen](const config::ExperimentConfig& cfg, const data::Dataset& data, uint64_t seed) {
     auto m = testing::synthetic_model(cfg, data, seed);
     auto inner = m.forward;
     auto module = m.module;
@@ -313,8 +314,8 @@ TEST(Trainer, EpochLossIsTheMeanOfTheBatchLossesAsInTheStudy) {
   // 200 examples in batches of 64: three of 64 and one of 8, so the mean of the batch losses differs from the
   // mean over examples. With lr 1e-30 the weights never change, so the batch losses can be recomputed.
   auto c = synthetic_components();
-  c.make_data = [](const config::ExperimentConfig& cfg, const DataRequest& request) {
-    return testing::synthetic_data(200, 50, request.seed, cfg.data.batch_size, cfg.data.test_batch_size);
+  c.make_data = [](const config::ExperimentConfig&, const data::DataOptions& options) {
+    return testing::synthetic_data(200, 50, options);
   };
   const auto cfg = synthetic_config({"train.epochs=1", "data.batch_size=64", "data.test_batch_size=20",
                                      "train.optimizer.lr=1e-30", "train.optimizer.momentum=0"});
@@ -324,18 +325,19 @@ TEST(Trainer, EpochLossIsTheMeanOfTheBatchLossesAsInTheStudy) {
   o.progress = false;
   const auto row = train_run(cfg, o, c).rows.at(0);
 
-  auto data = c.make_data(cfg.config, DataRequest{});
+  auto data = c.make_data(cfg.config, config::to_data_options(cfg.config));
   auto model = c.make_model(cfg.config, *data, 0);
   torch::NoGradGuard no_grad;
   std::vector<double> batch_losses;
   int64_t examples = 0;
   double example_sum = 0;
-  data->for_each_train_batch(0, [&](const Batch& b) {
-    const double l = torch::nn::functional::cross_entropy(model.forward(b.inputs), b.targets).item<double>();
+  auto train_stream = data->epoch(data::Split::Train, 0);
+  while (auto b = train_stream->next()) {
+    const double l = torch::nn::functional::cross_entropy(model.forward(b->images), b->labels).item<double>();
     batch_losses.push_back(l);
-    example_sum += l * b.targets.size(0);
-    examples += b.targets.size(0);
-  });
+    example_sum += l * b->labels.size(0);
+    examples += b->labels.size(0);
+  }
   ASSERT_EQ(batch_losses.size(), 4u);
   double mean = 0;
   for (double l : batch_losses) mean += l / 4;
@@ -343,10 +345,11 @@ TEST(Trainer, EpochLossIsTheMeanOfTheBatchLossesAsInTheStudy) {
   EXPECT_GT(std::abs(mean - example_sum / examples), 1e-4) << "the data do not tell the two means apart";
   std::vector<double> test_losses;
   model.module->eval();
-  data->for_each_test_batch([&](const Batch& b) {
+  auto test_stream = data->epoch(data::Split::Test, 0);
+  while (auto b = test_stream->next()) {
     test_losses.push_back(
-        torch::nn::functional::cross_entropy(model.forward(b.inputs), b.targets).item<double>());
-  });
+        torch::nn::functional::cross_entropy(model.forward(b->images), b->labels).item<double>());
+  }
   ASSERT_EQ(test_losses.size(), 3u);  // 20, 20, 10
   EXPECT_NEAR(row.test_loss, (test_losses[0] + test_losses[1] + test_losses[2]) / 3, 1e-6);
 }
@@ -447,11 +450,14 @@ TEST(Trainer, ExperimentRunsEachSeed) {
   EXPECT_NE(outcomes[0].rows[0].train_loss, outcomes[1].rows[0].train_loss);
 }
 
-TEST(TensorBatchSource, BatchesDependOnlyOnSeedAndEpoch) {
+TEST(TrainerData, BatchesDependOnlyOnSeedAndEpoch) {
+  // What makes a resumed run equal an uninterrupted one: the trainer's data (a data::TensorDataset here)
+  // gives epoch e the same batches whatever happened before, and the seed reaches the order.
   auto collect = [&](uint64_t seed, int64_t epoch) {
     auto data = testing::synthetic_data(50, 10, seed, 16, 10);
     std::vector<torch::Tensor> ys;
-    data->for_each_train_batch(epoch, [&](const Batch& b) { ys.push_back(b.targets.clone()); });
+    auto stream = data->epoch(data::Split::Train, epoch);
+    while (auto b = stream->next()) ys.push_back(b->labels.clone());
     return torch::cat(ys);
   };
   EXPECT_TRUE(torch::equal(collect(3, 2), collect(3, 2)));
@@ -460,21 +466,16 @@ TEST(TensorBatchSource, BatchesDependOnlyOnSeedAndEpoch) {
   EXPECT_EQ(collect(0, 0).numel(), 50);
 }
 
-TEST(TensorBatchSource, DrawsTheOrderOfTheRealDatasets) {
-  // One random stream: a tensor source visits an epoch in the order data::epoch_indices gives the real
-  // datasets for the same (seed, epoch, shard), so run.json's seeds.shuffle names what ran for both.
-  const int64_t n = 50;
-  auto ids = torch::arange(n, torch::kFloat).reshape({n, 1});
-  auto targets = torch::zeros({n}, torch::kLong);
-  for (const data::Shard shard : {data::Shard{0, 1}, data::Shard{1, 3}}) {
-    TensorBatchSource source(ids, targets, ids, targets, 2, "ids", 11, 7, 10, shard);
-    std::vector<torch::Tensor> seen;
-    source.for_each_train_batch(3,
-                                [&](const Batch& b) { seen.push_back(b.inputs.flatten().to(torch::kLong)); });
-    EXPECT_TRUE(torch::equal(torch::cat(seen), data::epoch_indices(n, true, 11, 3, shard, true)))
-        << "shard " << shard.rank << "/" << shard.world_size;
-    EXPECT_EQ(source.generator(), "data::epoch_generator(run_seed, epoch)");
-  }
+TEST(TrainerData, RunJsonRecordsTheGeneratorOfTheDataThatRan) {
+  TempDir dir;
+  run(synthetic_config({"train.epochs=1"}), dir / "shuffled");
+  run(synthetic_config({"train.epochs=1", "data.shuffle=false"}), dir / "unshuffled");
+  auto seeds = [&](const char* name) {
+    return nlohmann::json::parse(read_text(dir / name / "run.json")).at("seeds").at("shuffle");
+  };
+  EXPECT_EQ(seeds("shuffled"), "data::epoch_generator(run_seed, epoch)");
+  // The synthetic task has no augmentation: unshuffled, nothing is drawn.
+  EXPECT_EQ(seeds("unshuffled"), "none (unshuffled, no augmentation)");
 }
 
 }  // namespace

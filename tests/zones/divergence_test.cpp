@@ -1,6 +1,7 @@
 // tiebreak diverge: the study's weight-divergence experiment (train_vs_weights.ipynb).
 #include "tiebreak/zones/divergence.h"
 #include "tiebreak/core/text_file.h"
+#include "tiebreak/data/tensor_dataset.h"
 #include "tiebreak/models/registry.h"
 
 #include "support/test_support.h"
@@ -33,16 +34,16 @@ config::LoadedConfig divergence_config(const std::vector<std::string>& overrides
 // positive values: β changes the gradients.
 train::Components lenet_components() {
   train::Components c;
-  c.make_data = [](const config::ExperimentConfig& cfg, const train::DataRequest& request) {
+  c.make_data = [](const config::ExperimentConfig&, const data::DataOptions& options) {
     auto gen = at::make_generator<at::CPUGeneratorImpl>(11);
     auto x = torch::full({64, 1, 28, 28}, -1.0);  // MNIST's black after its (0.5, 0.5) normalization
     x.narrow(2, 8, 12).narrow(3, 8, 12).copy_(torch::randn({64, 1, 12, 12}, gen).clamp_min(0));
     auto y = torch::randint(0, 10, {64}, gen, torch::kLong);
-    return std::make_shared<train::TensorBatchSource>(x, y, x.narrow(0, 0, 32), y.narrow(0, 0, 32), 10,
-                                                      "mnist-like", request.seed, cfg.data.batch_size,
-                                                      cfg.data.test_batch_size);
+    return std::make_shared<data::TensorDataset>(options, "mnist-like", data::ImageTensors{x, y},
+                                                 data::ImageTensors{x.narrow(0, 0, 32), y.narrow(0, 0, 32)},
+                                                 10, data::Normalization{}, data::Augmentation{});
   };
-  c.make_model = [](const config::ExperimentConfig& cfg, const train::BatchSource&, uint64_t seed) {
+  c.make_model = [](const config::ExperimentConfig& cfg, const data::Dataset&, uint64_t seed) {
     auto any = models::make_model(
         models::ModelOptions("lenet5").in_channels(1).image_size(28).num_classes(10).seed(seed).nonsmooth(
             nn::Nonsmooth().beta(cfg.nonsmooth.beta).formulation(cfg.nonsmooth.formulation)));

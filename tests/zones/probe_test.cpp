@@ -2,6 +2,7 @@
 
 #include "support/test_support.h"
 #include "support/tiny_lenet.h"
+#include "tiebreak/config/options.h"
 #include "tiebreak/core/csv.h"
 #include "tiebreak/models/nonsmooth_layers.h"
 #include "tiebreak/nn/modules/activation.h"
@@ -67,7 +68,7 @@ std::string trajectory(const fs::path& dir) {
 /// Parameters and buffers of the run's last checkpoint, bit for bit (as raw bytes).
 std::vector<std::string> final_state(const config::LoadedConfig& c, const fs::path& dir,
                                      const train::Components& components) {
-  auto data = components.make_data(c.config, train::DataRequest{});
+  auto data = components.make_data(c.config, config::to_data_options(c.config));
   auto model = components.make_model(c.config, *data, 0);
   model.module->to(train::plan_for(c.config.train.precision).parameter_dtype);
   auto optimizer = train::make_optimizer(c.config.train.optimizer, model.module->parameters());
@@ -84,8 +85,7 @@ std::vector<std::string> final_state(const config::LoadedConfig& c, const fs::pa
 
 /// A network with everything a probe must leave untouched: BatchNorm statistics, dropout's random draws,
 /// tiebreak ReLU and MaxPool2d carrying the config's Jacobian choice.
-train::Model dropout_bn_model(const config::ExperimentConfig& cfg, const train::BatchSource& data,
-                              uint64_t seed) {
+train::Model dropout_bn_model(const config::ExperimentConfig& cfg, const data::Dataset& data, uint64_t seed) {
   torch::manual_seed(seed);
   nn::Nonsmooth policy;
   policy.beta(cfg.nonsmooth.beta).formulation(cfg.nonsmooth.formulation).relu_alpha(cfg.nonsmooth.relu_alpha);
@@ -211,15 +211,17 @@ TEST(ZoneProbe, ResumingKeepsTheProbeColumnsOfEarlierEpochs) {
 /// One mini-batch whose every pooling window ties: channel 0 is constant on 2x2 blocks, channel 1 is noise
 /// the (zero-initialised) second conv weight hides. The tied positions see different channel-1 inputs, so
 /// which one gets the gradient changes the weight gradient over the reals: a bifurcation.
-std::shared_ptr<train::BatchSource> tied_data() {
+std::shared_ptr<data::Dataset> tied_data() {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(7);
   auto blocks = torch::randn({32, 1, 4, 4}, gen).repeat_interleave(2, 2).repeat_interleave(2, 3);
   auto x = torch::cat({blocks, torch::randn({32, 1, 8, 8}, gen)}, 1);
   auto y = torch::randint(0, 3, {32}, gen, torch::kLong);
-  return std::make_shared<train::TensorBatchSource>(x, y, x, y, 3, "tied", 0, 32, 32);
+  return std::make_shared<data::TensorDataset>(
+      data::DataOptions("tied").train_batch_size(32).test_batch_size(32), "tied", data::ImageTensors{x, y},
+      data::ImageTensors{x, y}, 3, data::Normalization{}, data::Augmentation{});
 }
 
-train::Model tied_model(const config::ExperimentConfig& cfg, const train::BatchSource& data, uint64_t seed) {
+train::Model tied_model(const config::ExperimentConfig& cfg, const data::Dataset& data, uint64_t seed) {
   nn::Nonsmooth policy;
   policy.beta(cfg.nonsmooth.beta);
   torch::nn::Sequential net;
@@ -241,7 +243,7 @@ train::Model tied_model(const config::ExperimentConfig& cfg, const train::BatchS
 
 TEST(ZoneProbe, ATieHeavyBatchIsInTheBifurcationZone) {
   train::Components components;
-  components.make_data = [](const config::ExperimentConfig&, const train::DataRequest&) {
+  components.make_data = [](const config::ExperimentConfig&, const data::DataOptions&) {
     return tied_data();
   };
   components.make_model = tied_model;
@@ -265,7 +267,7 @@ TEST(ZoneProbe, ATieHeavyBatchIsInTheBifurcationZone) {
 
 TEST(ZoneProbe, ThresholdOverrideAndClassifyOffAreHonoured) {
   train::Components components;
-  components.make_data = [](const config::ExperimentConfig&, const train::DataRequest&) {
+  components.make_data = [](const config::ExperimentConfig&, const data::DataOptions&) {
     return tied_data();
   };
   components.make_model = tied_model;

@@ -1,3 +1,4 @@
+#include "tiebreak/data/tensor_dataset.h"
 #include "tiebreak/models/registry.h"
 #include "tiebreak/nn/modules/pooling.h"
 #include "tiebreak/zones/zones.h"
@@ -49,13 +50,14 @@ TORCH_MODULE(Crafted);
 // Four 1x2x2 images [[1, 1], [0, 0]]: one window with two equal maxima each.
 train::Components crafted_components(torch::Tensor shift) {
   train::Components c;
-  c.make_data = [](const config::ExperimentConfig& cfg, const train::DataRequest& request) {
+  c.make_data = [](const config::ExperimentConfig&, const data::DataOptions& options) {
     auto x = torch::tensor({1.0f, 1.0f, 0.0f, 0.0f}).view({1, 1, 2, 2}).repeat({4, 1, 1, 1});
     auto y = torch::tensor({0, 1, 0, 1}, torch::kLong);
-    return std::make_shared<train::TensorBatchSource>(x, y, x, y, 2, "crafted", request.seed,
-                                                      cfg.data.batch_size, cfg.data.test_batch_size);
+    return std::make_shared<data::TensorDataset>(options, "crafted", data::ImageTensors{x, y},
+                                                 data::ImageTensors{x, y}, 2, data::Normalization{},
+                                                 data::Augmentation{});
   };
-  c.make_model = [shift](const config::ExperimentConfig& cfg, const train::BatchSource&, uint64_t) {
+  c.make_model = [shift](const config::ExperimentConfig& cfg, const data::Dataset&, uint64_t) {
     Crafted net(shift, cfg.nonsmooth.beta);
     train::Model m;
     m.module = net.ptr();
@@ -138,7 +140,7 @@ TEST(ZonesRun, SameChoiceOnBothSidesGivesZeroDiscrepancy) {
 // nonzero background (MNIST's black, -1 after its (0.5, 0.5) normalization) around a random 12x12 stroke.
 train::Components lenet_components(bool background = false) {
   train::Components c;
-  c.make_data = [background](const config::ExperimentConfig& cfg, const train::DataRequest& request) {
+  c.make_data = [background](const config::ExperimentConfig&, const data::DataOptions& options) {
     auto gen = at::make_generator<at::CPUGeneratorImpl>(7);
     auto x = torch::randn({64, 1, 28, 28}, gen).clamp_min_(0);  // many exact zeros: ReLU/pool ties
     if (background) {
@@ -147,11 +149,11 @@ train::Components lenet_components(bool background = false) {
       x.narrow(2, 8, 12).narrow(3, 8, 12).copy_(stroke);
     }
     auto y = torch::randint(0, 10, {64}, gen, torch::kLong);
-    return std::make_shared<train::TensorBatchSource>(x, y, x.narrow(0, 0, 32), y.narrow(0, 0, 32), 10,
-                                                      "random", request.seed, cfg.data.batch_size,
-                                                      cfg.data.test_batch_size);
+    return std::make_shared<data::TensorDataset>(options, "random", data::ImageTensors{x, y},
+                                                 data::ImageTensors{x.narrow(0, 0, 32), y.narrow(0, 0, 32)},
+                                                 10, data::Normalization{}, data::Augmentation{});
   };
-  c.make_model = [](const config::ExperimentConfig& cfg, const train::BatchSource&, uint64_t seed) {
+  c.make_model = [](const config::ExperimentConfig& cfg, const data::Dataset&, uint64_t seed) {
     auto any = models::make_model(models::ModelOptions("lenet5")
                                       .in_channels(1)
                                       .image_size(28)
@@ -187,7 +189,7 @@ TEST(ZonesRun, APairThatDoesNotStartBitIdenticalIsRefused) {
   // seed must stop the run before any discrepancy is measured.
   auto components = lenet_components();
   auto make = components.make_model;
-  components.make_model = [make](const config::ExperimentConfig& cfg, const train::BatchSource& data,
+  components.make_model = [make](const config::ExperimentConfig& cfg, const data::Dataset& data,
                                  uint64_t seed) {
     return make(cfg, data, cfg.nonsmooth.beta == 1 ? seed + 1 : seed);
   };

@@ -23,11 +23,17 @@ namespace tiebreak::config {
 models::ModelOptions to_model_options(const ExperimentConfig& config, int64_t channels, int64_t image_size,
                                       int64_t num_classes, uint64_t seed);
 
-/// The one mapping from a config's `data` section to data::DataOptions. What the run decides, not the
-/// config, comes as arguments: the batch seed, where and in which dtype the batches live, and the training
-/// batch size of this rank (data.batch_size / ranks in a data-parallel run). `data.train_limit` and
-/// `data.test_limit` are not DataOptions: the trainer's batch source applies them.
-data::DataOptions to_data_options(const ExperimentConfig& config, uint64_t seed, c10::Device device,
-                                  c10::ScalarType dtype, int64_t train_batch_size);
+/// The one mapping from a config's `data` section to data::DataOptions (every key of the section,
+/// `data.train_limit`/`data.test_limit` included; the training batch is `data.batch_size`, the global
+/// batch). What the run decides, not the config, comes as arguments: the batch seed (the run's seed), where
+/// and in which dtype the batches live. A data-parallel rank then sets its own part of the batch:
+/// `.train_batch_size(data.batch_size / world_size)`.
+///
+/// Example:
+/// ```
+/// auto mnist = data::make_dataset(to_data_options(loaded.config, run_seed, torch::kCUDA, torch::kHalf));
+/// ```
+data::DataOptions to_data_options(const ExperimentConfig& config, uint64_t seed = 0,
+                                  c10::Device device = c10::kCPU, c10::ScalarType dtype = c10::kFloat);
 
 }  // namespace tiebreak::config

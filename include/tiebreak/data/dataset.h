@@ -27,7 +27,8 @@ struct Normalization {
 };
 
 /// One batch: `images` normalized NCHW in the requested dtype, `labels` int64 [N],
-/// both on the dataset's device.
+/// both on the dataset's device. What the trainer, the zones experiments and the
+/// benchmarks step on.
 struct Batch {
   torch::Tensor images;
   torch::Tensor labels;
@@ -48,7 +49,8 @@ struct Shard {
 };
 
 /// One epoch of batches of one split, produced in order. Not thread-safe; the
-/// dataset that made it must outlive it.
+/// dataset that made it must outlive it. Stopping before the end is allowed
+/// (the stream's destructor releases what it holds).
 class BatchStream {
  public:
   virtual ~BatchStream() = default;
@@ -60,9 +62,17 @@ class BatchStream {
   virtual int64_t num_examples() const = 0;
 };
 
-/// An image-classification dataset with a training and a test split. Every
+/// An image-classification dataset with a training and a test split, the one
+/// data abstraction of tiebreak: the trainer, the zones experiments, the
+/// benchmarks and an embedder's own data (a TensorDataset, or a subclass
+/// through train::Components::make_data) all produce their batches here. Every
 /// epoch's order and augmentation is a function of (options().seed(), epoch)
 /// alone, so a resumed run sees exactly the batches it would have seen.
+///
+/// A subclass implements the virtual functions; its epoch(split, e, shard)
+/// must yield exactly num_examples(split, shard) examples (the shard's
+/// positions of epoch e's order, cut to the limits and drop_last of options())
+/// in batches of batch_size(split): the trainer checks this every epoch.
 ///
 /// Example:
 /// ```
@@ -76,7 +86,8 @@ class BatchStream {
 /// ```
 class Dataset {
  public:
-  explicit Dataset(DataOptions options) : options_(std::move(options)) {}
+  /// Checks what every dataset shares: positive batch sizes, limits >= 0 (a DataError naming the option).
+  explicit Dataset(DataOptions options);
   virtual ~Dataset() = default;
   Dataset(const Dataset&) = delete;
   Dataset& operator=(const Dataset&) = delete;
@@ -92,10 +103,23 @@ class Dataset {
   /// The batches of `split` for `epoch` (0-based), restricted to `shard`.
   virtual std::unique_ptr<BatchStream> epoch(Split split, int64_t epoch, Shard shard = {}) const = 0;
 
+  /// The random stream behind the training split's order and augmentation, as run.json's
+  /// seeds.shuffle records it: "data::epoch_generator(run_seed, epoch)" for tiebreak's datasets that
+  /// shuffle or augment, "none (...)" for those that draw nothing, "not recorded (...)" by default (a
+  /// subclass that does not say).
+  virtual std::string generator() const;
+
   /// options().train_batch_size() or test_batch_size().
   int64_t batch_size(Split split) const;
+  /// Examples one epoch of `split` yields on `shard`: the shard's part of the split (see Shard), cut to
+  /// options().train_limit() / world_size (training) or to the shard's part of the first
+  /// options().test_limit() examples (test), then, for training with drop_last, to whole batches.
+  /// Throws DataError for a shard outside 0 <= rank < world_size.
+  int64_t num_examples(Split split, Shard shard = {}) const;
   /// Batches one epoch of `split` yields on `shard`.
   int64_t num_batches(Split split, Shard shard = {}) const;
+  /// e.g. "mnist (60000 train / 10000 test examples per epoch)": what `shard` reads per epoch.
+  std::string describe(Shard shard = {}) const;
 
  protected:
   DataOptions options_;

@@ -44,6 +44,9 @@ class ImageNetDataset : public Dataset {
   Normalization normalization() const override;
   int64_t size(Split split) const override;
   std::unique_ptr<BatchStream> epoch(Split split, int64_t epoch, Shard shard = {}) const override;
+  /// "data::epoch_generator(run_seed, epoch)" when the training split is shuffled or augmented, else
+  /// "none (unshuffled, no augmentation)".
+  std::string generator() const override;
 
   const ImageFolder& folder(Split split) const { return split == Split::Train ? train_ : test_; }
 

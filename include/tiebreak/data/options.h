@@ -42,6 +42,13 @@ struct DataOptions {
   TORCH_ARG(bool, augment) = true;
   /// Drop the last, smaller training batch.
   TORCH_ARG(bool, drop_last) = false;
+  /// Use only the first `train_limit` positions of every epoch's training order (0: all), counted over all
+  /// ranks together: each of W ranks takes train_limit / W of them (every rank the same number of steps).
+  /// A shuffled epoch thus trains on another random subset each time. For smoke runs and quick sweeps.
+  TORCH_ARG(int64_t, train_limit) = 0;
+  /// Use only the first `test_limit` test examples in file order (0: all), all ranks together,
+  /// partitioned over the ranks without loss.
+  TORCH_ARG(int64_t, test_limit) = 0;
   /// Together with the epoch, the only source of batch order and augmentation.
   TORCH_ARG(uint64_t, seed) = 0;
   /// Where the decoded dataset lives and batches are produced (CUDA when training there).

@@ -92,9 +92,15 @@ struct TrainEpochHooks {
   std::function<void(const EpochMeter&)> after_step;
 };
 
+/// The part of every epoch this process reads: rank r of the W ranks of `ctx` reads data::Shard{r, W}
+/// (null: the whole epoch).
+data::Shard rank_shard(const distributed::DistributedContext* ctx);
+
 /// One training epoch, as the trainer runs it: `model` in training mode, train_step on every batch of
-/// `data`'s epoch `epoch`, the statistics reduced over the ranks of `ctx` (null: this process alone).
-/// The learning rate is the caller's (set_learning_rate before).
+/// `data`'s training split for epoch `epoch` (this rank's shard, see rank_shard), the statistics reduced
+/// over the ranks of `ctx` (null: this process alone). The learning rate is the caller's
+/// (set_learning_rate before). Throws c10::Error when the epoch's stream does not yield
+/// data.num_examples(Split::Train, shard) examples (a dataset that ignores its shard or limits).
 ///
 /// Example:
 /// ```
@@ -102,7 +108,7 @@ struct TrainEpochHooks {
 /// EpochResult r = train_epoch(model, *optimizer, plan, device, *data, epoch, nullptr);
 /// ```
 EpochResult train_epoch(Model& model, torch::optim::Optimizer& optimizer, const PrecisionPlan& plan,
-                        c10::Device device, BatchSource& data, int64_t epoch,
+                        c10::Device device, const data::Dataset& data, int64_t epoch,
                         distributed::DistributedContext* ctx, const TrainEpochHooks& hooks = {});
 
 /// What a test pass does besides evaluating.
@@ -113,12 +119,12 @@ struct EvaluateHooks {
   std::function<void()> before_batch;
 };
 
-/// The test pass, as the study's `test()` ran it: `model` in eval mode (left so), no gradients, inputs in
-/// the parameters' dtype, cross-entropy, the precision's evaluation plan (no autocast: mixed precision
-/// evaluates in fp32; 16-bit plans keep their fp32 accumulation on the CPU). With `ctx`, every rank first
-/// takes rank 0's buffers (BatchNorm's running statistics, the ones its checkpoint keeps) and the
-/// statistics are reduced over the ranks.
-EpochResult evaluate(Model& model, BatchSource& data, const PrecisionPlan& plan, c10::Device device,
+/// The test pass, as the study's `test()` ran it: `model` in eval mode (left so), no gradients, the test
+/// split in file order (this rank's shard), inputs in the parameters' dtype, cross-entropy, the precision's
+/// evaluation plan (no autocast: mixed precision evaluates in fp32; 16-bit plans keep their fp32
+/// accumulation on the CPU). With `ctx`, every rank first takes rank 0's buffers (BatchNorm's running
+/// statistics, the ones its checkpoint keeps) and the statistics are reduced over the ranks.
+EpochResult evaluate(Model& model, const data::Dataset& data, const PrecisionPlan& plan, c10::Device device,
                      distributed::DistributedContext* ctx, const EvaluateHooks& hooks = {});
 
 }  // namespace tiebreak::train

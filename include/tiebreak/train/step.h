@@ -71,12 +71,14 @@ bool apply_update(torch::optim::Optimizer& optimizer, DynamicLossScaler* scaler 
 ///
 /// Example:
 /// ```
-/// data->for_each_train_batch(epoch, [&](const Batch& batch) {
-///   auto out = train_step(model, *optimizer, plan, device, batch);
-/// });
+/// auto stream = data->epoch(data::Split::Train, epoch);
+/// while (auto batch = stream->next()) {
+///   auto out = train_step(model, *optimizer, plan, device, *batch);
+/// }
 /// ```
 StepOutput train_step(Model& model, torch::optim::Optimizer& optimizer, const PrecisionPlan& plan,
-                      const torch::Device& device, const Batch& batch, DynamicLossScaler* scaler = nullptr,
-                      distributed::GradientAllReducer* reducer = nullptr, StepProbe* probe = nullptr);
+                      const torch::Device& device, const data::Batch& batch,
+                      DynamicLossScaler* scaler = nullptr, distributed::GradientAllReducer* reducer = nullptr,
+                      StepProbe* probe = nullptr);
 
 }  // namespace tiebreak::train

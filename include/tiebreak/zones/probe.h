@@ -65,8 +65,8 @@ struct ZoneProbeOptions {
 /// ZoneProbe probe(ZoneProbeOptions::from_config(cfg.train.zone_probe), cfg, model, plan, device,
 ///                 [&] { return components.make_model(cfg, *data, seed); });
 /// probe.start_epoch();
-/// data->for_each_train_batch(epoch, [&](const Batch& b) { train_step(model, *opt, plan, device, b,
-///                                                                    nullptr, nullptr, &probe); });
+/// auto stream = data->epoch(data::Split::Train, epoch);
+/// while (auto b = stream->next()) train_step(model, *opt, plan, device, *b, nullptr, nullptr, &probe);
 /// train::ZoneProbeMetrics m = probe.finish_epoch();
 /// ```
 class ZoneProbe : public train::StepProbe {
