@@ -8,6 +8,7 @@
 #include "tiebreak/core/text_file.h"
 #include "tiebreak/data/sampler.h"
 #include "tiebreak/distributed/gradient_reducer.h"
+#include "tiebreak/distributed/sync_batch_norm.h"
 #include "tiebreak/train/checkpoint.h"
 #include "tiebreak/train/engine.h"
 #include "tiebreak/train/interrupt.h"
@@ -117,12 +118,12 @@ int64_t resume_from(const fs::path& checkpoint, Trainee& t, int64_t run_id, uint
 }
 
 /// Rank replication: every rank continues from rank 0's epoch with rank 0's weights and buffers, and
-/// averages its gradients with the others' during backward (the returned reducer).
-std::unique_ptr<distributed::GradientAllReducer> replicate_across_ranks(distributed::DistributedContext& ctx,
-                                                                        const Trainee& t, int64_t start_epoch,
-                                                                        const fs::path& checkpoint,
-                                                                        double bucket_mb,
-                                                                        spdlog::logger& log) {
+/// averages its gradients with the others' during backward (the returned reducer); with
+/// exp.distributed.sync_batch_norm its BatchNorm layers normalize over the global batch.
+std::unique_ptr<distributed::GradientAllReducer> replicate_across_ranks(
+    const std::shared_ptr<distributed::DistributedContext>& shared_ctx, const Trainee& t, int64_t start_epoch,
+    const fs::path& checkpoint, const config::DistributedConfig& settings, spdlog::logger& log) {
+  auto& ctx = *shared_ctx;
   // A rank that cannot see rank 0's checkpoint (run directory not on a shared filesystem) would
   // otherwise train other batches.
   auto epoch_of_rank0 =
@@ -140,8 +141,12 @@ std::unique_ptr<distributed::GradientAllReducer> replicate_across_ranks(distribu
     for (const auto& b : t.model.module->buffers()) state.push_back(b);
     ctx.broadcast(state);
   }
+  if (settings.sync_batch_norm) {
+    const int64_t layers = distributed::convert_sync_batch_norm(*t.model.module, shared_ctx);
+    log.info("exp.distributed.sync_batch_norm: {} BatchNorm layers normalize over the global batch", layers);
+  }
   auto reducer = std::make_unique<distributed::GradientAllReducer>(
-      t.model.module->parameters(), ctx, static_cast<int64_t>(bucket_mb * (1 << 20)));
+      t.model.module->parameters(), ctx, static_cast<int64_t>(settings.bucket_mb * (1 << 20)));
   log.info("data-parallel: {} via {}, gradients all-reduced in {} buckets", ctx.describe(),
            distributed::to_string(ctx.launch().launcher), reducer->num_buckets());
   return reducer;
@@ -163,7 +168,8 @@ std::unique_ptr<zones::ZoneProbe> make_probe(const config::ExperimentConfig& cfg
                                                   cfg, model, plan, device,
                                                   [&] { return components.make_model(cfg, data, seed); });
   log.info("zone probe: {} every {} steps, D{} > {:g}{}", cfg.train.zone_probe.pair,
-           cfg.train.zone_probe.every, cfg.train.zone_probe.norm == zones::DiscrepancyNorm::Linf ? "∞" : "₁", probe->threshold(),
+           cfg.train.zone_probe.every, cfg.train.zone_probe.norm == zones::DiscrepancyNorm::Linf ? "∞" : "₁",
+           probe->threshold(),
            cfg.train.zone_probe.classify && cfg.train.precision != config::Precision::Fp64
                ? ", classified against fp64"
                : "");
@@ -298,10 +304,11 @@ void set_up(RunSetup& s, const config::LoadedConfig& loaded, const RunOptions& o
   if (options.resume)
     s.start_epoch = resume_from(record.checkpoint(), s.trainee, options.run_id, seed, rows, log);
   if (ctx)
-    s.reducer = replicate_across_ranks(*ctx, s.trainee, s.start_epoch, record.checkpoint(),
-                                       cfg.exp.distributed.bucket_mb, log);
-  record.set("seeds",
-             {{"model_init", seed}, {"shuffle", s.data->generator()}, {"seeding", core::enum_name(cfg.train.seeding)}});
+    s.reducer = replicate_across_ranks(options.distributed, s.trainee, s.start_epoch, record.checkpoint(),
+                                       cfg.exp.distributed, log);
+  record.set("seeds", {{"model_init", seed},
+                       {"shuffle", s.data->generator()},
+                       {"seeding", core::enum_name(cfg.train.seeding)}});
   int64_t parameters = 0;
   for (const auto& p : s.trainee.model.module->parameters()) parameters += p.numel();
   record.set("model_parameters", parameters);
@@ -561,7 +568,9 @@ std::shared_ptr<distributed::DistributedContext> join_distributed_run(const conf
       static_cast<int64_t>(std::llround(config.exp.distributed.timeout_seconds * 1000.0)));
   auto ctx = std::make_shared<distributed::DistributedContext>(
       launch, device,
-      distributed::ProcessGroupOptions().backend(core::enum_name(config.exp.distributed.backend)).timeout(timeout));
+      distributed::ProcessGroupOptions()
+          .backend(core::enum_name(config.exp.distributed.backend))
+          .timeout(timeout));
   // Rank-aware logging: the library's own messages (dataset loading, ...) once, from rank 0.
   if (!ctx->is_main()) spdlog::set_level(std::max(spdlog::get_level(), spdlog::level::warn));
   return ctx;

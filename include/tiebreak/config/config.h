@@ -272,7 +272,8 @@ struct DistributedConfig {
   /// Size of one gradient all-reduce bucket in MiB (PyTorch DDP's default).
   double bucket_mb = 25;
   /// With model.batch_norm: BatchNorm statistics over the global batch (all
-  /// ranks; distributed::SyncBatchNorm) instead of each rank's part of it.
+  /// ranks) instead of each rank's part of it; the trainer converts the built
+  /// model with distributed::convert_sync_batch_norm.
   bool sync_batch_norm = false;
 };
 
