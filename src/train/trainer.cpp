@@ -134,7 +134,7 @@ std::unique_ptr<distributed::GradientAllReducer> replicate_across_ranks(
   TORCH_CHECK(mismatches.item<int64_t>() == 0, checkpoint.string(),
               ": the ranks would resume from different epochs (this rank: ", start_epoch,
               ", rank 0: ", epoch_of_rank0.item<int64_t>(),
-              "); --resume needs the run directory on a filesystem every rank shares");
+              "); resuming needs the run directory on a filesystem every rank shares");
   {
     torch::NoGradGuard no_grad;
     std::vector<torch::Tensor> state = t.model.module->parameters();
@@ -254,13 +254,15 @@ int stop_requested_anywhere(distributed::DistributedContext& ctx) {
 Interrupted interruption(const fs::path& dir, const config::ExperimentConfig& cfg, int signal,
                          const std::string& when, int64_t epochs_kept) {
   return Interrupted(
-      signal, fmt::format("{}: interrupted by {} {}; {}", dir.string(), signal_name(signal), when,
-                          epochs_kept == 0 ? "no epoch was completed, re-running starts the run again"
-                          : cfg.exp.checkpoint
-                              ? fmt::format("the checkpoint after epoch {} is kept, --resume continues "
-                                            "from it",
-                                            epochs_kept)
-                              : "exp.checkpoint is false, so --resume starts again"));
+      signal,
+      fmt::format("{}: interrupted by {} {}; {}", dir.string(), signal_name(signal), when,
+                  epochs_kept == 0 ? "no epoch was completed, re-running starts the run again"
+                  : cfg.exp.checkpoint
+                      ? fmt::format("the checkpoint after epoch {} is kept, resuming continues "
+                                    "from it",
+                                    epochs_kept)
+                      : "exp.checkpoint is false, so resuming starts again"),
+      epochs_kept == 0 ? std::vector<core::Setting>{} : std::vector<core::Setting>{core::Setting::Resume});
 }
 
 /// What a run trains with once it is set up: the device and precision, its data, the network (resumed from
@@ -478,7 +480,7 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
       if ((!go_on || cfg.train.stop_after_epoch == epoch + 1) && epoch + 1 < epochs) {
         outcome.status = RunStatus::Stopped;
         record.stop();
-        log.info("stopped after {} epochs ({}); --resume continues", epoch + 1,
+        log.info("stopped after {} epochs ({}); resuming continues", epoch + 1,
                  go_on ? "train.stop_after_epoch" : "asked by the caller");
         return outcome;
       }
