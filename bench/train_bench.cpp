@@ -146,7 +146,8 @@ struct TrainingSetup {
     s.model = s.components.make_model(cfg, *s.data, 0);
     s.model.module->to(device, plan.parameter_dtype);
     s.model.module->train();
-    for (auto& counter : s.model.tie_counters) counter.counter->set_enabled(tie_stats);
+    for (auto& counter : s.model.tie_counters)
+      counter.counter->set_counting(tie_stats ? nn::TieCounting::Count : nn::TieCounting::Off);
     s.optimizer = train::make_optimizer(cfg.train.optimizer, s.model.module->parameters());
     return s;
   }

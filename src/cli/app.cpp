@@ -1,7 +1,9 @@
 #include "cli/commands.h"
 
+#include "tiebreak/config/config.h"
 #include "tiebreak/core/build_info.h"
 #include "tiebreak/core/python.h"
+#include "tiebreak/core/setting_error.h"
 #include "tiebreak/core/tensorboard.h"
 #include "tiebreak/distributed/launch.h"
 #include "tiebreak/train/interrupt.h"
@@ -70,6 +72,56 @@ std::vector<std::string>& arguments() {
 }  // namespace
 
 const std::vector<std::string>& process_arguments() { return arguments(); }
+
+namespace {
+
+/// How this command line spells what the library calls a setting: the library's messages say "resume it
+/// or choose another run directory", the user typed flags.
+std::string flag_for(core::Setting setting) {
+  switch (setting) {
+    case core::Setting::Resume:
+      return "--resume";
+    case core::Setting::RunDirectory:
+      return "--out";
+    case core::Setting::DataRoot:
+      return "--data-root";
+  }
+  return "";
+}
+
+/// The library's one-line message followed by the flags of the settings it names: "... (--resume, --out)".
+std::string with_flags(const core::SettingError& e) {
+  std::string flags;
+  for (const auto setting : e.settings()) flags += (flags.empty() ? "" : ", ") + flag_for(setting);
+  return flags.empty() ? std::string(e.what()) : std::string(e.what()) + " (" + flags + ")";
+}
+
+/// The value of every `flag VALUE` and `flag=VALUE` on the command line.
+std::vector<std::string> flag_values(const std::string& flag) {
+  std::vector<std::string> values;
+  const auto& args = process_arguments();
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == flag && i + 1 < args.size()) values.push_back(args[i + 1]);
+    if (args[i].rfind(flag + "=", 0) == 0) values.push_back(args[i].substr(flag.size() + 1));
+  }
+  return values;
+}
+
+/// A config error in an override names the flag the user gave it with: "--set KEY=VALUE: DETAIL", or
+/// "--grid KEY=V1,V2: DETAIL" for a sweep's grid point. An override the command made itself (an lr-search
+/// trial's rate) keeps the library's "override KEY=VALUE: DETAIL".
+std::string config_message(const config::ConfigError& e) {
+  const auto& assignment = e.override_assignment();
+  if (assignment.empty()) return e.what();
+  for (const auto& value : flag_values("--set"))
+    if (value == assignment) return "--set " + assignment + ": " + e.detail();
+  const std::string key = assignment.substr(0, assignment.find('='));
+  for (const auto& value : flag_values("--grid"))
+    if (value.rfind(key + "=", 0) == 0) return "--grid " + value + ": " + e.detail();
+  return e.what();
+}
+
+}  // namespace
 
 CLI::Option* add_data_root_option(CLI::App* command, std::string& root) {
   return command->add_option(
@@ -167,8 +219,12 @@ int run(int argc, char** argv) {
     }
   } catch (const train::Interrupted& e) {
     // Not an error: what was kept and how to continue, and the shell's 128 + signal.
-    std::cerr << "tiebreak: " << e.what() << "\n";
+    std::cerr << "tiebreak: " << with_flags(e) << "\n";
     code = e.exit_code();
+  } catch (const config::ConfigError& e) {
+    std::cerr << "tiebreak: error: " << config_message(e) << "\n";
+  } catch (const core::SettingError& e) {
+    std::cerr << "tiebreak: error: " << with_flags(e) << "\n";
   } catch (const c10::Error& e) {
     const std::string what = e.what_without_backtrace();
     std::cerr << "tiebreak: error: " << what.substr(0, what.find('\n')) << "\n";

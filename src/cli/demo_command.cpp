@@ -27,13 +27,13 @@ int run_zero(const ZeroArgs& args) {
   if (args.dtype.empty()) {
     dtypes = {at::kFloat, at::kDouble};
   } else {
-    dtypes = {demo::parse_demo_dtype(args.dtype)};
+    dtypes = {for_flag("--dtype", [&] { return demo::parse_demo_dtype(args.dtype); })};
   }
   std::vector<demo::ZeroVector> vectors;
   if (args.x.empty()) {
     vectors = {demo::paper_x_compensation(), demo::paper_x_bifurcation()};
   } else {
-    vectors = {demo::parse_zero_vector(args.x)};
+    vectors = {for_flag("--x", [&] { return demo::parse_zero_vector(args.x); })};
   }
   // Build every table before printing, so a bad input prints nothing but the error.
   std::string text;

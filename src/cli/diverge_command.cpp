@@ -48,7 +48,8 @@ void add_diverge_command(CLI::App& app, Action& action) {
     action = [args] {
       apply_no_tensorboard(args->no_tensorboard);
       auto loaded = config::load_config(args->config, args->sets);
-      auto options = zones::DivergenceOptions::parse_values(args->values);
+      auto options =
+          for_flag("--values", [&] { return zones::DivergenceOptions::parse_values(args->values); });
       options.epochs = args->epochs;
       options.lr_jitter = args->lr_jitter;
       options.batch_limit = args->batch_limit;

@@ -65,14 +65,16 @@ void add_zones_command(CLI::App& app, Action& action) {
       apply_no_tensorboard(args->no_tensorboard);
       auto loaded = config::load_config(args->config, args->sets);
       zones::ZonesOptions options;
-      options.pair = zones::PairSpec::parse(args->pair);
+      options.pair = for_flag("--pair", [&] { return zones::PairSpec::parse(args->pair); });
       options.precisions.clear();
       std::istringstream list(args->precisions);
       for (std::string name; std::getline(list, name, ',');)
-        options.precisions.push_back(zones::parse_precision(name));
+        options.precisions.push_back(core::parse_enum<config::Precision>(name, "--precision"));
       options.epochs = args->epochs;
       options.train = args->train;
-      if (!args->thresholds.empty()) options.thresholds = zones::parse_thresholds(args->thresholds);
+      if (!args->thresholds.empty())
+        options.thresholds =
+            for_flag("--threshold", [&] { return zones::parse_thresholds(args->thresholds); });
       options.nondeterministic = args->nondeterministic;
       options.batch_limit = args->batch_limit;
       options.classify = !args->no_classify;

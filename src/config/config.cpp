@@ -19,13 +19,18 @@ using nlohmann::json;
 
 namespace {
 
-/// Which file (or "--set") last gave each JSON path its value, so that an error
-/// found after merging still names the file the bad value came from.
+/// Which file (or override) last gave each JSON path its value, so that an error
+/// found after merging still names the file or the override the bad value came from.
 struct Origins {
-  std::map<std::string, std::string> by_path;
+  /// A file, or an override ("KEY=VALUE") when `assignment` is set.
+  struct Origin {
+    std::string file;
+    std::string assignment;
+  };
+  std::map<std::string, Origin> by_path;
   std::string fallback;
 
-  const std::string& of(std::string path) const {
+  Origin of(std::string path) const {
     while (true) {
       if (auto it = by_path.find(path); it != by_path.end()) return it->second;
       auto dot = path.rfind('.');
@@ -33,11 +38,22 @@ struct Origins {
       path.resize(dot);
     }
     if (auto it = by_path.find(path); it != by_path.end()) return it->second;
-    return fallback;
+    return Origin{fallback, ""};
+  }
+
+  /// The error `detail` about `path`, naming where its value came from.
+  ConfigError error(const std::string& path, const std::string& detail) const {
+    const Origin origin = of(path);
+    if (!origin.assignment.empty()) return ConfigError::in_override(origin.assignment, detail);
+    return ConfigError(origin.file + ": " + detail);
+  }
+
+  void record_override(const std::string& path, const std::string& assignment) {
+    by_path[path] = Origin{"", assignment};
   }
 
   void record(const json& node, const std::string& path, const std::string& source) {
-    if (!path.empty()) by_path[path] = source;
+    if (!path.empty()) by_path[path] = Origin{source, ""};
     if (node.is_object()) {
       for (const auto& [key, value] : node.items())
         record(value, path.empty() ? key : path + "." + key, source);
@@ -65,11 +81,11 @@ class Section {
   }
 
   [[noreturn]] void fail(const std::string& path, const std::string& expected, const json& got) const {
-    throw ConfigError(fmt::format("{}: {}: {}, got {}", origins_.of(path), path, expected, shown(got)));
+    throw origins_.error(path, fmt::format("{}: {}, got {}", path, expected, shown(got)));
   }
   [[noreturn]] void fail_key(const std::string& key, const std::string& message) const {
     const std::string path = join(path_, key);
-    throw ConfigError(fmt::format("{}: {}: {}", origins_.of(path), path, message));
+    throw origins_.error(path, fmt::format("{}: {}", path, message));
   }
 
   const json* find(const std::string& key) {
@@ -897,8 +913,8 @@ json load_layers(const fs::path& path, Origins& origins, std::vector<fs::path>& 
 std::pair<std::string, std::string> split_assignment(const std::string& assignment) {
   auto eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0) {
-    throw ConfigError(fmt::format(
-        "--set {}: expected key=value with a dotted key, e.g. train.optimizer.lr=0.01", assignment));
+    throw ConfigError::in_override(assignment,
+                                   "expected key=value with a dotted key, e.g. train.optimizer.lr=0.01");
   }
   return {assignment.substr(0, eq), assignment.substr(eq + 1)};
 }
@@ -921,18 +937,19 @@ void apply_override(json& document, const std::string& assignment) {
     auto dot = key.find('.', start);
     std::string part = key.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
     if (part.empty())
-      throw ConfigError(fmt::format("--set {}: empty component in key '{}'", assignment, key));
+      throw ConfigError::in_override(assignment, fmt::format("empty component in key '{}'", key));
     if (!node->is_object()) {
-      throw ConfigError(fmt::format("--set {}: '{}' is not an object", assignment, key.substr(0, start - 1)));
+      throw ConfigError::in_override(assignment,
+                                     fmt::format("'{}' is not an object", key.substr(0, start - 1)));
     }
     if (dot == std::string::npos) {
       json value;
       try {
         value = parse_json_text(raw);
       } catch (const NumberOverflow& e) {
-        throw ConfigError(fmt::format(
-            "--set {}: {}", assignment,
-            overflow_message(key + (e.path.empty() || e.path[0] == '[' ? "" : ".") + e.path, e.token)));
+        throw ConfigError::in_override(
+            assignment,
+            overflow_message(key + (e.path.empty() || e.path[0] == '[' ? "" : ".") + e.path, e.token));
       } catch (const json::parse_error&) {
         value = json(raw);
       }
@@ -968,18 +985,18 @@ LoadedConfig load_config(const fs::path& path, const std::vector<std::string>& o
     // `extends` is resolved while the files load, before any override: one set
     // afterwards would be silently ignored.
     if (key == "extends" || key.rfind("extends.", 0) == 0) {
-      throw ConfigError(fmt::format(
-          "--set {}: extends cannot be overridden (the file chain is read before --set applies); write a "
-          "config file with \"extends\" instead",
-          assignment));
+      throw ConfigError::in_override(
+          assignment,
+          "extends cannot be overridden (the file chain is read before any override "
+          "applies); write a config file with \"extends\" instead");
     }
     // Objects the override creates come from it too, so errors about them name it.
     for (size_t dot = key.find('.'); dot != std::string::npos; dot = key.find('.', dot + 1)) {
       if (value_at(merged, key.substr(0, dot)).is_null())
-        origins.by_path[key.substr(0, dot)] = "--set " + assignment;
+        origins.record_override(key.substr(0, dot), assignment);
     }
     apply_override(merged, assignment);
-    origins.by_path[key] = "--set " + assignment;
+    origins.record_override(key, assignment);
   }
   LoadedConfig loaded;
   loaded.config = parse(merged, origins);

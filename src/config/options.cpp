@@ -14,7 +14,6 @@ models::ModelOptions to_model_options(const ExperimentConfig& config, int64_t ch
                      .grad_at_zero(n.grad_at_zero)
                      .relu_alpha(n.relu_alpha))
       .batch_norm(m.batch_norm)
-      .sync_batch_norm(config.exp.distributed.sync_batch_norm)
       .in_channels(channels)
       .image_size(image_size)
       .num_classes(num_classes)

@@ -48,10 +48,15 @@ std::vector<fs::path> split_files(const std::string& dataset, const fs::path& di
   }
   for (const auto& name : defaults) {
     fs::path p = find_maybe_gz(dir, name);
-    TIEBREAK_DATA_CHECK(!p.empty(), dataset, ": ", (dir / name).string(),
-                        "[.gz]: file not found (fetch it with scripts/fetch_data.sh ", dataset,
-                        ", point --data-root/TIEBREAK_DATA at its parent folder, or list the files in files.",
-                        to_string(split), ")");
+    if (p.empty()) {
+      throw DataError(
+          c10::str(dataset, ": ", (dir / name).string(),
+                   "[.gz]: file not found (fetch it with scripts/fetch_data.sh ", dataset,
+                   ", point data.root (or TIEBREAK_DATA) at its parent folder, or list the files in "
+                   "files.",
+                   to_string(split), ")"),
+          {core::Setting::DataRoot});
+    }
     files.push_back(p);
   }
   return files;

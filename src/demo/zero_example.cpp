@@ -192,8 +192,7 @@ ZeroVector parse_zero_vector(const std::string& text) {
   std::stringstream stream(text);
   std::string item;
   while (std::getline(stream, item, ',')) {
-    TORCH_CHECK(count < x.size(), "demo zero --x: expected 4 comma-separated numbers, got more in '", text,
-                "'");
+    TORCH_CHECK(count < x.size(), text, ": expected 4 comma-separated numbers, got more");
     size_t used = 0;
     double v = 0.0;
     try {
@@ -202,13 +201,12 @@ ZeroVector parse_zero_vector(const std::string& text) {
       used = 0;
     }
     const auto rest = item.find_first_not_of(" \t", used);
-    TORCH_CHECK(used > 0 && rest == std::string::npos, "demo zero --x: expected a number, got '", item,
-                "' in '", text, "'");
-    TORCH_CHECK(std::isfinite(v), "demo zero --x: expected finite numbers, got '", item, "' in '", text, "'");
+    TORCH_CHECK(used > 0 && rest == std::string::npos, text, ": expected a number, got '", item, "'");
+    TORCH_CHECK(std::isfinite(v), text, ": expected finite numbers, got '", item, "'");
     x[count++] = v;
   }
-  TORCH_CHECK(count == x.size() && (text.empty() || text.back() != ','),
-              "demo zero --x: expected 4 comma-separated numbers, got '", text, "'");
+  TORCH_CHECK(count == x.size() && (text.empty() || text.back() != ','), text,
+              ": expected 4 comma-separated numbers");
   return x;
 }
 
@@ -217,7 +215,7 @@ at::ScalarType parse_demo_dtype(const std::string& name) {
   if (name == "bfloat16") return at::kBFloat16;
   if (name == "float32") return at::kFloat;
   if (name == "float64") return at::kDouble;
-  TORCH_CHECK(false, "demo zero --dtype: expected float16, bfloat16, float32 or float64, got '", name, "'");
+  TORCH_CHECK(false, name, ": expected float16, bfloat16, float32 or float64");
 }
 
 std::string power_of_two(double value) {

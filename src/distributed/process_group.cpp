@@ -47,8 +47,6 @@ std::string resolve_backend(const std::string& requested, c10::Device device) {
   return backend;
 }
 
-DistributedContext* current_context = nullptr;
-
 }  // namespace
 
 struct DistributedContext::Impl {
@@ -109,14 +107,9 @@ DistributedContext::DistributedContext(const LaunchInfo& launch, c10::Device dev
         fmt::format("distributed {}: creating the process group failed: {}", describe(), first_line(e)));
   }
   barrier();
-  current_context = this;
 }
 
-DistributedContext::~DistributedContext() {
-  if (current_context == this) current_context = nullptr;
-}
-
-DistributedContext* DistributedContext::current() { return current_context; }
+DistributedContext::~DistributedContext() = default;
 
 const c10::intrusive_ptr<c10d::ProcessGroup>& DistributedContext::process_group() const {
   return impl_->group;

@@ -1,6 +1,6 @@
 #include "tiebreak/models/init.h"
 
-#include "tiebreak/distributed/sync_batch_norm.h"
+#include "tiebreak/nn/modules/batch_norm.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/core/Generator.h>
@@ -97,8 +97,8 @@ void initialize(torch::nn::Module& model, InitScheme scheme, uint64_t seed) {
       init_batch_norm(*bn2);
     } else if (auto* bn1 = dynamic_cast<torch::nn::BatchNorm1dImpl*>(&module)) {
       init_batch_norm(*bn1);
-    } else if (auto* sync = dynamic_cast<distributed::SyncBatchNormImpl*>(&module)) {
-      init_batch_norm(*sync);
+    } else if (auto* bn = dynamic_cast<nn::BatchNormImpl*>(&module)) {
+      init_batch_norm(*bn);
     } else {
       TORCH_CHECK(module.named_parameters(/*recurse=*/false).is_empty(), "models::initialize: module \"",
                   item.key(), "\" (", module.name(), ") owns parameters but has no initialization rule");

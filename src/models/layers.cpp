@@ -1,21 +1,16 @@
 #include "models/layers.h"
 
-#include "tiebreak/distributed/sync_batch_norm.h"
+#include "tiebreak/nn/modules/batch_norm.h"
 
 #include <c10/util/Exception.h>
-#include <torch/nn/modules/batchnorm.h>
 #include <torch/nn/modules/linear.h>
 
 namespace tiebreak::models::detail {
 
-torch::nn::AnyModule batch_norm(const ModelOptions& options, int64_t features, int dims) {
-  if (options.sync_batch_norm()) return torch::nn::AnyModule(distributed::SyncBatchNorm(features));
-  if (dims == 1) return torch::nn::AnyModule(torch::nn::BatchNorm1d(features));
-  return torch::nn::AnyModule(torch::nn::BatchNorm2d(features));
-}
+torch::nn::AnyModule batch_norm(int64_t features) { return torch::nn::AnyModule(nn::BatchNorm(features)); }
 
 torch::nn::AnyModule norm2d(const ModelOptions& options, int64_t channels) {
-  if (options.batch_norm()) return batch_norm(options, channels, 2);
+  if (options.batch_norm()) return batch_norm(channels);
   return torch::nn::AnyModule(torch::nn::Identity());
 }
 

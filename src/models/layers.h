@@ -11,12 +11,12 @@
 
 namespace tiebreak::models::detail {
 
-/// BatchNorm2d(channels) with options.batch_norm() (SyncBatchNorm with
-/// options.sync_batch_norm()), Identity without.
+/// nn::BatchNorm(channels) with options.batch_norm(), Identity without.
 torch::nn::AnyModule norm2d(const ModelOptions& options, int64_t channels);
 
-/// BatchNorm1d/2d(features) for `dims` = 1 or 2, or SyncBatchNorm with options.sync_batch_norm().
-torch::nn::AnyModule batch_norm(const ModelOptions& options, int64_t features, int dims);
+/// nn::BatchNorm(features), the one BatchNorm of every model (on [N, C] and [N, C, H, W] alike), which a
+/// data-parallel run synchronizes (convert_sync_batch_norm) once the model is built.
+torch::nn::AnyModule batch_norm(int64_t features);
 
 torch::nn::Conv2d conv2d(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding, bool bias);
 

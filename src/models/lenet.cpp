@@ -3,7 +3,6 @@
 #include "models/layers.h"
 #include "tiebreak/models/init.h"
 
-#include <torch/nn/modules/batchnorm.h>
 #include <torch/nn/modules/linear.h>
 
 namespace tiebreak::models {
@@ -25,20 +24,20 @@ void LeNet5Impl::reset() {
   features->push_back("conv1", detail::conv2d(options.in_channels(), 6, 5, 1, 0, true));
   features->push_back("relu1", policy.make_relu());
   features->push_back("pool1", policy.make_pool(2, 2));
-  if (bn) features->push_back("bn1", detail::batch_norm(options, 6, 2));
+  if (bn) features->push_back("bn1", detail::batch_norm(6));
   features->push_back("conv2", detail::conv2d(6, 16, 5, 1, 0, true));
   features->push_back("relu2", policy.make_relu());
   features->push_back("pool2", policy.make_pool(2, 2));
-  if (bn) features->push_back("bn2", detail::batch_norm(options, 16, 2));
+  if (bn) features->push_back("bn2", detail::batch_norm(16));
   register_module("features", features);
 
   classifier = torch::nn::Sequential();
   classifier->push_back("fc1", torch::nn::Linear(16 * side * side, 120));
   classifier->push_back("relu3", policy.make_relu());
-  if (bn) classifier->push_back("bn3", detail::batch_norm(options, 120, 1));
+  if (bn) classifier->push_back("bn3", detail::batch_norm(120));
   classifier->push_back("fc2", torch::nn::Linear(120, 84));
   classifier->push_back("relu4", policy.make_relu());
-  if (bn) classifier->push_back("bn4", detail::batch_norm(options, 84, 1));
+  if (bn) classifier->push_back("bn4", detail::batch_norm(84));
   classifier->push_back("fc3", torch::nn::Linear(84, options.num_classes()));
   register_module("classifier", classifier);
 

@@ -42,7 +42,7 @@ std::vector<NonsmoothLayer> nonsmooth_layers(const torch::nn::Module& model) {
 
 void set_tie_statistics(const torch::nn::Module& model, bool enabled) {
   for (const auto& layer : nonsmooth_layers(model)) {
-    if (layer.counter) layer.counter->set_enabled(enabled);
+    if (layer.counter) layer.counter->set_counting(enabled ? nn::TieCounting::Count : nn::TieCounting::Off);
   }
 }
 

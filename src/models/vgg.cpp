@@ -3,8 +3,6 @@
 #include "models/layers.h"
 #include "tiebreak/models/init.h"
 
-#include <torch/nn/modules/batchnorm.h>
-
 #include <vector>
 
 namespace tiebreak::models {
@@ -57,7 +55,7 @@ void VGGImpl::reset() {
     }
     const auto n = std::to_string(++conv);
     features->push_back("conv" + n, detail::conv2d(channels, width, 3, 1, 1, true));
-    if (options.batch_norm()) features->push_back("bn" + n, detail::batch_norm(options, width, 2));
+    if (options.batch_norm()) features->push_back("bn" + n, detail::batch_norm(width));
     features->push_back("relu" + n, policy.make_relu());
     channels = width;
   }

@@ -5,7 +5,7 @@
 namespace tiebreak::nn {
 
 void TieCounter::add_pool_call(const at::Tensor& ties) {
-  if (recording_) record(ties.ge(2));
+  if (recording()) record(ties.ge(2));
   auto tied = ties.ge(2).sum(at::kLong);
   auto max_ties =
       ties.numel() == 0 ? at::zeros({}, ties.options().dtype(at::kLong)) : ties.max().to(at::kLong);
@@ -13,7 +13,7 @@ void TieCounter::add_pool_call(const at::Tensor& ties) {
 }
 
 void TieCounter::add_relu_call(const at::Tensor& input) {
-  if (recording_) record(input.eq(0));
+  if (recording()) record(input.eq(0));
   auto zeros = input.eq(0).sum(at::kLong);
   accumulate(input.numel(), zeros, at::zeros({}, zeros.options()));
 }

@@ -71,13 +71,13 @@ namespace {
 void start_counting(const Model& model, bool count) {
   for (const auto& t : model.tie_counters) {
     t.counter->reset();
-    t.counter->set_enabled(count);
+    t.counter->set_counting(count ? nn::TieCounting::Count : nn::TieCounting::Off);
   }
 }
 
 void stop_counting(const Model& model, EpochMeter& meter, bool counted) {
   if (counted) meter.add_ties(model.tie_counters);
-  for (const auto& t : model.tie_counters) t.counter->set_enabled(false);
+  for (const auto& t : model.tie_counters) t.counter->set_counting(nn::TieCounting::Off);
 }
 
 /// Epoch `epoch` of `split` on `shard`, held to the dataset's contract: a dataset that ignored its shard

@@ -28,8 +28,7 @@ TieMasks tie_masks(Model& model, const std::vector<models::NonsmoothLayer>& pool
   torch::NoGradGuard no_grad;
   for (const auto& layer : pools) {
     layer.counter->reset();
-    layer.counter->set_enabled(true);
-    layer.counter->set_recording(true);
+    layer.counter->set_counting(nn::TieCounting::Record);
   }
   {
     precision::Fp32AccumulateGuard guard(fp32_accumulate);
@@ -40,8 +39,7 @@ TieMasks tie_masks(Model& model, const std::vector<models::NonsmoothLayer>& pool
     auto recorded = layer.counter->recorded();
     out.masks.push_back(recorded.empty() ? at::Tensor() : at::cat(recorded));
     out.ties.push_back(layer.counter->stats().ties);
-    layer.counter->set_recording(false);
-    layer.counter->set_enabled(false);
+    layer.counter->set_counting(nn::TieCounting::Off);
     layer.counter->reset();
   }
   return out;
@@ -90,7 +88,7 @@ HalfCheckReport check_half_compute(const config::ExperimentConfig& config, const
   TORCH_CHECK(precision == Precision::Fp16 || precision == Precision::Bf16,
               "half-check: train.precision: expected fp16 or bf16 (the whole model in 16 bits), got ",
               config::to_string(precision));
-  TORCH_CHECK(options.batches >= 1, "half-check: --batches: expected >= 1, got ", options.batches);
+  TORCH_CHECK(options.batches >= 1, "half-check: batches: expected >= 1, got ", options.batches);
   apply_execution_settings(config.exp);
   const c10::Device device = resolve_device(config.exp.device);
   TORCH_CHECK(device.is_cpu(), "half-check: exp.device: expected the CPU (train.half_compute applies to CPU ",

@@ -3,6 +3,7 @@
 #include "tiebreak/core/atomic_file.h"
 #include "tiebreak/core/build_info.h"
 #include "tiebreak/core/python.h"
+#include "tiebreak/core/setting_error.h"
 #include "tiebreak/core/text_file.h"
 #include "tiebreak/distributed/launch.h"
 #include "tiebreak/distributed/process_group.h"
@@ -45,33 +46,6 @@ std::string first_difference(const json& a, const json& b, const std::string& pa
 
 }  // namespace
 
-std::string to_string(RunStatus status) {
-  switch (status) {
-    case RunStatus::Running:
-      return "running";
-    case RunStatus::Stopped:
-      return "stopped";
-    case RunStatus::Finished:
-      return "finished";
-    case RunStatus::Diverged:
-      return "diverged";
-    case RunStatus::Failed:
-      return "failed";
-    case RunStatus::Interrupted:
-      return "interrupted";
-  }
-  return "unknown";
-}
-
-RunStatus parse_run_status(const std::string& name) {
-  for (auto s : {RunStatus::Running, RunStatus::Stopped, RunStatus::Finished, RunStatus::Diverged,
-                 RunStatus::Failed, RunStatus::Interrupted}) {
-    if (to_string(s) == name) return s;
-  }
-  TORCH_CHECK(false, "run status: expected running|stopped|finished|diverged|failed|interrupted, got '", name,
-              "'");
-}
-
 bool is_complete(RunStatus status) { return status == RunStatus::Finished || status == RunStatus::Diverged; }
 
 std::optional<RunStatus> read_run_status(const fs::path& run_dir) {
@@ -79,7 +53,7 @@ std::optional<RunStatus> read_run_status(const fs::path& run_dir) {
   if (!fs::exists(path)) return std::nullopt;
   try {
     auto j = json::parse(read_text(path));
-    return parse_run_status(j.at("status").get<std::string>());
+    return core::enum_from_name<RunStatus>(j.at("status").get<std::string>());
   } catch (const std::exception&) {
     return std::nullopt;
   }
@@ -112,10 +86,11 @@ RunRecord::RunRecord(const config::LoadedConfig& loaded, fs::path dir, int64_t r
              !fs::exists(dir_ / "metrics.csv");
   if (!resume && !restart_ && fs::exists(dir_ / "run.json")) {
     // An unreadable run.json (damaged, or not ours) still marks a run that must not be overwritten.
-    TORCH_CHECK(
-        false, dir_.string(), ": already holds a run (",
-        previous_ ? "status " + to_string(*previous_) : (dir_ / "run.json").string() + " is unreadable",
-        "); pass --resume to continue it or choose another --out");
+    throw core::SettingError(c10::str(dir_.string(), ": already holds a run (",
+                                      previous_ ? "status " + to_string(*previous_)
+                                                : (dir_ / "run.json").string() + " is unreadable",
+                                      "); resume it or choose another run directory"),
+                             {core::Setting::Resume, core::Setting::RunDirectory});
   }
   if (resume && !restart_ && fs::exists(dir_ / "config.json")) {
     json stored;
@@ -125,10 +100,14 @@ RunRecord::RunRecord(const config::LoadedConfig& loaded, fs::path dir, int64_t r
       TORCH_CHECK(false, (dir_ / "config.json").string(), ": unreadable (", e.what(), ")");
     }
     auto diff = first_difference(run_identity(stored), run_identity(loaded.json));
-    TORCH_CHECK(diff.empty(), (dir_ / "config.json").string(), ": the run was started with a different ",
-                diff, " (", config::value_at(stored, diff).dump(), " there, ",
-                config::value_at(loaded.json, diff).dump(),
-                " now); resume with the same config or use another --out");
+    if (!diff.empty()) {
+      throw core::SettingError(
+          c10::str((dir_ / "config.json").string(), ": the run was started with a different ", diff, " (",
+                   config::value_at(stored, diff).dump(), " there, ",
+                   config::value_at(loaded.json, diff).dump(),
+                   " now); resume with the same config or choose another run directory"),
+          {core::Setting::RunDirectory});
+    }
   }
   if (previous_ && resume && is_complete(*previous_)) {
     RunOutcome done;

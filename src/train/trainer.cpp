@@ -9,6 +9,7 @@
 #include "tiebreak/core/text_file.h"
 #include "tiebreak/data/sampler.h"
 #include "tiebreak/distributed/gradient_reducer.h"
+#include "tiebreak/distributed/sync_batch_norm.h"
 #include "tiebreak/train/checkpoint.h"
 #include "tiebreak/train/engine.h"
 #include "tiebreak/train/interrupt.h"
@@ -113,12 +114,12 @@ int64_t resume_from(const fs::path& checkpoint, Trainee& t, int64_t run_id, uint
 }
 
 /// Rank replication: every rank continues from rank 0's epoch with rank 0's weights and buffers, and
-/// averages its gradients with the others' during backward (the returned reducer).
-std::unique_ptr<distributed::GradientAllReducer> replicate_across_ranks(distributed::DistributedContext& ctx,
-                                                                        const Trainee& t, int64_t start_epoch,
-                                                                        const fs::path& checkpoint,
-                                                                        double bucket_mb,
-                                                                        spdlog::logger& log) {
+/// averages its gradients with the others' during backward (the returned reducer); with
+/// exp.distributed.sync_batch_norm its BatchNorm layers normalize over the global batch.
+std::unique_ptr<distributed::GradientAllReducer> replicate_across_ranks(
+    const std::shared_ptr<distributed::DistributedContext>& shared_ctx, const Trainee& t, int64_t start_epoch,
+    const fs::path& checkpoint, const config::DistributedConfig& settings, spdlog::logger& log) {
+  auto& ctx = *shared_ctx;
   // A rank that cannot see rank 0's checkpoint (run directory not on a shared filesystem) would
   // otherwise train other batches.
   auto epoch_of_rank0 =
@@ -129,15 +130,19 @@ std::unique_ptr<distributed::GradientAllReducer> replicate_across_ranks(distribu
   TORCH_CHECK(mismatches.item<int64_t>() == 0, checkpoint.string(),
               ": the ranks would resume from different epochs (this rank: ", start_epoch,
               ", rank 0: ", epoch_of_rank0.item<int64_t>(),
-              "); --resume needs the run directory on a filesystem every rank shares");
+              "); resuming needs the run directory on a filesystem every rank shares");
   {
     torch::NoGradGuard no_grad;
     std::vector<torch::Tensor> state = t.model.module->parameters();
     for (const auto& b : t.model.module->buffers()) state.push_back(b);
     ctx.broadcast(state);
   }
+  if (settings.sync_batch_norm) {
+    const int64_t layers = distributed::convert_sync_batch_norm(*t.model.module, shared_ctx);
+    log.info("exp.distributed.sync_batch_norm: {} BatchNorm layers normalize over the global batch", layers);
+  }
   auto reducer = std::make_unique<distributed::GradientAllReducer>(
-      t.model.module->parameters(), ctx, static_cast<int64_t>(bucket_mb * (1 << 20)));
+      t.model.module->parameters(), ctx, static_cast<int64_t>(settings.bucket_mb * (1 << 20)));
   log.info("data-parallel: {} via {}, gradients all-reduced in {} buckets", ctx.describe(),
            distributed::to_string(ctx.launch().launcher), reducer->num_buckets());
   return reducer;
@@ -245,13 +250,15 @@ int stop_requested_anywhere(distributed::DistributedContext& ctx) {
 Interrupted interruption(const fs::path& dir, const config::ExperimentConfig& cfg, int signal,
                          const std::string& when, int64_t epochs_kept) {
   return Interrupted(
-      signal, fmt::format("{}: interrupted by {} {}; {}", dir.string(), signal_name(signal), when,
-                          epochs_kept == 0 ? "no epoch was completed, re-running starts the run again"
-                          : cfg.exp.checkpoint
-                              ? fmt::format("the checkpoint after epoch {} is kept, --resume continues "
-                                            "from it",
-                                            epochs_kept)
-                              : "exp.checkpoint is false, so --resume starts again"));
+      signal,
+      fmt::format("{}: interrupted by {} {}; {}", dir.string(), signal_name(signal), when,
+                  epochs_kept == 0 ? "no epoch was completed, re-running starts the run again"
+                  : cfg.exp.checkpoint
+                      ? fmt::format("the checkpoint after epoch {} is kept, resuming continues "
+                                    "from it",
+                                    epochs_kept)
+                      : "exp.checkpoint is false, so resuming starts again"),
+      epochs_kept == 0 ? std::vector<core::Setting>{} : std::vector<core::Setting>{core::Setting::Resume});
 }
 
 /// What a run trains with once it is set up: the device and precision, its data, the network (resumed from
@@ -297,8 +304,8 @@ void set_up(RunSetup& s, const config::LoadedConfig& loaded, const RunOptions& o
   if (options.resume)
     s.start_epoch = resume_from(record.checkpoint(), s.trainee, options.run_id, seed, rows, log);
   if (ctx)
-    s.reducer = replicate_across_ranks(*ctx, s.trainee, s.start_epoch, record.checkpoint(),
-                                       cfg.exp.distributed.bucket_mb, log);
+    s.reducer = replicate_across_ranks(options.distributed, s.trainee, s.start_epoch, record.checkpoint(),
+                                       cfg.exp.distributed, log);
   record.set("seeds", {{"model_init", seed},
                        {"shuffle", s.data->generator()},
                        {"seeding", core::enum_name(cfg.train.seeding)}});
@@ -471,7 +478,7 @@ RunOutcome train_run(const config::LoadedConfig& loaded, const RunOptions& optio
       if ((!go_on || cfg.train.stop_after_epoch == epoch + 1) && epoch + 1 < epochs) {
         outcome.status = RunStatus::Stopped;
         record.stop();
-        log.info("stopped after {} epochs ({}); --resume continues", epoch + 1,
+        log.info("stopped after {} epochs ({}); resuming continues", epoch + 1,
                  go_on ? "train.stop_after_epoch" : "asked by the caller");
         return outcome;
       }

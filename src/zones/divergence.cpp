@@ -4,6 +4,7 @@
 
 #include "tiebreak/config/options.h"
 #include "tiebreak/core/atomic_file.h"
+#include "tiebreak/core/setting_error.h"
 #include "tiebreak/train/checkpoint.h"
 #include "tiebreak/train/engine.h"
 #include "tiebreak/train/optimizer.h"
@@ -51,19 +52,21 @@ std::string value_text(const json& value) {
 }  // namespace
 
 DivergenceOptions DivergenceOptions::parse_values(const std::string& text) {
+  TORCH_CHECK(text.find('=') != std::string::npos && text.front() != '=', text,
+              ": expected key=v1,v2,... e.g. nonsmooth.beta=0,1,1000");
   const auto [key, values] = config::split_assignment(text);
   TORCH_CHECK(
-      detail::is_nonsmooth_key(key), "--values '", text,
-      "': expected a key of the nonsmooth section (nonsmooth.pool, nonsmooth.beta, nonsmooth.formulation, ",
+      detail::is_nonsmooth_key(key), text,
+      ": expected a key of the nonsmooth section (nonsmooth.pool, nonsmooth.beta, nonsmooth.formulation, ",
       "nonsmooth.grad_at_zero, nonsmooth.relu_alpha), got '", key, "'");
   const auto parts = detail::split(values, ',');
-  TORCH_CHECK(parts.size() >= 2, "--values '", text,
-              "': expected at least two comma-separated values, the first being the reference, got '", values,
+  TORCH_CHECK(parts.size() >= 2, text,
+              ": expected at least two comma-separated values, the first being the reference, got '", values,
               "'");
   DivergenceOptions options;
   options.key = key;
   for (const auto& part : parts) {
-    TORCH_CHECK(!part.empty(), "--values '", text, "': empty value in '", values, "'");
+    TORCH_CHECK(!part.empty(), text, ": empty value in '", values, "'");
     options.values.push_back(config::parse_value(part));
   }
   return options;
@@ -100,14 +103,14 @@ std::string DivergenceResult::table() const {
 DivergenceResult run_divergence(const config::LoadedConfig& config, const DivergenceOptions& options,
                                 const train::Components& components, std::ostream* log) {
   TORCH_CHECK(detail::is_nonsmooth_key(options.key),
-              "diverge: --values: expected a key of the nonsmooth section, got '", options.key, "'");
-  TORCH_CHECK(options.values.size() >= 2, "diverge: --values: expected at least two values, got ",
+              "diverge: key: expected a key of the nonsmooth section, got '", options.key, "'");
+  TORCH_CHECK(options.values.size() >= 2, "diverge: values: expected at least two values, got ",
               options.values.size());
-  TORCH_CHECK(options.epochs >= 0, "diverge: --epochs: expected >= 0, got ", options.epochs);
-  TORCH_CHECK(options.batch_limit >= 0, "diverge: --batch-limit: expected >= 0, got ", options.batch_limit);
+  TORCH_CHECK(options.epochs >= 0, "diverge: epochs: expected >= 0, got ", options.epochs);
+  TORCH_CHECK(options.batch_limit >= 0, "diverge: batch_limit: expected >= 0, got ", options.batch_limit);
   TORCH_CHECK(options.lr_jitter >= 0 && std::isfinite(options.lr_jitter),
-              "diverge: --lr-jitter: expected a finite number >= 0, got ", options.lr_jitter);
-  TORCH_CHECK(!options.resume || !options.out.empty(), "diverge: --resume needs an output directory");
+              "diverge: lr_jitter: expected a finite number >= 0, got ", options.lr_jitter);
+  TORCH_CHECK(!options.resume || !options.out.empty(), "diverge: resuming needs an output directory (out)");
 
   const auto& cfg = config.config;
   train::apply_execution_settings(cfg.exp);
@@ -185,11 +188,13 @@ DivergenceResult run_divergence(const config::LoadedConfig& config, const Diverg
     for (size_t k = 0; k < nets.size(); ++k) {
       const json meta = train::load_checkpoint(
           checkpoint_of(k), {nets[k].model.module.get(), nets[k].optimizer.get(), nets[k].scaler.get()});
-      TORCH_CHECK(without_exp(meta.at("config")) == without_exp(config.json) &&
-                      meta.at("values") == json(options.values) && meta.at("key") == options.key,
-                  checkpoint_of(k).string(),
-                  ": written by a run with another config or --values; resume with the same ",
-                  "ones or choose another --out");
+      if (without_exp(meta.at("config")) != without_exp(config.json) ||
+          meta.at("values") != json(options.values) || meta.at("key") != options.key) {
+        throw core::SettingError(checkpoint_of(k).string() +
+                                     ": written by a run with another config or values; resume with the same "
+                                     "ones or choose another output directory",
+                                 {core::Setting::RunDirectory});
+      }
       if (k == 0) {
         start = meta.at("epochs_done").get<int64_t>();
         result.lr = meta.at("lr").get<double>();
@@ -197,7 +202,7 @@ DivergenceResult run_divergence(const config::LoadedConfig& config, const Diverg
       }
       TORCH_CHECK(meta.at("epochs_done").get<int64_t>() == start, checkpoint_of(k).string(), ": after epoch ",
                   meta.at("epochs_done").get<int64_t>(), ", not ", start,
-                  " as the others: an interrupted write; ", "start over without --resume");
+                  " as the others: an interrupted write; start over without resuming");
     }
     if (log) *log << fmt::format("resumed from {} after {} epochs\n", options.out.string(), start);
   } else {

@@ -92,8 +92,9 @@ void set_counters(const std::vector<models::NonsmoothLayer>& layers, bool enable
                   const std::set<models::NonsmoothKind>& recorded) {
   for (const auto& layer : layers) {
     layer.counter->reset();
-    layer.counter->set_enabled(enabled);
-    layer.counter->set_recording(enabled && recorded.count(layer.kind) > 0);
+    layer.counter->set_counting(!enabled                         ? nn::TieCounting::Off
+                                : recorded.count(layer.kind) > 0 ? nn::TieCounting::Record
+                                                                 : nn::TieCounting::Count);
   }
 }
 

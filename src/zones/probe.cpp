@@ -152,7 +152,6 @@ ZoneProbe::ZoneProbe(ZoneProbeOptions options, const config::ExperimentConfig& r
       if (layer.module && carries(layer, field_)) set_option(layer, field_, a_.value);
     for (const auto& layer : detail::counted_layers(*reference_.module)) {
       if (!kinds.count(layer.kind)) continue;
-      layer.counter->set_recording(true);
       reference_recorded_.push_back(layer);
     }
     TORCH_CHECK(reference_recorded_.size() == recorded_.size(),
@@ -216,10 +215,9 @@ bool ZoneProbe::begin_step() {
   // exp.tie_stats off nobody reads those counts).
   recorded_enabled_.clear();
   for (const auto& layer : recorded_) {
-    recorded_enabled_.push_back(layer.counter->enabled());
+    recorded_enabled_.push_back(layer.counter->counting());
     layer.counter->take_recorded();
-    layer.counter->set_enabled(true);
-    layer.counter->set_recording(true);
+    layer.counter->set_counting(nn::TieCounting::Record);
   }
   return true;
 }
@@ -245,8 +243,7 @@ void ZoneProbe::measure(const train::ProbedStep& step) {
   for (size_t k = 0; k < recorded_.size(); ++k) {
     auto masks = recorded_[k].counter->take_recorded();
     low_masks.insert(low_masks.end(), masks.begin(), masks.end());
-    recorded_[k].counter->set_recording(false);
-    recorded_[k].counter->set_enabled(recorded_enabled_[k]);
+    recorded_[k].counter->set_counting(recorded_enabled_[k]);
   }
 
   auto parameters = module.parameters();
@@ -259,11 +256,11 @@ void ZoneProbe::measure(const train::ProbedStep& step) {
   }
   const auto options = current_values();
   // The repeated forwards must not add to the run's tie statistics.
-  std::vector<bool> counting;
+  std::vector<nn::TieCounting> counting;
   const auto counted = detail::counted_layers(module);
   for (const auto& layer : counted) {
-    counting.push_back(layer.counter->enabled());
-    layer.counter->set_enabled(false);
+    counting.push_back(layer.counter->counting());
+    layer.counter->set_counting(nn::TieCounting::Off);
   }
 
   auto gradients_of = [&](const Side& side) {
@@ -283,7 +280,7 @@ void ZoneProbe::measure(const train::ProbedStep& step) {
   const auto grads_b = gradients_of(b_);
 
   restore(options);
-  for (size_t k = 0; k < counted.size(); ++k) counted[k].counter->set_enabled(counting[k]);
+  for (size_t k = 0; k < counted.size(); ++k) counted[k].counter->set_counting(counting[k]);
   for (size_t k = 0; k < parameters.size(); ++k) parameters[k].mutable_grad() = run_gradients[k];
 
   const auto d = discrepancy(grads_a, grads_b);
@@ -302,12 +299,12 @@ void ZoneProbe::measure(const train::ProbedStep& step) {
     torch::NoGradGuard no_grad;
     detail::copy_state(module, *reference_.module);
     for (const auto& layer : reference_recorded_) layer.counter->reset();
-    for (const auto& layer : reference_recorded_) layer.counter->set_enabled(true);
+    for (const auto& layer : reference_recorded_) layer.counter->set_counting(nn::TieCounting::Record);
     set_rng_state(step.device, rng_before_);
     // The low-precision input itself, widened exactly: input rounding is not what is classified.
     reference_.forward(step.inputs.to(at::kDouble));
     ties = compare_tie_masks(low_masks, detail::recorded_masks(reference_recorded_));
-    for (const auto& layer : reference_recorded_) layer.counter->set_enabled(false);
+    for (const auto& layer : reference_recorded_) layer.counter->set_counting(nn::TieCounting::Off);
     resolved = &ties;
   }
   set_rng_state(step.device, rng_after);

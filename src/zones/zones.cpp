@@ -57,14 +57,16 @@ json ties_json(const TieComparison& t) {
 }  // namespace
 
 PairSpec PairSpec::parse(const std::string& text) {
+  TORCH_CHECK(text.find('=') != std::string::npos && text.front() != '=', text,
+              ": expected key=a,b e.g. nonsmooth.beta=0,1");
   const auto [key, values] = config::split_assignment(text);
   TORCH_CHECK(
-      detail::is_nonsmooth_key(key), "--pair '", text,
-      "': expected a key of the nonsmooth section (nonsmooth.pool, nonsmooth.beta, nonsmooth.formulation, ",
+      detail::is_nonsmooth_key(key), text,
+      ": expected a key of the nonsmooth section (nonsmooth.pool, nonsmooth.beta, nonsmooth.formulation, ",
       "nonsmooth.grad_at_zero, nonsmooth.relu_alpha), got '", key, "'");
   auto parts = split(values, ',');
-  TORCH_CHECK(parts.size() == 2 && !parts[0].empty() && !parts[1].empty(), "--pair '", text,
-              "': expected two values separated by a comma (e.g. nonsmooth.beta=0,1), got '", values, "'");
+  TORCH_CHECK(parts.size() == 2 && !parts[0].empty() && !parts[1].empty(), text,
+              ": expected two values separated by a comma (e.g. nonsmooth.beta=0,1), got '", values, "'");
   PairSpec spec;
   spec.key = key;
   spec.value_a = config::parse_value(parts[0]);
@@ -90,18 +92,8 @@ double default_threshold(config::Precision precision) {
   TORCH_INTERNAL_ASSERT(false, "unknown precision");
 }
 
-config::Precision parse_precision(const std::string& name) {
-  std::string known;
-  for (auto p : {config::Precision::Fp16, config::Precision::Fp32, config::Precision::Fp64,
-                 config::Precision::Bf16, config::Precision::AmpFp16, config::Precision::AmpBf16}) {
-    if (config::to_string(p) == name) return p;
-    known += (known.empty() ? "" : ", ") + config::to_string(p);
-  }
-  TORCH_CHECK(false, "precision '", name, "': expected one of ", known);
-}
-
-std::pair<int, int> study_histogram_range(config::Precision precision, const std::string& pool) {
-  const bool normpool = pool == "normpool";
+std::pair<int, int> study_histogram_range(config::Precision precision, nn::PoolKind pool) {
+  const bool normpool = pool == nn::PoolKind::NormPool;
   switch (precision) {
     case config::Precision::Fp16:
     case config::Precision::Bf16:
@@ -120,9 +112,8 @@ std::map<config::Precision, double> parse_thresholds(const std::string& text) {
   std::map<config::Precision, double> thresholds;
   for (const auto& item : split(text, ',')) {
     const auto eq = item.find('=');
-    TORCH_CHECK(eq != std::string::npos, "--threshold '", item,
-                "': expected PRECISION=VALUE, e.g. fp32=1e-7");
-    const auto precision = parse_precision(trim(item.substr(0, eq)));
+    TORCH_CHECK(eq != std::string::npos, item, ": expected PRECISION=VALUE, e.g. fp32=1e-7");
+    const auto precision = core::parse_enum<config::Precision>(trim(item.substr(0, eq)), item);
     const std::string value = trim(item.substr(eq + 1));
     size_t used = 0;
     double v = -1;
@@ -131,8 +122,8 @@ std::map<config::Precision, double> parse_thresholds(const std::string& text) {
     } catch (const std::exception&) {
       used = 0;
     }
-    TORCH_CHECK(used == value.size() && used > 0 && v >= 0 && std::isfinite(v), "--threshold '", item,
-                "': expected a finite number >= 0, got '", value, "'");
+    TORCH_CHECK(used == value.size() && used > 0 && v >= 0 && std::isfinite(v), item,
+                ": expected a finite number >= 0, got '", value, "'");
     thresholds[precision] = v;
   }
   return thresholds;
@@ -140,10 +131,12 @@ std::map<config::Precision, double> parse_thresholds(const std::string& text) {
 
 ZonesResult run_zones(const config::LoadedConfig& config, const ZonesOptions& options,
                       const train::Components& components, std::ostream* log) {
-  TORCH_CHECK(!options.pair.key.empty(), "zones: no --pair given (e.g. nonsmooth.beta=0,1)");
-  TORCH_CHECK(!options.precisions.empty(), "zones: --precision: expected at least one precision");
-  TORCH_CHECK(options.epochs >= 1, "zones: --epochs: expected >= 1, got ", options.epochs);
-  TORCH_CHECK(options.batch_limit >= 0, "zones: --batch-limit: expected >= 0, got ", options.batch_limit);
+  TORCH_CHECK(!options.pair.key.empty(),
+              "zones: pair: expected a key of the nonsmooth section and two values (e.g. "
+              "nonsmooth.beta=0,1), got none");
+  TORCH_CHECK(!options.precisions.empty(), "zones: precisions: expected at least one precision");
+  TORCH_CHECK(options.epochs >= 1, "zones: epochs: expected >= 1, got ", options.epochs);
+  TORCH_CHECK(options.batch_limit >= 0, "zones: batch_limit: expected >= 0, got ", options.batch_limit);
 
   config::ExpConfig exp = config.config.exp;
   exp.deterministic = !options.nondeterministic;
@@ -171,8 +164,7 @@ ZonesResult run_zones(const config::LoadedConfig& config, const ZonesOptions& op
     summary.precision = precision;
     summary.initializations = precision == config::Precision::Fp64 ? config.config.zones.initializations_fp64
                                                                    : config.config.zones.initializations;
-    const auto [low_exponent, high_exponent] =
-        study_histogram_range(precision, core::enum_name(config.config.nonsmooth.pool));
+    const auto [low_exponent, high_exponent] = study_histogram_range(precision, config.config.nonsmooth.pool);
     summary.study_histogram = StudyHistogram(low_exponent, high_exponent);
     auto threshold_it = options.thresholds.find(precision);
     summary.threshold =

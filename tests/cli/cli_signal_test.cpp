@@ -1,6 +1,7 @@
 // The built `tiebreak` program against the real world's concurrency (issue 12 §3-§6): two writers on one
 // directory, SIGINT/SIGTERM to a run and to a sweep, kill -9 of a sweep with trainers running, and configs
 // that name what cannot be built. Each fault is injected for real: a second process, a signal.
+#include "cli/cli_checks.h"
 #include "support/test_support.h"
 #include "tiebreak/core/csv.h"
 #include "tiebreak/core/process.h"
@@ -23,14 +24,7 @@
 namespace tiebreak::train {
 namespace {
 
-namespace fs = std::filesystem;
-using ::testing::HasSubstr;
-using ::testing::Not;
-using tiebreak::testing::FileSizeLimit;
-using tiebreak::testing::metrics_without_seconds;
-using tiebreak::testing::run_tiebreak;
-using tiebreak::testing::TempDir;
-using tiebreak::testing::tiebreak_binary;
+using namespace tiebreak::testing;
 
 /// `tiebreak ARGS` started in the background, its output in files; killed if the test ends first.
 class Background {
@@ -100,19 +94,9 @@ size_t epochs_recorded(const fs::path& run_dir) {
   }
 }
 
-bool has_temporaries(const fs::path& dir) {
-  for (const auto& e : fs::directory_iterator(dir))
-    if (e.path().filename().string().rfind(".tmp.", 0) == 0) return true;
-  return false;
-}
-
 /// The one line starting "tiebreak: " (the run's log lines come before it), which must hold `expected`.
 void expect_one_tiebreak_line(const std::string& err, const std::string& expected) {
-  const auto at = err.find("tiebreak: ");
-  ASSERT_NE(at, std::string::npos) << err;
-  EXPECT_EQ(err.find("tiebreak: ", at + 1), std::string::npos) << err;
-  EXPECT_THAT(err.substr(at, err.find('\n', at) - at), HasSubstr(expected)) << err;
-  EXPECT_THAT(err, Not(HasSubstr("terminate called")));
+  expect_one_line(err, "tiebreak: ", expected);
 }
 
 // §3: one writer per run directory.
@@ -143,7 +127,7 @@ TEST(CliConcurrency, ASecondTrainOnTheSameRunIsRefusedNamingTheFirstAndLeavesIts
   auto third = run_tiebreak("train " + config + " --no-progress --resume --set train.stop_after_epoch=" +
                             std::to_string(done + 1) + " --out " + out.string());
   EXPECT_EQ(third.exit_code, 0) << third.err;
-  EXPECT_FALSE(has_temporaries(out / "run-0"));
+  EXPECT_EQ(temporaries_in(out / "run-0"), std::vector<std::string>{});
   EXPECT_EQ(epochs_recorded(out / "run-0"), done + 1);
 }
 
@@ -177,13 +161,14 @@ TEST(CliSignals, SigtermMidRunRecordsInterruptedAndResumeGivesTheUninterruptedMe
   ASSERT_TRUE(WIFEXITED(status)) << describe_exit(status);
   EXPECT_EQ(WEXITSTATUS(status), 143) << run.err();
   expect_one_tiebreak_line(run.err(), "tiebreak: " + run_dir.string() + ": interrupted by SIGTERM in epoch ");
-  EXPECT_THAT(run.err(), HasSubstr("is kept, --resume continues from it"));
+  // The library's words, and the flag that spells them on this command line.
+  EXPECT_THAT(run.err(), HasSubstr("is kept, resuming continues from it (--resume)"));
   auto info = nlohmann::json::parse(read_text(run_dir / "run.json"));
   EXPECT_EQ(info["status"], "interrupted");
   const size_t kept = epochs_recorded(run_dir);
   ASSERT_LT(kept, 30u) << "the run ended before the signal arrived";
   EXPECT_EQ(info["epochs_done"], kept);
-  EXPECT_FALSE(has_temporaries(run_dir));
+  EXPECT_EQ(temporaries_in(run_dir), std::vector<std::string>{});
 
   auto compared = run_tiebreak("compare " + out.string());
   EXPECT_EQ(compared.exit_code, 0) << compared.err;

@@ -1,4 +1,5 @@
 #include "support/test_support.h"
+#include "train/synthetic_task.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -29,6 +30,29 @@ TEST(TrainCli, SetOverridesAreValidatedToo) {
       run_tiebreak("train " + (dir / "x.json").string() + " --set train.epochs=0 --set model.name=lenet5");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.err, HasSubstr("--set train.epochs=0: train.epochs: expected a positive integer, got 0"));
+}
+
+// The library's messages name settings in its own words (override, data.root, resume, run directory); the
+// command line adds the flags the user typed.
+TEST(CliMessages, LibraryErrorsNameTheFlagsOfThisCommandLine) {
+  TempDir dir;
+  const auto c = testing::write_cli_config(dir.path(), 1).string();
+  auto grid = run_tiebreak("sweep " + c + " --grid train.optimizer.lr=0.1,-1 --out " + (dir / "s").string());
+  EXPECT_EQ(grid.exit_code, 1);
+  EXPECT_THAT(grid.err, HasSubstr("tiebreak: error: --grid train.optimizer.lr=0.1,-1: train.optimizer.lr: "
+                                  "expected a positive number, got -1\n"));
+  auto data = run_tiebreak("train " + c + " --set data.dataset=mnist --data-root " +
+                           (dir / "nowhere").string() + " --out " + (dir / "d").string());
+  EXPECT_EQ(data.exit_code, 1);
+  EXPECT_THAT(data.err,
+              HasSubstr("point data.root (or TIEBREAK_DATA) at its parent folder, or list the files "
+                        "in files.train) (--data-root)\n"));
+  const auto out = (dir / "t").string();
+  ASSERT_EQ(run_tiebreak("train " + c + " --no-progress --out " + out).exit_code, 0);
+  auto again = run_tiebreak("train " + c + " --no-progress --out " + out);
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_THAT(again.err, HasSubstr("already holds a run (status finished); resume it or choose another run "
+                                   "directory (--resume, --out)\n"));
 }
 
 TEST(SweepCli, BadGridAndShardAreErrors) {

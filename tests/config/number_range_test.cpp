@@ -53,10 +53,10 @@ TEST(ConfigNumbers, AnOverflowingNumberInABaseFileNamesTheBaseFile) {
 TEST(ConfigNumbers, AnOverflowingSetValueNamesTheArgumentAndThePath) {
   TempDir dir;
   const auto c = write(dir, "c.json", "{}");
-  EXPECT_EQ(
-      error_message([&] { load_config(c, {"nonsmooth.beta=1e999"}); }),
-      "--set nonsmooth.beta=1e999: nonsmooth.beta: expected a finite number, got 1e999 (beyond the range of "
-      "a double, about 1.8e308)");
+  EXPECT_EQ(error_message([&] { load_config(c, {"nonsmooth.beta=1e999"}); }),
+            "override nonsmooth.beta=1e999: nonsmooth.beta: expected a finite number, got 1e999 (beyond the "
+            "range of "
+            "a double, about 1.8e308)");
   EXPECT_THAT(error_message([&] { load_config(c, {R"(train.optimizer={"lr": 1e999})"}); }),
               HasSubstr("train.optimizer.lr: expected a finite number, got 1e999"));
   EXPECT_THAT(error_message([&] { parse_value("[1, 1e999]"); }),
@@ -75,7 +75,7 @@ TEST(ConfigNumbers, TheLearningRateMustFitTheParametersDtype) {
       error_message([&] {
         load_config(c, {"train.precision=fp32", "train.optimizer.lr=1e39"});
       }),
-      HasSubstr("--set train.optimizer.lr=1e39: train.optimizer.lr: expected at most 3.40282e+38, the "
+      HasSubstr("override train.optimizer.lr=1e39: train.optimizer.lr: expected at most 3.40282e+38, the "
                 "largest fp32 number"));
   // amp keeps fp32 parameters, fp64 has room.
   EXPECT_NO_THROW(load_config(c, {"train.precision=amp_fp16"}));
@@ -127,7 +127,7 @@ TEST(ConfigNumbers, SetExtendsIsRejectedNotIgnored) {
   const auto c = write(dir, "c.json", "{}");
   write(dir, "base.json", R"({"nonsmooth": {"beta": 7}})");
   EXPECT_THAT(error_message([&] { load_config(c, {"extends=base.json"}); }),
-              HasSubstr("--set extends=base.json: extends cannot be overridden"));
+              HasSubstr("override extends=base.json: extends cannot be overridden"));
 }
 
 }  // namespace

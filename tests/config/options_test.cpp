@@ -20,11 +20,9 @@ TEST(ToModelOptions, EveryModelAndNonsmoothFieldReachesTheOptions) {
   c.nonsmooth.formulation = ops::PoolFormulation::Mixture;
   c.nonsmooth.grad_at_zero = 0.25;
   c.nonsmooth.relu_alpha = 0.5;
-  c.exp.distributed.sync_batch_norm = true;
   const auto o = to_model_options(c, 3, 64, 100, 42);
   EXPECT_EQ(o.name(), "resnet18");
   EXPECT_TRUE(o.batch_norm());
-  EXPECT_TRUE(o.sync_batch_norm());
   EXPECT_EQ(o.init(), models::InitScheme::TorchvisionResNet);
   EXPECT_EQ(o.variant(), models::ModelVariant::Study);
   EXPECT_EQ(o.stem(), models::Stem::ImageNet);

@@ -18,6 +18,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using tiebreak::testing::TempDir;
 
 /// A small LeNet-5 task on the built-in synthetic dataset: 96 training
@@ -121,6 +122,11 @@ TEST(DataParallel, SyncBatchNormMatchesOneProcessWherePerRankStatisticsDoNot) {
   testing::wait_all(synced, std::chrono::seconds(300));
   expect_all_succeeded(synced);
   expect_same_metrics(dir / "single" / "run-0" / "metrics.csv", dir / "sync" / "run-0" / "metrics.csv");
+  // The trainer converted the built LeNet5's four BatchNorm layers (bn1, bn2 over [N, C, H, W]; bn3, bn4 over
+  // [N, C]).
+  const std::string converted =
+      "exp.distributed.sync_batch_norm: 4 BatchNorm layers normalize over the global batch";
+  EXPECT_THAT(testing::read_file(dir / "sync" / "run-0" / "train.log"), HasSubstr(converted));
 
   // Per-rank statistics (the default) normalize each half-batch by itself: a different computation.
   auto per_rank = testing::spawn_ranks(
@@ -128,6 +134,7 @@ TEST(DataParallel, SyncBatchNormMatchesOneProcessWherePerRankStatisticsDoNot) {
       testing::free_port());
   testing::wait_all(per_rank, std::chrono::seconds(300));
   expect_all_succeeded(per_rank);
+  EXPECT_THAT(testing::read_file(dir / "per-rank" / "run-0" / "train.log"), Not(HasSubstr(converted)));
   EXPECT_GT(max_relative_difference(dir / "single" / "run-0" / "metrics.csv",
                                     dir / "per-rank" / "run-0" / "metrics.csv", "train_loss"),
             1e-3);

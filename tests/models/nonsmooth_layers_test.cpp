@@ -3,6 +3,7 @@
 #include "tiebreak/models/nonsmooth_layers.h"
 #include "tiebreak/models/registry.h"
 #include "tiebreak/nn/modules/activation.h"
+#include "tiebreak/nn/modules/batch_norm.h"
 #include "tiebreak/nn/modules/norm_pool.h"
 #include "tiebreak/nn/modules/pooling.h"
 
@@ -116,7 +117,7 @@ TEST(NonsmoothLayers, StudysDenseNetCarriesThePolicyOnlyInItsStemAndLastRelu) {
       EXPECT_EQ((*pool->options.stride())[0], 2);
     }
     if (dynamic_cast<const torch::nn::ReLUImpl*>(module)) ++plain_relus;
-    if (dynamic_cast<const torch::nn::BatchNorm2dImpl*>(module)) ++batch_norms;
+    if (dynamic_cast<const nn::BatchNormImpl*>(module)) ++batch_norms;
   }
   EXPECT_EQ(policy_relus, (std::vector<std::string>{"features.relu0", "features.relu5"}));
   EXPECT_EQ(pools, std::vector<std::string>{"features.pool0"});

@@ -64,7 +64,7 @@ TEST(MaxPool2dModule, TieCounterCountsWindowsTiedWindowsAndLargestT) {
   pool(known_ties());
   EXPECT_EQ(pool->counter()->stats().calls, 0) << "counter is off by default";
 
-  pool->counter()->set_enabled(true);
+  pool->counter()->set_counting(tnn::TieCounting::Count);
   pool(known_ties());
   pool(known_ties());
   const auto s = pool->counter()->stats();
@@ -78,19 +78,38 @@ TEST(MaxPool2dModule, TieCounterCountsWindowsTiedWindowsAndLargestT) {
   EXPECT_EQ(pool->counter()->stats().points, 0);
 
   tnn::TieCounter counter;
-  counter.set_enabled(true);
+  counter.set_counting(tnn::TieCounting::Count);
   F::max_pool2d(known_ties(), tnn::MaxPool2dOptions(2), &counter);
   EXPECT_EQ(counter.stats().ties, 2);
 }
 
+TEST(TieCounter, OneSwitchSetsCountingAndRecordingTogether) {
+  tnn::MaxPool2d pool(tnn::MaxPool2dOptions(2));
+  const auto& counter = pool->counter();
+  EXPECT_EQ(counter->counting(), tnn::TieCounting::Off);
+  counter->set_counting(tnn::TieCounting::Record);
+  EXPECT_TRUE(counter->enabled() && counter->recording());
+  pool(known_ties());
+  EXPECT_EQ(counter->stats().calls, 1);
+  EXPECT_EQ(counter->recorded().size(), 1u);
+  counter->set_counting(tnn::TieCounting::Count);
+  pool(known_ties());
+  EXPECT_EQ(counter->stats().calls, 2);
+  EXPECT_EQ(counter->recorded().size(), 1u) << "Count keeps no mask";
+  counter->set_counting(tnn::TieCounting::Off);
+  EXPECT_FALSE(counter->enabled() || counter->recording());
+  pool(known_ties());
+  EXPECT_EQ(counter->stats().calls, 2) << "Off counts nothing";
+}
+
 TEST(MaxPool2dModule, CloneGetsAFreshCounterAndKeepsOptions) {
   tnn::MaxPool2d pool(tnn::MaxPool2dOptions(2).beta(0.5).formulation(PoolFormulation::Mixture));
-  pool->counter()->set_enabled(true);
+  pool->counter()->set_counting(tnn::TieCounting::Count);
   pool(known_ties());
   auto copy = std::dynamic_pointer_cast<tnn::MaxPool2dImpl>(pool->clone());
   ASSERT_NE(copy, nullptr);
   EXPECT_NE(copy->counter(), pool->counter());
-  EXPECT_TRUE(copy->counter()->enabled());
+  EXPECT_EQ(copy->counter()->counting(), tnn::TieCounting::Count);
   EXPECT_EQ(copy->counter()->stats().calls, 0);
   EXPECT_EQ(copy->options.beta(), 0.5);
   EXPECT_EQ(copy->options.formulation(), PoolFormulation::Mixture);

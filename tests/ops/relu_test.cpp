@@ -208,7 +208,7 @@ TEST(ReLUModule, CounterCountsExactZerosOnlyWhenEnabled) {
   auto x = torch::tensor({-1.0, 0.0, -0.0, 1e-40, 2.0, 0.0});
   relu(x);
   EXPECT_EQ(relu->counter()->stats().calls, 0);
-  relu->counter()->set_enabled(true);
+  relu->counter()->set_counting(tiebreak::nn::TieCounting::Count);
   relu(x);
   relu(torch::tensor({0.0, 1.0}));
   auto stats = relu->counter()->stats();
@@ -219,7 +219,7 @@ TEST(ReLUModule, CounterCountsExactZerosOnlyWhenEnabled) {
 
 TEST(ReLUModule, CloneHasFreshCounterAndSameOptions) {
   ReLU relu(ReLUOptions().alpha(2.0));
-  relu->counter()->set_enabled(true);
+  relu->counter()->set_counting(tiebreak::nn::TieCounting::Count);
   relu(torch::zeros({3}));
   auto copy = std::dynamic_pointer_cast<tiebreak::nn::ReLUImpl>(relu->clone());
   ASSERT_TRUE(copy);
@@ -232,7 +232,7 @@ TEST(ReLUModule, CloneHasFreshCounterAndSameOptions) {
 TEST(ReLUFunctional, MatchesModuleAndFeedsCounter) {
   namespace F = tiebreak::nn::functional;
   tiebreak::nn::TieCounter counter;
-  counter.set_enabled(true);
+  counter.set_counting(tiebreak::nn::TieCounting::Count);
   auto x = torch::tensor({0.0, -1.0, 3.0}, torch::requires_grad());
   auto y = F::relu(x, ReLUOptions().alpha(1.0), &counter);
   y.sum().backward();

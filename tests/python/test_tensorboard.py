@@ -55,6 +55,15 @@ class TensorBoardTest(unittest.TestCase):
         if EventAccumulator is None:
             raise unittest.SkipTest("the tensorboard package is not installed (scripts/setup.sh installs it)")
 
+    def run_synthetic(self, tmp, epochs, command, *args, out="runs", env=None):
+        """`tiebreak COMMAND CONFIG ARGS --out TMP/OUT` on the synthetic task, which must succeed: (result, out)."""
+        config = os.path.join(tmp, "synthetic.json")
+        synthetic_config(config, epochs=epochs)
+        out = os.path.join(tmp, out)
+        r = run([TIEBREAK, command, config, *args, "--out", out], env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r, out
+
     def assert_logged_as_in_metrics(self, run_dir, tags):
         rows = metrics(run_dir)
         logged = scalars(os.path.join(run_dir, "tensorboard"))
@@ -73,11 +82,7 @@ class TensorBoardTest(unittest.TestCase):
 
     def test_a_training_run_writes_its_logs_epoch_by_epoch_without_an_extra_step(self):
         with tempfile.TemporaryDirectory() as tmp:
-            config = os.path.join(tmp, "synthetic.json")
-            synthetic_config(config, epochs=3)
-            out = os.path.join(tmp, "runs")
-            r = run([TIEBREAK, "train", config, "--set", "train.zone_probe.every=2", "--out", out])
-            self.assertEqual(r.returncode, 0, r.stderr)
+            r, out = self.run_synthetic(tmp, 3, "train", "--set", "train.zone_probe.every=2")
             run_dir = os.path.join(out, "run-0")
             rows, logged = self.assert_logged_as_in_metrics(run_dir, (
                 ("accuracy/test", "test_accuracy"), ("accuracy/train", "train_accuracy"),
@@ -90,12 +95,8 @@ class TensorBoardTest(unittest.TestCase):
 
     def test_every_run_of_a_child_process_sweep_writes_its_logs(self):
         with tempfile.TemporaryDirectory() as tmp:
-            config = os.path.join(tmp, "synthetic.json")
-            synthetic_config(config, epochs=2)
-            out = os.path.join(tmp, "sweep")
-            r = run([TIEBREAK, "sweep", config, "--grid", "train.optimizer.lr=0.05,1e30", "--jobs", "2",
-                     "--out", out])
-            self.assertEqual(r.returncode, 0, r.stderr)
+            _, out = self.run_synthetic(tmp, 2, "sweep", "--grid", "train.optimizer.lr=0.05,1e30", "--jobs", "2",
+                                        out="sweep")
             for point in ("lr=0.05", "lr=1e+30"):
                 run_dir = os.path.join(out, point, "run-0")
                 self.assert_logged_as_in_metrics(run_dir, (("accuracy/test", "test_accuracy"),
@@ -107,10 +108,7 @@ class TensorBoardTest(unittest.TestCase):
 
     def test_the_export_appends_new_epochs_only_and_rewrites_a_restarted_run(self):
         with tempfile.TemporaryDirectory() as tmp:
-            config = os.path.join(tmp, "synthetic.json")
-            synthetic_config(config, epochs=2)
-            out = os.path.join(tmp, "runs")
-            self.assertEqual(run([TIEBREAK, "train", config, "--out", out]).returncode, 0)
+            _, out = self.run_synthetic(tmp, 2, "train")
             run_dir = os.path.join(out, "run-0")
             export = [sys.executable, os.path.join(SCRIPTS, "tensorboard_export.py"), run_dir]
             files = event_files(run_dir)
@@ -137,12 +135,8 @@ class TensorBoardTest(unittest.TestCase):
 
     def test_without_python_a_run_warns_once_records_why_and_succeeds(self):
         with tempfile.TemporaryDirectory() as tmp:
-            config = os.path.join(tmp, "synthetic.json")
-            synthetic_config(config, epochs=2)
-            out = os.path.join(tmp, "runs")
-            env = dict(os.environ, TIEBREAK_PYTHON=os.path.join(tmp, "no-python"))
-            r = run([TIEBREAK, "train", config, "--out", out], env=env)
-            self.assertEqual(r.returncode, 0, r.stderr)
+            r, out = self.run_synthetic(tmp, 2, "train",
+                                        env=dict(os.environ, TIEBREAK_PYTHON=os.path.join(tmp, "no-python")))
             self.assertEqual(r.stderr.count("TensorBoard logs of"), 1, r.stderr)
             record = run_json(os.path.join(out, "run-0"))
             self.assertEqual(record["status"], "finished")
@@ -152,22 +146,14 @@ class TensorBoardTest(unittest.TestCase):
 
     def test_no_tensorboard_turns_the_logs_off(self):
         with tempfile.TemporaryDirectory() as tmp:
-            config = os.path.join(tmp, "synthetic.json")
-            synthetic_config(config, epochs=1)
-            out = os.path.join(tmp, "runs")
-            r = run([TIEBREAK, "train", config, "--out", out, "--no-tensorboard"])
-            self.assertEqual(r.returncode, 0, r.stderr)
+            _, out = self.run_synthetic(tmp, 1, "train", "--no-tensorboard")
             self.assertFalse(os.path.exists(os.path.join(out, "run-0", "tensorboard")))
             self.assertEqual(run_json(os.path.join(out, "run-0"))["tensorboard"], {"status": "off"})
 
     def test_zones_writes_per_batch_discrepancies_and_volume(self):
         with tempfile.TemporaryDirectory() as tmp:
-            config = os.path.join(tmp, "synthetic.json")
-            synthetic_config(config, epochs=1)
-            out = os.path.join(tmp, "zones")
-            r = run([TIEBREAK, "zones", config, "--pair", "nonsmooth.beta=0,1", "--precision", "fp32,fp64",
-                     "--out", out])
-            self.assertEqual(r.returncode, 0, r.stderr)
+            _, out = self.run_synthetic(tmp, 1, "zones", "--pair", "nonsmooth.beta=0,1", "--precision", "fp32,fp64",
+                                        out="zones")
             with open(os.path.join(out, "zones.csv"), newline="") as f:
                 rows = [r for r in csv.DictReader(f) if r["precision"] == "fp32"]
             logged = scalars(os.path.join(out, "tensorboard", "fp32"))

@@ -50,20 +50,27 @@ TEST(LrSampling, LogUniformInRangeAndReproducible) {
   EXPECT_NE(sample_learning_rate(0, 0, 1e-5, 1e-1), sample_learning_rate(1, 0, 1e-5, 1e-1));
 }
 
-TEST(LrSearch, WritesTrialsAndTheBestRatePerBetaAndReusesFinishedTrials) {
-  TempDir dir;
+/// A quiet search over the synthetic task's config (written to `dir`), `trials` trials of `epochs` epochs
+/// with rates in [1e-4, `high`], written to `dir`/search.
+LrSearchOptions synthetic_search(const fs::path& dir, int64_t trials, int64_t epochs, double high) {
   const auto config = dir / "synthetic.json";
   std::ofstream(config) << testing::synthetic_config().json.dump();
   LrSearchOptions o;
   o.config_path = config;
-  o.betas = {0, 1};
-  o.trials = 4;
-  o.epochs = 2;
+  o.trials = trials;
+  o.epochs = epochs;
   o.low = 1e-4;
-  o.high = 0.5;
-  o.startup_trials = 1;
+  o.high = high;
   o.out_dir = dir / "search";
   o.verbose = false;
+  return o;
+}
+
+TEST(LrSearch, WritesTrialsAndTheBestRatePerBetaAndReusesFinishedTrials) {
+  TempDir dir;
+  auto o = synthetic_search(dir.path(), 4, 2, 0.5);
+  o.betas = {0, 1};
+  o.startup_trials = 1;
   // Which β each built model had: the search must train β = 1's trials with β = 1, and a second search must
   // build no model for the trials it reuses.
   std::map<double, int> built;
@@ -124,16 +131,7 @@ TEST(LrSearch, WritesTrialsAndTheBestRatePerBetaAndReusesFinishedTrials) {
 // goes on, and the best rate comes from the trials that finished.
 TEST(LrSearch, AFailedTrialIsRecordedAndTheSearchGoesOn) {
   TempDir dir;
-  const auto config = dir / "synthetic.json";
-  std::ofstream(config) << testing::synthetic_config().json.dump();
-  LrSearchOptions o;
-  o.config_path = config;
-  o.trials = 6;
-  o.epochs = 1;
-  o.low = 1e-4;
-  o.high = 1.0;
-  o.out_dir = dir / "search";
-  o.verbose = false;
+  auto o = synthetic_search(dir.path(), 6, 1, 1.0);
   auto components = testing::synthetic_components();
   auto make_model = components.make_model;
   components.make_model = [make_model](const config::ExperimentConfig& cfg, const data::Dataset& data,

@@ -93,14 +93,21 @@ fs::path write_synthetic_config(const fs::path& dir) {
   return path;
 }
 
-TEST(Sweep, RunsEveryPointSkipsDoneOnesAndKeepsGoingAfterDivergence) {
-  TempDir dir;
+/// A quiet sweep of the synthetic task (2 epochs) over `axes`, `runs` runs per point (0: the config's),
+/// written to `dir`/sweep.
+SweepOptions synthetic_sweep(const fs::path& dir, const std::vector<std::string>& axes, int64_t runs = 0) {
   SweepOptions o;
-  o.config_path = write_synthetic_config(dir.path());
-  o.axes = {parse_grid_axis("train.optimizer.lr=0.05,1e30")};
-  o.runs = 2;
+  o.config_path = write_synthetic_config(dir);
+  for (const auto& axis : axes) o.axes.push_back(parse_grid_axis(axis));
+  o.runs = runs;
   o.out_dir = dir / "sweep";
   o.verbose = false;
+  return o;
+}
+
+TEST(Sweep, RunsEveryPointSkipsDoneOnesAndKeepsGoingAfterDivergence) {
+  TempDir dir;
+  auto o = synthetic_sweep(dir.path(), {"train.optimizer.lr=0.05,1e30"}, 2);
   auto first = run_sweep(o, testing::synthetic_components());
   EXPECT_EQ(first.finished, 2);
   EXPECT_EQ(first.diverged, 2);  // the huge learning rate diverges; the sweep went on
@@ -117,12 +124,7 @@ TEST(Sweep, RunsEveryPointSkipsDoneOnesAndKeepsGoingAfterDivergence) {
 
 TEST(Sweep, ResumesAnInterruptedRunAndShardsSplitTheWork) {
   TempDir dir;
-  SweepOptions o;
-  o.config_path = write_synthetic_config(dir.path());
-  o.axes = {parse_grid_axis("nonsmooth.beta=0,1")};
-  o.runs = 1;
-  o.out_dir = dir / "sweep";
-  o.verbose = false;
+  auto o = synthetic_sweep(dir.path(), {"nonsmooth.beta=0,1"}, 1);
   o.shard_index = 1;
   o.shard_count = 2;
   auto shard1 = run_sweep(o, testing::synthetic_components());
@@ -134,19 +136,24 @@ TEST(Sweep, ResumesAnInterruptedRunAndShardsSplitTheWork) {
   o.overrides = {"train.stop_after_epoch=1"};
   auto interrupted = run_sweep(o, testing::synthetic_components());
   EXPECT_EQ(interrupted.stopped, 1);
+  const auto run = dir / "sweep" / "beta=0" / "run-0";
+  const auto first_rows = read_csv(run / "metrics.csv").rows;
+  ASSERT_EQ(first_rows.size(), 1u);
   o.overrides = {};
   auto resumed = run_sweep(o, testing::synthetic_components());
   EXPECT_EQ(resumed.finished, 1);
-  EXPECT_EQ(read_csv(dir / "sweep" / "beta=0" / "run-0" / "metrics.csv").rows.size(), 2u);
+  // Resumed, not restarted (training is deterministic, so a restart would give the same numbers): the run
+  // says it continued from its checkpoint, and epoch 1's row keeps its bytes, `seconds` included.
+  EXPECT_THAT(read_text(run / "train.log"),
+              HasSubstr("resumed from " + (run / "checkpoint.pt").string() + " after epoch 1"));
+  const auto rows = read_csv(run / "metrics.csv").rows;
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0], first_rows[0]);
 }
 
 TEST(Sweep, AnInvalidPointStopsTheSweepBeforeAnythingTrains) {
   TempDir dir;
-  SweepOptions o;
-  o.config_path = write_synthetic_config(dir.path());
-  o.axes = {parse_grid_axis("train.optimizer.lr=0.1,-1")};
-  o.out_dir = dir / "sweep";
-  o.verbose = false;
+  auto o = synthetic_sweep(dir.path(), {"train.optimizer.lr=0.1,-1"});
   EXPECT_THAT(error_message([&] { run_sweep(o, testing::synthetic_components()); }),
               HasSubstr("train.optimizer.lr: expected a positive number, got -1"));
   EXPECT_FALSE(fs::exists(dir / "sweep"));
@@ -154,13 +161,8 @@ TEST(Sweep, AnInvalidPointStopsTheSweepBeforeAnythingTrains) {
 
 TEST(Compare, GroupsByBetaPrecisionAndVariedKeys) {
   TempDir dir;
-  SweepOptions o;
-  o.config_path = write_synthetic_config(dir.path());
-  o.axes = {parse_grid_axis("nonsmooth.beta=0,1000"), parse_grid_axis("train.optimizer.lr=0.05,1e30")};
-  o.runs = 2;
-  o.out_dir = dir / "sweep";
-  o.verbose = false;
-  run_sweep(o, testing::synthetic_components());
+  run_sweep(synthetic_sweep(dir.path(), {"nonsmooth.beta=0,1000", "train.optimizer.lr=0.05,1e30"}, 2),
+            testing::synthetic_components());
   auto runs = collect_runs({dir / "sweep"});
   ASSERT_EQ(runs.size(), 8u);
   auto c = compare_runs(runs);

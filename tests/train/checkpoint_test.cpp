@@ -214,8 +214,9 @@ TEST(RunDirectory, AnUnreadableRunJsonStillProtectsTheRun) {
   const auto metrics = read_text(dir / "metrics.csv");
   write_text_atomically(dir / "run.json", "{\"status\": \"finis");
   const auto message = error_message([&] { run(synthetic_config({"train.epochs=1"}), dir.path()); });
-  EXPECT_THAT(message, HasSubstr(dir.path().string() + ": already holds a run (" +
-                                 (dir / "run.json").string() + " is unreadable); pass --resume"));
+  EXPECT_THAT(message,
+              HasSubstr(dir.path().string() + ": already holds a run (" + (dir / "run.json").string() +
+                        " is unreadable); resume it or choose another run directory"));
   EXPECT_EQ(read_text(dir / "metrics.csv"), metrics);
 }
 

@@ -85,8 +85,10 @@ TEST(Interrupt, AStopRequestEndsTheRunBetweenStepsAndResumeGivesTheUninterrupted
     EXPECT_EQ(e.exit_code(), 143);
     EXPECT_EQ(std::string(e.what()),
               o.run_dir.string() +
-                  ": interrupted by SIGTERM in epoch 2 of 4; the checkpoint after epoch 1 is kept, --resume "
+                  ": interrupted by SIGTERM in epoch 2 of 4; the checkpoint after epoch 1 is kept, resuming "
                   "continues from it");
+    // The library names the setting, not a command-line flag (the CLI spells it: cli_signal_test).
+    EXPECT_EQ(e.settings(), std::vector<core::Setting>{core::Setting::Resume});
   }
   EXPECT_EQ(steps, 3) << "the step in progress ends, no further one starts";
   auto info = nlohmann::json::parse(read_text(o.run_dir / "run.json"));

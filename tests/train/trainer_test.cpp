@@ -152,11 +152,23 @@ TEST(Trainer, ResumeWithoutCheckpointStartsOverAndACompleteRunIsLeftAlone) {
   EXPECT_EQ(read_text(dir / "r" / "metrics.csv"), before);
 }
 
+TEST(RunStatus, ReadsEveryStatusRunJsonCanHoldAndNothingElse) {
+  TempDir dir;
+  for (const auto status : {RunStatus::Running, RunStatus::Stopped, RunStatus::Finished, RunStatus::Diverged,
+                            RunStatus::Failed, RunStatus::Interrupted}) {
+    std::ofstream(dir / "run.json") << nlohmann::json{{"status", to_string(status)}}.dump();
+    EXPECT_EQ(read_run_status(dir.path()), status) << to_string(status);
+  }
+  EXPECT_EQ(to_string(RunStatus::Diverged), "diverged");
+  std::ofstream(dir / "run.json") << R"({"status": "done"})";
+  EXPECT_FALSE(read_run_status(dir.path()).has_value());
+}
+
 TEST(Trainer, AnExistingRunNeedsResume) {
   TempDir dir;
   run(synthetic_config({"train.epochs=1"}), dir.path());
   EXPECT_THAT(error_message([&] { run(synthetic_config({"train.epochs=1"}), dir.path()); }),
-              HasSubstr("already holds a run (status finished); pass --resume"));
+              HasSubstr("already holds a run (status finished); resume it or choose another run directory"));
 }
 
 TEST(Trainer, ResumingWithADifferentConfigIsAnError) {

@@ -72,8 +72,7 @@ TEST(Classify, ZoneFollowsDiscrepancyAndSurvivingTies) {
 
 TEST(TieCounterRecording, PoolRecordsTiedWindowsAndReluExactZeros) {
   nn::MaxPool2d pool(nn::MaxPool2dOptions(2));
-  pool->counter()->set_enabled(true);
-  pool->counter()->set_recording(true);
+  pool->counter()->set_counting(nn::TieCounting::Record);
   // Window 0 has two equal maxima, window 1 a single one.
   auto x = torch::tensor({1.0f, 1.0f, 1.0f, 2.0f, 0.0f, 0.0f, 0.0f, 0.0f}).view({1, 1, 2, 4});
   pool(x);
@@ -83,15 +82,14 @@ TEST(TieCounterRecording, PoolRecordsTiedWindowsAndReluExactZeros) {
   EXPECT_TRUE(torch::equal(masks[0], torch::tensor({true, false}).view({1, 1, 1, 2})));
 
   nn::ReLU relu{nn::ReLUOptions()};
-  relu->counter()->set_enabled(true);
-  relu->counter()->set_recording(true);
+  relu->counter()->set_counting(nn::TieCounting::Record);
   relu(torch::tensor({-1.0, 0.0, -0.0, 2.0}));
   ASSERT_EQ(relu->counter()->recorded().size(), 1u);
   EXPECT_TRUE(torch::equal(relu->counter()->recorded()[0], torch::tensor({false, true, true, false})));
 
   relu->counter()->reset();
   EXPECT_TRUE(relu->counter()->recorded().empty());
-  relu->counter()->set_recording(false);
+  relu->counter()->set_counting(nn::TieCounting::Count);
   relu(torch::tensor({0.0}));
   EXPECT_TRUE(relu->counter()->recorded().empty());
   EXPECT_EQ(relu->counter()->stats().ties, 1);

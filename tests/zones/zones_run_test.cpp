@@ -279,12 +279,12 @@ TEST(ZonesRun, InitializationsArePooledEachWithItsOwnSeed) {
 }
 
 TEST(ZonesRun, StudyHistogramRangesAreTheNotebooks) {
-  EXPECT_EQ(study_histogram_range(Precision::Fp16, "maxpool"), std::make_pair(-8, 1));
-  EXPECT_EQ(study_histogram_range(Precision::Fp32, "maxpool"), std::make_pair(-9, 0));
-  EXPECT_EQ(study_histogram_range(Precision::Fp64, "maxpool"), std::make_pair(-18, -13));
-  EXPECT_EQ(study_histogram_range(Precision::Fp16, "normpool"), std::make_pair(-8, 2));
-  EXPECT_EQ(study_histogram_range(Precision::Fp32, "normpool"), std::make_pair(-9, 2));
-  EXPECT_EQ(study_histogram_range(Precision::Fp64, "normpool"), std::make_pair(-18, -13));
+  EXPECT_EQ(study_histogram_range(Precision::Fp16, nn::PoolKind::MaxPool), std::make_pair(-8, 1));
+  EXPECT_EQ(study_histogram_range(Precision::Fp32, nn::PoolKind::MaxPool), std::make_pair(-9, 0));
+  EXPECT_EQ(study_histogram_range(Precision::Fp64, nn::PoolKind::MaxPool), std::make_pair(-18, -13));
+  EXPECT_EQ(study_histogram_range(Precision::Fp16, nn::PoolKind::NormPool), std::make_pair(-8, 2));
+  EXPECT_EQ(study_histogram_range(Precision::Fp32, nn::PoolKind::NormPool), std::make_pair(-9, 2));
+  EXPECT_EQ(study_histogram_range(Precision::Fp64, nn::PoolKind::NormPool), std::make_pair(-18, -13));
 }
 
 TEST(ZonesRun, BatchLimitStopsEachEpochEarly) {

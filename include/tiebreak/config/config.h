@@ -19,11 +19,31 @@
 namespace tiebreak::config {
 
 /// A configuration that cannot be used: the message is one line naming the file
-/// (or `--set`), the JSON path and what was expected, e.g.
-/// `configs/x.json: train.optimizer.lr: expected a positive number, got -1`.
+/// (or the override), the JSON path and what was expected, e.g.
+/// `configs/x.json: train.optimizer.lr: expected a positive number, got -1` or
+/// `override train.optimizer.lr=-1: train.optimizer.lr: expected a positive number, got -1`.
+/// A front end names the flag an override came from with `override_assignment()` and `detail()`
+/// (the CLI prints `--set train.optimizer.lr=-1: ...`).
 class ConfigError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+
+  /// An error in what the override `assignment` ("KEY=VALUE", see load_config) gave:
+  /// "override KEY=VALUE: DETAIL".
+  static ConfigError in_override(const std::string& assignment, const std::string& detail) {
+    ConfigError error("override " + assignment + ": " + detail);
+    error.assignment_ = assignment;
+    error.detail_ = detail;
+    return error;
+  }
+  /// The override the bad value came from, "KEY=VALUE"; empty when it came from a file.
+  const std::string& override_assignment() const { return assignment_; }
+  /// For an override's error, what is wrong without the "override KEY=VALUE: " that names it.
+  const std::string& detail() const { return detail_; }
+
+ private:
+  std::string assignment_;
+  std::string detail_;
 };
 
 /// Numeric formats a run can train in. `Fp16`/`Bf16`/`Fp64` put the whole model
@@ -278,7 +298,8 @@ struct DistributedConfig {
   /// Size of one gradient all-reduce bucket in MiB (PyTorch DDP's default).
   double bucket_mb = 25;
   /// With model.batch_norm: BatchNorm statistics over the global batch (all
-  /// ranks; distributed::SyncBatchNorm) instead of each rank's part of it.
+  /// ranks) instead of each rank's part of it; the trainer converts the built
+  /// model with distributed::convert_sync_batch_norm.
   bool sync_batch_norm = false;
 };
 

@@ -12,9 +12,10 @@
 namespace tiebreak::config {
 
 /// The one mapping from a config to the options of the model it names: `model` and `nonsmooth` (every
-/// pooling layer and ReLU gets the section's β, formulation, grad_at_zero and α) and
-/// `exp.distributed.sync_batch_norm`, for images of `channels` × `image_size` × `image_size` in
-/// `num_classes` classes, weights drawn from `seed`.
+/// pooling layer and ReLU gets the section's β, formulation, grad_at_zero and α), for images of `channels` ×
+/// `image_size` × `image_size` in `num_classes` classes, weights drawn from `seed`.
+/// (`exp.distributed.sync_batch_norm` is no model option: the trainer converts the built model,
+/// distributed::convert_sync_batch_norm.)
 ///
 /// Example:
 /// ```

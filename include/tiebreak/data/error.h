@@ -1,15 +1,18 @@
 #pragma once
 
+#include "tiebreak/core/setting_error.h"
+
 #include <c10/util/StringUtil.h>
 
-#include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace tiebreak::data {
 
 /// A dataset file or data option is missing, truncated, corrupt or malformed.
 /// The message is one line naming the file (or option) and what was expected,
-/// so the command line can print it as is.
+/// so the command line can print it as is; `settings()` names what fixes it when that is a setting (a
+/// missing file: data.root), which the command line spells as its flag.
 ///
 /// Example:
 /// ```
@@ -19,9 +22,10 @@ namespace tiebreak::data {
 ///   std::cerr << e.what() << "\n";  // "mnist: /data/mnist/train-images-idx3-ubyte[.gz]: file not found ..."
 /// }
 /// ```
-class DataError : public std::runtime_error {
+class DataError : public core::SettingError {
  public:
-  explicit DataError(const std::string& message) : std::runtime_error(message) {}
+  explicit DataError(const std::string& message, std::vector<core::Setting> settings = {})
+      : core::SettingError(message, std::move(settings)) {}
 };
 
 }  // namespace tiebreak::data

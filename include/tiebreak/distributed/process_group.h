@@ -72,11 +72,6 @@ class DistributedContext {
   /// Returns once every rank has called it.
   void barrier();
 
-  /// The context this process joined and has not destroyed yet, like
-  /// torch.distributed's default group (layers such as SyncBatchNorm reach
-  /// their peers through it); null in a single-process run.
-  static DistributedContext* current();
-
   /// "rank R of W (backend)": prefixes errors and log lines.
   std::string describe() const;
 

@@ -13,8 +13,8 @@ namespace tiebreak::models {
 /// registration order, so `PytorchDefault` with seed s gives the weights that `torch::manual_seed(s)`
 /// followed by constructing the same layers would give. BatchNorm running statistics are reset.
 ///
-/// Knows Conv2d, Linear, BatchNorm1d/2d; any other submodule that owns parameters is an error, so no
-/// parameter is ever left unseeded.
+/// Knows Conv2d, Linear, tiebreak::nn::BatchNorm and torch::nn::BatchNorm1d/2d; any other submodule that owns
+/// parameters is an error, so no parameter is ever left unseeded.
 ///
 /// Example:
 /// ```

@@ -82,11 +82,9 @@ struct ModelOptions {
   TORCH_ARG(std::string, name);
   /// The Jacobian choices carried by every pooling layer and every ReLU.
   TORCH_ARG(nn::Nonsmooth, nonsmooth);
-  /// BatchNorm layers on (true) or removed/replaced by Identity (false).
+  /// BatchNorm layers (nn::BatchNorm, which a data-parallel run may synchronize over its ranks once the
+  /// model is built: convert_sync_batch_norm) on (true), or removed/replaced by Identity (false).
   TORCH_ARG(bool, batch_norm) = false;
-  /// With batch_norm: distributed::SyncBatchNorm layers, whose training statistics
-  /// span all ranks of a data-parallel run (identical to BatchNorm in one process).
-  TORCH_ARG(bool, sync_batch_norm) = false;
   TORCH_ARG(int64_t, in_channels) = 3;
   /// Height = width of the (square) input images; fixes the flatten size of lenet5/vgg*.
   TORCH_ARG(int64_t, image_size) = 32;

@@ -21,28 +21,37 @@ struct TieStats {
   double tie_fraction() const { return points == 0 ? 0.0 : static_cast<double>(ties) / points; }
 };
 
-/// Per-layer tie counter that the nonsmooth layers feed when statistics are on.
+/// What a tie counter does in the passes that follow (TieCounter::set_counting, the one switch).
+///
+/// - `Off`: nothing (the default): the layer calls the plain operator.
+/// - `Count`: calls, points and ties are counted (a reduction per call; pooling layers call the operator
+///   that also returns each window's tie count).
+/// - `Record`: counted, and each call's tie mask is kept (bool, shaped like the pooling output or the ReLU
+///   input; true where a window is tied or an input is exactly zero), so that tiebreak::zones can compare
+///   where the ties of one forward pass lie with those of the same pass in another precision.
+enum class TieCounting { Off, Count, Record };
+
+/// Per-layer tie counter that the nonsmooth layers feed when counting is on.
 /// Counts accumulate in 0-dim tensors on the data's device, so a CUDA training
 /// step never waits for the host; `stats()` synchronises once when read.
 ///
 /// Example:
 /// ```
 /// MaxPool2d pool(MaxPool2dOptions(2));
-/// pool->counter()->set_enabled(true);
+/// pool->counter()->set_counting(TieCounting::Count);
 /// pool(x);
 /// auto s = pool->counter()->stats();  // s.ties / s.points
 /// ```
 class TieCounter {
  public:
-  void set_enabled(bool enabled) { enabled_ = enabled; }
-  bool enabled() const { return enabled_; }
-
-  /// While enabled, also keep each call's tie mask (bool, shaped like the
-  /// pooling output or the ReLU input; true where a window is tied or an input
-  /// is exactly zero), so that tiebreak::zones can compare where the ties of
-  /// one forward pass lie with those of the same pass in another precision.
-  void set_recording(bool recording) { recording_ = recording; }
-  bool recording() const { return recording_; }
+  /// The one switch: from the next call on, count (and record) as `mode` says. What was counted and
+  /// recorded so far stays until reset().
+  void set_counting(TieCounting mode) { counting_ = mode; }
+  TieCounting counting() const { return counting_; }
+  /// Counting (`Count` or `Record`).
+  bool enabled() const { return counting_ != TieCounting::Off; }
+  /// Keeping tie masks (`Record`).
+  bool recording() const { return counting_ == TieCounting::Record; }
   /// The masks recorded since the last reset, one per call in call order.
   std::vector<at::Tensor> recorded() const;
   /// The masks recorded since the last reset or take, which the counter then
@@ -64,8 +73,7 @@ class TieCounter {
 
   void record(const at::Tensor& mask);
 
-  bool enabled_ = false;
-  bool recording_ = false;
+  TieCounting counting_ = TieCounting::Off;
   std::vector<at::Tensor> recorded_;
   mutable std::mutex mutex_;
   int64_t calls_ = 0;

@@ -1,8 +1,10 @@
 #pragma once
 
+#include "tiebreak/core/setting_error.h"
+
 #include <csignal>
-#include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace tiebreak::train {
 
@@ -49,11 +51,14 @@ void clear_stop_request() noexcept;
 std::string signal_name(int signal);
 
 /// Thrown where a run or a command stops because of stop_requested(). The
-/// message is one line saying what was kept and how to continue; exit_code()
-/// is the shell's convention, 128 + signal (130 for SIGINT, 143 for SIGTERM).
-class Interrupted : public std::runtime_error {
+/// message is one line saying what was kept and how to continue (in the
+/// library's words: "resuming continues from it", with `settings()` naming
+/// core::Setting::Resume for a front end to spell); exit_code() is the shell's
+/// convention, 128 + signal (130 for SIGINT, 143 for SIGTERM).
+class Interrupted : public core::SettingError {
  public:
-  Interrupted(int signal, const std::string& message) : std::runtime_error(message), signal_(signal) {}
+  Interrupted(int signal, const std::string& message, std::vector<core::Setting> settings = {})
+      : core::SettingError(message, std::move(settings)), signal_(signal) {}
   int signal() const { return signal_; }
   int exit_code() const { return 128 + signal_; }
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "tiebreak/config/config.h"
+#include "tiebreak/core/enum_names.h"
 #include "tiebreak/core/run_lock.h"
 #include "tiebreak/core/tensorboard.h"
 #include "tiebreak/train/metrics.h"
@@ -8,6 +9,7 @@
 #include <c10/core/Device.h>
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -25,8 +27,16 @@ namespace tiebreak::train {
 /// Stopped: train.stop_after_epoch or the caller's on_epoch ended it early; Interrupted: SIGINT/SIGTERM
 /// (StopOnSignals) ended it, its last checkpoint kept. Both continue with --resume.
 enum class RunStatus { Running, Stopped, Finished, Diverged, Failed, Interrupted };
-std::string to_string(RunStatus status);
-RunStatus parse_run_status(const std::string& name);
+/// The names run.json's `status` spells them with.
+constexpr std::array<core::EnumName<RunStatus>, 6> enum_names(RunStatus) {
+  return {{{RunStatus::Running, "running"},
+           {RunStatus::Stopped, "stopped"},
+           {RunStatus::Finished, "finished"},
+           {RunStatus::Diverged, "diverged"},
+           {RunStatus::Failed, "failed"},
+           {RunStatus::Interrupted, "interrupted"}}};
+}
+inline std::string to_string(RunStatus status) { return core::enum_name(status); }
 /// Finished and Diverged runs are results: sweeps skip them.
 bool is_complete(RunStatus status);
 

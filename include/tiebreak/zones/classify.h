@@ -42,7 +42,7 @@ struct TieComparison {
   TieComparison& operator+=(const TieComparison& other);
 };
 
-/// Compares per-call tie masks (bool tensors, see nn::TieCounter::set_recording) of the same layers and
+/// Compares per-call tie masks (bool tensors, see nn::TieCounting::Record) of the same layers and
 /// calls in two precisions; the lists must match in length and shapes.
 TieComparison compare_tie_masks(const std::vector<at::Tensor>& low, const std::vector<at::Tensor>& high);
 

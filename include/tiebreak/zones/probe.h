@@ -119,7 +119,7 @@ class ZoneProbe : public train::StepProbe {
   std::vector<models::NonsmoothLayer> switched_;
   /// Counted layers of the kinds the pair changes: their tie masks classify a probe.
   std::vector<models::NonsmoothLayer> recorded_;
-  std::vector<bool> recorded_enabled_;
+  std::vector<nn::TieCounting> recorded_enabled_;
   train::Model reference_;
   std::vector<models::NonsmoothLayer> reference_recorded_;
 

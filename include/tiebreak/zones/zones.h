@@ -53,17 +53,15 @@ struct ZonesOptions {
 /// The study's default thresholds: fp16 1e-3, bf16 1e-2, fp32 1e-7, fp64 1e-15 (amp: its compute type's).
 double default_threshold(config::Precision precision);
 
-/// Parses "fp16=1e-3,fp32=1e-7".
+/// Parses "fp16=1e-3,fp32=1e-7" (precisions by their config names); errors name the item, e.g.
+/// "fp8=1: expected one of fp16|fp32|..., got \"fp8\"".
 std::map<config::Precision, double> parse_thresholds(const std::string& text);
-
-/// Parses "fp16", "fp32", ... (config::to_string's names).
-config::Precision parse_precision(const std::string& name);
 
 /// The exponent range numpy.arange(a, b) of the study's D₁ histogram bins (see StudyHistogram): MaxPool
 /// (threshold_maxpool.ipynb) 16 bits (−8, 1), 32 bits (−9, 0), 64 bits (−18, −13); NormPool
 /// (threshold_normpool.ipynb) (−8, 2), (−9, 2), (−18, −13). The study drew no other precision: bf16 takes
 /// the 16-bit range, amp_fp16 and amp_bf16 (fp32 weights and gradients) the 32-bit one.
-std::pair<int, int> study_histogram_range(config::Precision precision, const std::string& pool);
+std::pair<int, int> study_histogram_range(config::Precision precision, nn::PoolKind pool);
 
 /// One mini-batch of a zones run.
 struct BatchRecord {

@@ -12,9 +12,9 @@ MaxPool2dImpl::MaxPool2dImpl(const MaxPool2dOptions& options_) : options(options
 void MaxPool2dImpl::reset() {
   ops::check_max_pool2d_arguments(*options.kernel_size(), *options.stride(), *options.padding(),
                                   *options.dilation(), options.beta());
-  const bool enabled = counter_ && counter_->enabled();
+  const auto counting = counter_ ? counter_->counting() : TieCounting::Off;
   counter_ = std::make_shared<TieCounter>();
-  counter_->set_enabled(enabled);
+  counter_->set_counting(counting);
 }
 
 void MaxPool2dImpl::pretty_print(std::ostream& stream) const {

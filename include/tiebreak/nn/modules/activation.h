@@ -19,7 +19,7 @@ namespace tiebreak::nn {
 /// Example:
 /// ```
 /// ReLU relu(ReLUOptions().alpha(1.0));
-/// relu->counter()->set_enabled(true);
+/// relu->counter()->set_counting(TieCounting::Count);
 /// auto y = relu(x);
 /// auto zeros = relu->counter()->stats().ties;
 /// ```

@@ -19,7 +19,7 @@ namespace tiebreak::nn {
 /// Example:
 /// ```
 /// MaxPool2d pool(MaxPool2dOptions(2).beta(1000).formulation(ops::PoolFormulation::Mixture));
-/// pool->counter()->set_enabled(true);
+/// pool->counter()->set_counting(TieCounting::Count);
 /// auto y = pool(x);
 /// std::cout << pool->counter()->stats().tie_fraction();
 /// ```
@@ -28,7 +28,7 @@ class MaxPool2dImpl : public torch::nn::Cloneable<MaxPool2dImpl> {
   MaxPool2dImpl(torch::ExpandingArray<2> kernel_size) : MaxPool2dImpl(MaxPool2dOptions(kernel_size)) {}
   explicit MaxPool2dImpl(const MaxPool2dOptions& options_);
 
-  /// Replaces the tie counter by a fresh one (keeping whether it is enabled).
+  /// Replaces the tie counter by a fresh one (keeping its TieCounting).
   void reset() override;
 
   /// e.g. `tiebreak::nn::MaxPool2d(kernel_size=[2, 2], stride=[2, 2], beta=1000, formulation=mixture)`.
