@@ -22,8 +22,10 @@
 // The trainer's zone probe (train.zone_probe, zones::ZoneProbe) is timed as
 //   probe/<device>/<task>/fp32/<mode>
 //     mode  off (no probe: the plain step), every10 (β = 0 run, pair β = 0 vs 1, probe at steps
-//           0, 10, ...: one extra forward + backward, and an fp64 forward where D > 0),
-//           every10_unclassified (train.zone_probe.classify = false)
+//           0, 10, ...: one extra backward through the run's graph, and where D > 0 an fp64 forward
+//           up to the pool that decides the zone), every10_unclassified (train.zone_probe.classify =
+//           false), every10_reference (every10 the long way, ZoneProbeOptions::shortcuts(false): a
+//           repeated forward + backward, D over float64 copies, the whole fp64 forward)
 // over epochs of 20 steps (LeNet5, batch 128; VGG11, batch 32 on the CPU), images/s.
 
 #include "support/bench_support.h"
@@ -211,12 +213,13 @@ void probe_steps(benchmark::State& state, TrainCase c, std::string mode, c10::De
   std::unique_ptr<zones::ZoneProbe> probe;
   if (mode != "off") {
     cfg.train.zone_probe.every = 10;
-    cfg.train.zone_probe.classify = mode == "every10";
-    probe = std::make_unique<zones::ZoneProbe>(zones::ZoneProbeOptions::from_config(cfg.train.zone_probe),
-                                               cfg, model, plan, device,
+    cfg.train.zone_probe.classify = mode != "every10_unclassified";
+    auto options = zones::ZoneProbeOptions::from_config(cfg.train.zone_probe);
+    options.shortcuts(mode != "every10_reference");
+    probe = std::make_unique<zones::ZoneProbe>(options, cfg, model, plan, device,
                                                [&] { return components.make_model(cfg, *data, 0); });
   }
-  int64_t images = 0, probes = 0, above = 0;
+  int64_t images = 0, probes = 0, above = 0, repeated = 0, fp64_layer_calls = 0;
   const auto epoch = [&](int64_t index) {
     if (probe) probe->start_epoch();
     auto stream = data->epoch(data::Split::Train, index);
@@ -229,10 +232,12 @@ void probe_steps(benchmark::State& state, TrainCase c, std::string mode, c10::De
       const auto m = probe->finish_epoch();
       probes += m.probes;
       above += m.above_threshold;
+      repeated += probe->work().repeated_steps;
+      fp64_layer_calls += probe->work().fp64_layer_calls;
     }
   };
   epoch(0);  // warm-up
-  images = probes = above = 0;
+  images = probes = above = repeated = fp64_layer_calls = 0;
   int64_t index = 1;
   for (auto _ : state) epoch(index++);
   state.SetItemsProcessed(images);
@@ -240,6 +245,10 @@ void probe_steps(benchmark::State& state, TrainCase c, std::string mode, c10::De
   state.counters["steps_per_iteration"] = static_cast<double>(sizes.steps);
   state.counters["probes"] = static_cast<double>(probes);
   state.counters["probes_above_threshold"] = static_cast<double>(above);
+  // What the probes computed: forwards repeated (0 where the run's graph is reused), and the pooling calls
+  // the fp64 forwards reached before the zone was decided.
+  state.counters["repeated_forwards"] = static_cast<double>(repeated);
+  state.counters["fp64_pool_calls"] = static_cast<double>(fp64_layer_calls);
 }
 
 /// The zones pass: two LeNet5s (β = 0 and β = 1) on the same mini-batches, their
@@ -327,7 +336,7 @@ void register_all(const RunOptions& options) {
       // 20 steps per epoch: two probes at every = 10.
       auto sizes = step_sizes(c.task, device, options.smoke);
       if (!options.smoke) sizes.steps = 20;
-      for (const char* mode : {"off", "every10", "every10_unclassified"}) {
+      for (const char* mode : {"off", "every10", "every10_unclassified", "every10_reference"}) {
         const std::string name = "probe/" + device.str() + "/" + c.task + "/fp32/" + mode;
         benchmark::RegisterBenchmark(name.c_str(), probe_steps, c, std::string(mode), device, sizes)
             ->Unit(benchmark::kMillisecond)

@@ -1,21 +1,71 @@
 #include "tiebreak/nn/tie_counter.h"
 
+#include "tiebreak/nn/record_hook.h"
+
 #include <ATen/ATen.h>
 
-namespace tiebreak::nn {
+#include <unordered_map>
+#include <utility>
 
+namespace tiebreak::nn {
+namespace {
+
+// The hooks live beside the counters rather than in them: a hook is rare (zones::ZoneProbe's reference
+// network sets one for the length of one forward), and a counter without one pays a lookup only while it
+// records.
+std::mutex hooks_mutex;
+std::unordered_map<const TieCounter*, std::function<void(const at::Tensor&)>>& hooks() {
+  static std::unordered_map<const TieCounter*, std::function<void(const at::Tensor&)>> map;
+  return map;
+}
+
+void call_record_hook(const TieCounter& counter, const at::Tensor& mask) {
+  std::function<void(const at::Tensor&)> hook;
+  {
+    std::lock_guard<std::mutex> lock(hooks_mutex);
+    auto& map = hooks();
+    if (map.empty()) return;
+    auto found = map.find(&counter);
+    if (found == map.end()) return;
+    hook = found->second;
+  }
+  hook(mask);
+}
+
+}  // namespace
+
+ScopedRecordHook::ScopedRecordHook(TieCounter& counter, std::function<void(const at::Tensor& mask)> hook)
+    : counter_(&counter) {
+  TORCH_CHECK(hook, "nn::ScopedRecordHook: expected a function, got an empty one");
+  std::lock_guard<std::mutex> lock(hooks_mutex);
+  const bool inserted = hooks().emplace(counter_, std::move(hook)).second;
+  TORCH_CHECK(inserted, "nn::ScopedRecordHook: the counter already has a record hook");
+}
+
+ScopedRecordHook::~ScopedRecordHook() {
+  if (counter_ == nullptr) return;
+  std::lock_guard<std::mutex> lock(hooks_mutex);
+  hooks().erase(counter_);
+}
+
+ScopedRecordHook::ScopedRecordHook(ScopedRecordHook&& other) noexcept
+    : counter_(std::exchange(other.counter_, nullptr)) {}
+
+// Each call is counted before its mask is recorded, so that a record hook that throws leaves the counts
+// complete.
 void TieCounter::add_pool_call(const at::Tensor& ties) {
-  if (recording()) record(ties.ge(2));
-  auto tied = ties.ge(2).sum(at::kLong);
+  auto mask = ties.ge(2);
   auto max_ties =
       ties.numel() == 0 ? at::zeros({}, ties.options().dtype(at::kLong)) : ties.max().to(at::kLong);
-  accumulate(ties.numel(), tied, max_ties);
+  accumulate(ties.numel(), mask.sum(at::kLong), max_ties);
+  if (recording()) record(mask);
 }
 
 void TieCounter::add_relu_call(const at::Tensor& input) {
-  if (recording()) record(input.eq(0));
-  auto zeros = input.eq(0).sum(at::kLong);
+  auto mask = input.eq(0);
+  auto zeros = mask.sum(at::kLong);
   accumulate(input.numel(), zeros, at::zeros({}, zeros.options()));
+  if (recording()) record(mask);
 }
 
 void TieCounter::accumulate(int64_t points, const at::Tensor& ties, const at::Tensor& max_ties) {
@@ -34,8 +84,12 @@ void TieCounter::accumulate(int64_t points, const at::Tensor& ties, const at::Te
 }
 
 void TieCounter::record(const at::Tensor& mask) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  recorded_.push_back(mask);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    recorded_.push_back(mask);
+  }
+  // Outside the lock: the hook may read the counter, or throw.
+  call_record_hook(*this, mask);
 }
 
 std::vector<at::Tensor> TieCounter::recorded() const {

@@ -13,13 +13,10 @@ StepOutput forward_loss(Model& model, const PrecisionPlan& plan, const torch::De
 }
 
 void backward(const torch::Tensor& loss, const DynamicLossScaler* scaler,
-              distributed::GradientAllReducer* reducer) {
+              distributed::GradientAllReducer* reducer, bool retain_graph) {
   if (reducer) reducer->prepare_for_backward();
-  if (scaler) {
-    scaler->scale(loss).backward();
-  } else {
-    loss.backward();
-  }
+  const auto root = scaler ? scaler->scale(loss) : loss;
+  root.backward({}, retain_graph);
 }
 
 bool apply_update(torch::optim::Optimizer& optimizer, DynamicLossScaler* scaler) {
@@ -40,8 +37,8 @@ StepOutput train_step(Model& model, torch::optim::Optimizer& optimizer, const Pr
   optimizer.zero_grad();
   const bool probed = probe != nullptr && probe->begin_step();
   auto out = forward_loss(model, plan, device, x, y);
-  backward(out.loss, scaler, reducer);
-  if (probed) probe->measure(ProbedStep{model, plan, device, x, y, scaler});
+  backward(out.loss, scaler, reducer, /*retain_graph=*/probed);
+  if (probed) probe->measure(ProbedStep{model, plan, device, x, y, scaler, out.loss});
   apply_update(optimizer, scaler);
   return {out.logits.detach(), out.loss.detach(), y};
 }

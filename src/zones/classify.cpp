@@ -4,26 +4,90 @@
 
 namespace tiebreak::zones {
 
+namespace {
+
+/// Pair k of two gradient lists, an undefined side as zeros of the other's shape and dtype; false when
+/// both are undefined (the pair adds nothing).
+bool pair_at(const std::vector<at::Tensor>& a, const std::vector<at::Tensor>& b, size_t k, at::Tensor& x,
+             at::Tensor& y) {
+  if (!a[k].defined() && !b[k].defined()) return false;
+  x = a[k].defined() ? a[k] : at::zeros_like(b[k]);
+  y = b[k].defined() ? b[k] : at::zeros_like(a[k]);
+  TORCH_CHECK(x.sizes() == y.sizes(), "zones::discrepancy: tensor ", k, " has shape ", x.sizes(), " vs ",
+              y.sizes());
+  return true;
+}
+
+/// Whether x − y is zero everywhere, known without converting anything: the common case of layers
+/// the Jacobian choice does not reach (e.g. the classifier after the last pool). at::equal is false
+/// where a NaN is; an inf equal on both sides still differs by NaN (inf − inf), so equal tensors must
+/// also be finite.
+bool exactly_equal(const at::Tensor& x, const at::Tensor& y) {
+  return x.scalar_type() == y.scalar_type() && x.device() == y.device() && at::equal(x, y) &&
+         at::isfinite(x).all().item<bool>();
+}
+
+/// |x − y| elementwise with each difference rounded once to float64.
+at::Tensor float64_difference(const at::Tensor& x, const at::Tensor& y) {
+  // A copy even when x is already float64: the subtraction is in place.
+  return x.to(at::kDouble, /*non_blocking=*/false, /*copy=*/true).sub_(y).abs_();
+}
+
+at::Tensor max_or_zero(const at::Tensor& t) { return t.numel() == 0 ? at::zeros({}, t.options()) : t.max(); }
+
+/// ‖x − y‖_∞ with the differences rounded to float64 (a 0-dim float64 tensor), reading float64 values
+/// only where they can be the maximum. In a narrower floating dtype, |x − y| is the exact difference
+/// rounded, and rounding is monotonic: the element of largest exact difference has the largest rounded
+/// one, so it is among the elements that reach the rounded maximum M. Only those are recomputed in
+/// float64. A NaN difference makes M NaN, which equals nothing, and the result M (NaN) as in float64; an
+/// overflow to inf in the narrow dtype keeps every inf element a candidate.
+at::Tensor linf_of_difference(const at::Tensor& x, const at::Tensor& y) {
+  const auto dtype = x.scalar_type();
+  if (dtype != y.scalar_type() || dtype == at::kDouble || !at::isFloatingType(dtype))
+    return max_or_zero(float64_difference(x, y));
+  if (x.numel() == 0) return at::zeros({}, x.options().dtype(at::kDouble));
+  const auto rounded = at::sub(x, y).abs_();
+  const auto m = rounded.max();
+  const auto candidates = rounded.eq(m);
+  const auto xs = x.masked_select(candidates), ys = y.masked_select(candidates);
+  if (xs.numel() == 0) return m.to(at::kDouble);
+  return float64_difference(xs, ys).max();
+}
+
+at::Tensor accumulate(const at::Tensor& total, const at::Tensor& term) {
+  return total.defined() ? total + term : term;
+}
+
+}  // namespace
+
 Discrepancy discrepancy(const std::vector<at::Tensor>& a, const std::vector<at::Tensor>& b) {
   TORCH_CHECK(a.size() == b.size(), "zones::discrepancy: expected as many tensors on both sides, got ",
               a.size(), " and ", b.size());
   // Sum the per-tensor norms on the device and read once.
   at::Tensor linf, l1;
   for (size_t k = 0; k < a.size(); ++k) {
-    if (!a[k].defined() && !b[k].defined()) continue;
-    const at::Tensor& ref = a[k].defined() ? a[k] : b[k];
-    auto x = a[k].defined() ? a[k].to(at::kDouble) : at::zeros(ref.sizes(), ref.options().dtype(at::kDouble));
-    auto y = b[k].defined() ? b[k].to(at::kDouble) : at::zeros(ref.sizes(), ref.options().dtype(at::kDouble));
-    TORCH_CHECK(x.sizes() == y.sizes(), "zones::discrepancy: tensor ", k, " has shape ", x.sizes(), " vs ",
-                y.sizes());
-    auto diff = (x - y).abs_();
-    auto m = diff.numel() == 0 ? at::zeros({}, diff.options()) : diff.max();
-    auto s = diff.sum();
-    linf = linf.defined() ? linf + m : m;
-    l1 = l1.defined() ? l1 + s : s;
+    at::Tensor x, y;
+    // An equal pair adds +0 to both sums, which leaves them as they are.
+    if (!pair_at(a, b, k, x, y) || exactly_equal(x, y)) continue;
+    const auto diff = float64_difference(x, y);
+    linf = accumulate(linf, max_or_zero(diff));
+    l1 = accumulate(l1, diff.sum());
   }
   if (!linf.defined()) return {};
   return {linf.item<double>(), l1.item<double>()};
+}
+
+double discrepancy(const std::vector<at::Tensor>& a, const std::vector<at::Tensor>& b, DiscrepancyNorm norm) {
+  if (norm == DiscrepancyNorm::L1) return discrepancy(a, b).l1;
+  TORCH_CHECK(a.size() == b.size(), "zones::discrepancy: expected as many tensors on both sides, got ",
+              a.size(), " and ", b.size());
+  at::Tensor linf;
+  for (size_t k = 0; k < a.size(); ++k) {
+    at::Tensor x, y;
+    if (!pair_at(a, b, k, x, y) || exactly_equal(x, y)) continue;
+    linf = accumulate(linf, linf_of_difference(x, y));
+  }
+  return linf.defined() ? linf.item<double>() : 0.0;
 }
 
 TieComparison& TieComparison::operator+=(const TieComparison& other) {

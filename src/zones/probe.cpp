@@ -5,7 +5,9 @@
 #include "tiebreak/nn/modules/activation.h"
 #include "tiebreak/nn/modules/norm_pool.h"
 #include "tiebreak/nn/modules/pooling.h"
+#include "tiebreak/nn/record_hook.h"
 #include "tiebreak/ops/formulation.h"
+#include "tiebreak/ops/saved_jacobian.h"
 #include "tiebreak/zones/statistics.h"
 
 #include <ATen/ATen.h>
@@ -158,10 +160,27 @@ ZoneProbe::ZoneProbe(ZoneProbeOptions options, const config::ExperimentConfig& r
                 "train.zone_probe: the reference network of '", run.model.name, "' has ",
                 reference_recorded_.size(), " recorded layers, the run's ", recorded_.size());
   }
+
+  // The parameters whose forward does not depend on them can be switched in the run's own graph; the
+  // switched layers' counters count the calls, i.e. the graph nodes that must switch.
+  if (options_.shortcuts() && (field_ == "beta" || field_ == "relu_alpha") &&
+      std::all_of(switched_.begin(), switched_.end(),
+                  [](const auto& layer) { return layer.counter != nullptr; })) {
+    reused_ = field_ == "beta" ? ops::JacobianParameter::MaxPoolBeta : ops::JacobianParameter::ReluAlpha;
+    for (const auto& layer : switched_)
+      if (std::find(call_counters_.begin(), call_counters_.end(), layer.counter.get()) ==
+          call_counters_.end())
+        call_counters_.push_back(layer.counter.get());
+  }
+  for (auto* counter : call_counters_) watched_.push_back(counter);
+  for (const auto& layer : recorded_)
+    if (std::find(watched_.begin(), watched_.end(), layer.counter.get()) == watched_.end())
+      watched_.push_back(layer.counter.get());
 }
 
 void ZoneProbe::start_epoch() {
   step_ = 0;
+  work_ = {};
   discrepancies_.clear();
   zones_.clear();
 }
@@ -211,14 +230,19 @@ train::ZoneProbeMetrics ZoneProbe::finish_epoch() const {
 bool ZoneProbe::begin_step() {
   if (step_++ % options_.every() != 0) return false;
   rng_before_ = rng_state(device_);
-  // Record the tie masks of the run's own forward (the counters count as they do in every forward; with
-  // exp.tie_stats off nobody reads those counts).
-  recorded_enabled_.clear();
+  // In the run's own forward, record the tie masks and count the switched layers' calls (the counters
+  // count as they do in every forward; with exp.tie_stats off nobody reads those counts).
+  watched_counting_.clear();
+  for (auto* counter : watched_) {
+    watched_counting_.push_back(counter->counting());
+    if (counter->counting() == nn::TieCounting::Off) counter->set_counting(nn::TieCounting::Count);
+  }
   for (const auto& layer : recorded_) {
-    recorded_enabled_.push_back(layer.counter->counting());
     layer.counter->take_recorded();
     layer.counter->set_counting(nn::TieCounting::Record);
   }
+  calls_before_.clear();
+  for (auto* counter : call_counters_) calls_before_.push_back(counter->stats().calls);
   return true;
 }
 
@@ -239,52 +263,82 @@ void ZoneProbe::restore(const std::vector<json>& values) const {
 void ZoneProbe::measure(const train::ProbedStep& step) {
   torch::nn::Module& module = *step.model.module;
   // The run's forward is done: stop recording, and hand the counters back as the trainer set them.
-  std::vector<at::Tensor> low_masks;
-  for (size_t k = 0; k < recorded_.size(); ++k) {
-    auto masks = recorded_[k].counter->take_recorded();
-    low_masks.insert(low_masks.end(), masks.begin(), masks.end());
-    recorded_[k].counter->set_counting(recorded_enabled_[k]);
+  std::vector<std::vector<at::Tensor>> low_masks;
+  for (const auto& layer : recorded_) {
+    low_masks.push_back(layer.counter->take_recorded());
   }
+  int64_t switched_calls = 0;
+  for (size_t k = 0; k < call_counters_.size(); ++k)
+    switched_calls += call_counters_[k]->stats().calls - calls_before_[k];
+  for (size_t k = 0; k < watched_.size(); ++k) watched_[k]->set_counting(watched_counting_[k]);
 
   auto parameters = module.parameters();
   const std::vector<at::Tensor> run_gradients = detail::gradients(module);
   const auto rng_after = rng_state(step.device);
-  std::vector<at::Tensor> buffers;
-  {
-    torch::NoGradGuard no_grad;
-    for (const auto& b : module.buffers()) buffers.push_back(b.clone());
-  }
-  const auto options = current_values();
-  // The repeated forwards must not add to the run's tie statistics.
-  std::vector<nn::TieCounting> counting;
-  const auto counted = detail::counted_layers(module);
-  for (const auto& layer : counted) {
-    counting.push_back(layer.counter->counting());
-    layer.counter->set_counting(nn::TieCounting::Off);
+  // Every call of a switched layer left one node in the run's graph, and nothing else in it reads the
+  // parameter: switching the nodes gives exactly the other choice's backward of the same forward.
+  std::optional<ops::SavedJacobians> saved;
+  if (reused_ && step.loss.defined()) {
+    saved.emplace(step.loss, *reused_);
+    if (saved->forward_dependent() > 0 || static_cast<int64_t>(saved->size()) != switched_calls)
+      saved.reset();
   }
 
-  auto gradients_of = [&](const Side& side) {
-    if (side.is_run) return run_gradients;
-    apply(side.value);
-    set_rng_state(step.device, rng_before_);
-    for (auto& p : parameters) p.mutable_grad() = at::Tensor();
-    auto out = train::forward_loss(step.model, step.plan, step.device, step.inputs, step.targets);
-    train::backward(out.loss, step.scaler);
-    auto grads = detail::gradients(module);
-    torch::NoGradGuard no_grad;
-    const auto current = module.buffers();
-    for (size_t k = 0; k < buffers.size(); ++k) current[k].copy_(buffers[k]);
-    return grads;
-  };
-  const auto grads_a = gradients_of(a_);
-  const auto grads_b = gradients_of(b_);
-
-  restore(options);
-  for (size_t k = 0; k < counted.size(); ++k) counted[k].counter->set_counting(counting[k]);
+  std::vector<at::Tensor> grads_a, grads_b;
+  if (saved) {
+    auto gradients_of = [&](const Side& side) {
+      if (side.is_run) return run_gradients;
+      ++work_.reused_backwards;
+      saved->set(side.value.get<double>());
+      for (auto& p : parameters) p.mutable_grad() = at::Tensor();
+      train::backward(step.loss, step.scaler, nullptr, /*retain_graph=*/true);
+      saved->restore();
+      return detail::gradients(module);
+    };
+    grads_a = gradients_of(a_);
+    grads_b = gradients_of(b_);
+  } else {
+    std::vector<at::Tensor> buffers;
+    {
+      torch::NoGradGuard no_grad;
+      for (const auto& b : module.buffers()) buffers.push_back(b.clone());
+    }
+    const auto options = current_values();
+    // The repeated forwards must not add to the run's tie statistics.
+    std::vector<nn::TieCounting> counting;
+    const auto counted = detail::counted_layers(module);
+    for (const auto& layer : counted) {
+      counting.push_back(layer.counter->counting());
+      layer.counter->set_counting(nn::TieCounting::Off);
+    }
+    auto gradients_of = [&](const Side& side) {
+      if (side.is_run) return run_gradients;
+      ++work_.repeated_steps;
+      apply(side.value);
+      set_rng_state(step.device, rng_before_);
+      for (auto& p : parameters) p.mutable_grad() = at::Tensor();
+      auto out = train::forward_loss(step.model, step.plan, step.device, step.inputs, step.targets);
+      train::backward(out.loss, step.scaler);
+      auto grads = detail::gradients(module);
+      torch::NoGradGuard no_grad;
+      const auto current = module.buffers();
+      for (size_t k = 0; k < buffers.size(); ++k) current[k].copy_(buffers[k]);
+      return grads;
+    };
+    grads_a = gradients_of(a_);
+    grads_b = gradients_of(b_);
+    restore(options);
+    for (size_t k = 0; k < counted.size(); ++k) counted[k].counter->set_counting(counting[k]);
+  }
   for (size_t k = 0; k < parameters.size(); ++k) parameters[k].mutable_grad() = run_gradients[k];
 
-  const auto d = discrepancy(grads_a, grads_b);
-  double value = options_.norm() == DiscrepancyNorm::Linf ? d.linf : d.l1;
+  double value = 0;
+  if (options_.shortcuts()) {
+    value = discrepancy(grads_a, grads_b, options_.norm());
+  } else {
+    const auto d = discrepancy(grads_a, grads_b);
+    value = options_.norm() == DiscrepancyNorm::Linf ? d.linf : d.l1;
+  }
   // Both gradients carry the same loss scale; the norms are homogeneous, so dividing D by it gives the
   // discrepancy of the unscaled gradients (exactly, for the power-of-two scales the scaler uses).
   if (step.scaler) value /= step.scaler->current_scale();
@@ -293,22 +347,102 @@ void ZoneProbe::measure(const train::ProbedStep& step) {
     set_rng_state(step.device, rng_after);
     return;
   }
-  TieComparison ties;
-  const TieComparison* resolved = nullptr;
+  Zone zone = classify(value, nullptr);
   if (classify_ && value > 0) {
-    torch::NoGradGuard no_grad;
     detail::copy_state(module, *reference_.module);
-    for (const auto& layer : reference_recorded_) layer.counter->reset();
-    for (const auto& layer : reference_recorded_) layer.counter->set_counting(nn::TieCounting::Record);
-    set_rng_state(step.device, rng_before_);
-    // The low-precision input itself, widened exactly: input rounding is not what is classified.
-    reference_.forward(step.inputs.to(at::kDouble));
-    ties = compare_tie_masks(low_masks, detail::recorded_masks(reference_recorded_));
-    for (const auto& layer : reference_recorded_) layer.counter->set_counting(nn::TieCounting::Off);
-    resolved = &ties;
+    zone = options_.shortcuts() ? classify_decided(low_masks, step) : classify_exhaustive(low_masks, step);
   }
   set_rng_state(step.device, rng_after);
-  zones_.push_back(classify(value, resolved));
+  zones_.push_back(zone);
+}
+
+namespace {
+
+/// Thrown by the fp64 forward's record hooks once the zone is decided, to skip the rest of that forward
+/// (the network's forward is one opaque call).
+struct ZoneDecided {
+  Zone zone;
+};
+
+}  // namespace
+
+Zone ZoneProbe::classify_exhaustive(const std::vector<std::vector<at::Tensor>>& low_masks,
+                                    const train::ProbedStep& step) {
+  torch::NoGradGuard no_grad;
+  std::vector<at::Tensor> low;
+  for (const auto& masks : low_masks) low.insert(low.end(), masks.begin(), masks.end());
+  for (const auto& layer : reference_recorded_) layer.counter->reset();
+  for (const auto& layer : reference_recorded_) layer.counter->set_counting(nn::TieCounting::Record);
+  set_rng_state(step.device, rng_before_);
+  // The low-precision input itself, widened exactly: input rounding is not what is classified.
+  ++work_.fp64_forwards;
+  reference_.forward(step.inputs.to(at::kDouble));
+  const auto high = detail::recorded_masks(reference_recorded_);
+  work_.fp64_layer_calls += static_cast<int64_t>(high.size());
+  const auto ties = compare_tie_masks(low, high);
+  for (const auto& layer : reference_recorded_) layer.counter->set_counting(nn::TieCounting::Off);
+  return classify(1, &ties);
+}
+
+// zones::classify over zones::compare_tie_masks says "bifurcation" as soon as one tie of the run's forward
+// is also a tie of the fp64 forward, and "compensation" otherwise. So the fp64 forward stops at the first
+// layer call that decides: one with a surviving tie, or the last one whose run's mask has a tie left to
+// survive; with no tie in the run's masks it does not run at all. The zone is the same as
+// classify_exhaustive's; the calls the forward no longer reaches are not checked against the run's.
+Zone ZoneProbe::classify_decided(const std::vector<std::vector<at::Tensor>>& low_masks,
+                                 const train::ProbedStep& step) {
+  torch::NoGradGuard no_grad;
+  std::vector<std::vector<bool>> tied(low_masks.size());
+  int64_t pending = 0;
+  for (size_t k = 0; k < low_masks.size(); ++k) {
+    for (const auto& mask : low_masks[k]) {
+      tied[k].push_back(mask.any().item<bool>());
+      pending += tied[k].back() ? 1 : 0;
+    }
+  }
+  if (pending == 0) return Zone::Compensation;
+
+  std::vector<size_t> calls(low_masks.size(), 0);
+  std::vector<nn::ScopedRecordHook> hooks;
+  hooks.reserve(reference_recorded_.size());
+  std::vector<const nn::TieCounter*> hooked;
+  for (size_t k = 0; k < reference_recorded_.size(); ++k) {
+    auto& counter = *reference_recorded_[k].counter;
+    // A layer registered under two names is listed twice; its masks are the first entry's.
+    if (std::find(hooked.begin(), hooked.end(), &counter) != hooked.end()) continue;
+    hooked.push_back(&counter);
+    counter.reset();
+    counter.set_counting(nn::TieCounting::Record);
+    hooks.emplace_back(counter, [&, k](const at::Tensor& high) {
+      const size_t call = calls[k]++;
+      ++work_.fp64_layer_calls;
+      TORCH_CHECK(call < low_masks[k].size(), "train.zone_probe: the fp64 forward called recorded layer ", k,
+                  " more often than the run's forward (", low_masks[k].size(), " times)");
+      const auto& low = low_masks[k][call];
+      TORCH_CHECK(low.sizes() == high.sizes(), "train.zone_probe: recorded layer ", k, ", call ", call,
+                  " has mask shape ", low.sizes(), " in the run's forward vs ", high.sizes(), " in fp64");
+      if (!tied[k][call]) return;
+      if (low.logical_and(high.to(low.device())).any().item<bool>()) throw ZoneDecided{Zone::Bifurcation};
+      if (--pending == 0) throw ZoneDecided{Zone::Compensation};
+    });
+  }
+  struct Disable {
+    const std::vector<models::NonsmoothLayer>& layers;
+    ~Disable() {
+      for (const auto& layer : layers) layer.counter->set_counting(nn::TieCounting::Off);
+    }
+  } disable{reference_recorded_};
+  set_rng_state(step.device, rng_before_);
+  ++work_.fp64_forwards;
+  try {
+    // The low-precision input itself, widened exactly: input rounding is not what is classified.
+    reference_.forward(step.inputs.to(at::kDouble));
+  } catch (const ZoneDecided& decided) {
+    return decided.zone;
+  }
+  TORCH_CHECK(false,
+              "train.zone_probe: the fp64 forward called the recorded layers fewer times than the run's ",
+              "forward");
 }
 
 }  // namespace tiebreak::zones

@@ -6,6 +6,10 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
+#include <cstring>
+#include <limits>
+
 namespace tiebreak::zones {
 namespace {
 
@@ -40,6 +44,96 @@ TEST(Discrepancy, UndefinedGradientCountsAsZeros) {
 TEST(Discrepancy, RejectsMismatchedLists) {
   EXPECT_THROW(discrepancy({torch::zeros({2})}, {}), c10::Error);
   EXPECT_THROW(discrepancy({torch::zeros({2})}, {torch::zeros({3})}), c10::Error);
+}
+
+/// The discrepancy as first written (both sides converted to float64 in whole, subtracted, reduced): the
+/// reference the cheaper paths must match bit for bit.
+Discrepancy reference_discrepancy(const std::vector<at::Tensor>& a, const std::vector<at::Tensor>& b) {
+  at::Tensor linf, l1;
+  for (size_t k = 0; k < a.size(); ++k) {
+    if (!a[k].defined() && !b[k].defined()) continue;
+    const at::Tensor& ref = a[k].defined() ? a[k] : b[k];
+    auto x = a[k].defined() ? a[k].to(at::kDouble) : at::zeros(ref.sizes(), ref.options().dtype(at::kDouble));
+    auto y = b[k].defined() ? b[k].to(at::kDouble) : at::zeros(ref.sizes(), ref.options().dtype(at::kDouble));
+    auto diff = (x - y).abs_();
+    auto m = diff.numel() == 0 ? at::zeros({}, diff.options()) : diff.max();
+    linf = linf.defined() ? linf + m : m;
+    l1 = l1.defined() ? l1 + diff.sum() : diff.sum();
+  }
+  if (!linf.defined()) return {};
+  return {linf.item<double>(), l1.item<double>()};
+}
+
+void expect_same_bits(double got, double want, const std::string& what) {
+  if (std::isnan(want)) {
+    EXPECT_TRUE(std::isnan(got)) << what << ": " << got;
+    return;
+  }
+  EXPECT_EQ(std::memcmp(&got, &want, sizeof got), 0) << what << ": " << got << " vs " << want;
+}
+
+void expect_matches_reference(const std::vector<at::Tensor>& a, const std::vector<at::Tensor>& b,
+                              const std::string& what) {
+  const auto want = reference_discrepancy(a, b);
+  const auto both = discrepancy(a, b);
+  expect_same_bits(both.linf, want.linf, what + " linf");
+  expect_same_bits(both.l1, want.l1, what + " l1");
+  expect_same_bits(discrepancy(a, b, DiscrepancyNorm::Linf), want.linf, what + " Linf alone");
+  expect_same_bits(discrepancy(a, b, DiscrepancyNorm::L1), want.l1, what + " L1 alone");
+}
+
+TEST(Discrepancy, OneNormMatchesTheFloat64ComputationBitForBit) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(3);
+  for (auto dtype : {at::kFloat, at::kHalf, at::kBFloat16, at::kDouble}) {
+    SCOPED_TRACE(c10::toString(dtype));
+    // Gradient-like lists: one tensor equal on both sides, others differing in a few or all elements,
+    // at magnitudes from 1e-6 to 1e3.
+    std::vector<at::Tensor> a, b;
+    for (int k = 0; k < 6; ++k) {
+      auto x = (torch::randn({37, 11}, gen) * std::pow(10.0, k - 3)).to(dtype);
+      auto y = x.clone();
+      if (k == 1) y.view(-1).narrow(0, 5, 3).add_(std::pow(10.0, -k));
+      if (k >= 2) y = (x.to(at::kDouble) + torch::randn({37, 11}, gen).to(at::kDouble) * 1e-3).to(dtype);
+      a.push_back(x);
+      b.push_back(y);
+    }
+    expect_matches_reference(a, b, "random");
+    expect_matches_reference(a, a, "equal");
+  }
+}
+
+TEST(Discrepancy, OneNormRecomputesTheRoundedMaximaInFloat64) {
+  // Both differences round to 1 + 2^-23 in float32; the exact ones differ by 2^-30, which float64 keeps.
+  const float one_ulp = 1.0f + std::ldexp(1.0f, -23);
+  auto a = torch::tensor({one_ulp, one_ulp, 0.25f});
+  auto b = torch::tensor({0.0f, -std::ldexp(1.0f, -30), 0.0f});
+  const double want = 1.0 + std::ldexp(1.0, -23) + std::ldexp(1.0, -30);
+  EXPECT_EQ(discrepancy({a}, {b}, DiscrepancyNorm::Linf), want);
+  expect_matches_reference({a}, {b}, "rounded maxima");
+  // The other order of the candidates.
+  expect_matches_reference({a.flip(0)}, {b.flip(0)}, "flipped");
+}
+
+TEST(Discrepancy, OneNormHandlesOverflowNaNSignedZerosAndMissingGradients) {
+  const float big = 3e38f, inf = std::numeric_limits<float>::infinity(),
+              nan = std::numeric_limits<float>::quiet_NaN();
+  // 3e38 − (−3e38) overflows float32, not float64: D stays finite, as in float64.
+  expect_matches_reference({torch::tensor({big, 1.0f})}, {torch::tensor({-big, 0.0f})}, "overflow");
+  EXPECT_EQ(discrepancy({torch::tensor({big})}, {torch::tensor({-big})}, DiscrepancyNorm::Linf),
+            2.0 * static_cast<double>(big));
+  expect_matches_reference({torch::tensor({inf, 1.0f})}, {torch::tensor({1.0f, 0.0f})}, "inf");
+  expect_matches_reference({torch::tensor({inf})}, {torch::tensor({inf})}, "inf - inf");
+  expect_matches_reference({torch::tensor({nan, 1.0f})}, {torch::tensor({0.0f, 5.0f})}, "nan");
+  expect_matches_reference({torch::tensor({nan})}, {torch::tensor({nan})}, "nan both");
+  expect_matches_reference({torch::tensor({-0.0f, 0.0f})}, {torch::tensor({0.0f, -0.0f})}, "signed zeros");
+  expect_matches_reference({at::Tensor(), torch::tensor({1.5f, -2.5f})},
+                           {torch::tensor({1.0f, 2.0f}), at::Tensor()}, "undefined");
+  expect_matches_reference({torch::zeros({0, 3})}, {torch::zeros({0, 3})}, "empty");
+  expect_matches_reference({torch::tensor({1.0f, 2.0f})}, {torch::tensor({1.5, 2.0}, torch::kDouble)},
+                           "float vs double");
+  EXPECT_EQ(discrepancy({at::Tensor()}, {at::Tensor()}, DiscrepancyNorm::Linf), 0.0);
+  EXPECT_THROW(discrepancy({torch::zeros({2})}, {}, DiscrepancyNorm::Linf), c10::Error);
+  EXPECT_THROW(discrepancy({torch::zeros({2})}, {torch::zeros({3})}, DiscrepancyNorm::Linf), c10::Error);
 }
 
 TEST(CompareTieMasks, SplitsSurvivingCreatedAndBroken) {

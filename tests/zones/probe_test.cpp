@@ -18,6 +18,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <fstream>
 
 namespace tiebreak::zones {
@@ -290,6 +291,210 @@ TEST(ZoneProbe, APairNoLayerCarriesIsAOneLineError) {
   const auto message = error_message([&] { run(c, dir.path(), train::testing::synthetic_components()); });
   EXPECT_THAT(message, HasSubstr("train.zone_probe.pair: nonsmooth.beta changes no layer of model"));
   EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+}
+
+/// The D and zones a probe measured over a short training run, and what it computed.
+struct ProbeTrace {
+  std::vector<double> discrepancies;
+  std::vector<Zone> zones;
+  ZoneProbe::Work work;
+};
+
+/// Trains `epochs` epochs of `loaded` with train_step and a ZoneProbe of its train.zone_probe section, the
+/// short way or the long way (ZoneProbeOptions::shortcuts).
+ProbeTrace trace_probe(const config::LoadedConfig& loaded, const train::Components& components,
+                       bool shortcuts) {
+  const auto& cfg = loaded.config;
+  const c10::Device device(c10::kCPU);
+  at::set_num_threads(1);  // as the trainer runs the tests' configs (exp.threads = 1)
+  const auto plan = train::plan_for(cfg.train.precision, cfg.train.half_compute);
+  train::DataRequest request;
+  request.dtype = plan.parameter_dtype;
+  request.train_batch_size = cfg.data.batch_size;
+  auto data = components.make_data(cfg, request);
+  torch::manual_seed(0);  // for models that draw their weights from the global generator (tied_model)
+  auto model = components.make_model(cfg, *data, 0);
+  model.module->to(device, plan.parameter_dtype);
+  model.module->train();
+  auto optimizer = train::make_optimizer(cfg.train.optimizer, model.module->parameters());
+  std::unique_ptr<train::DynamicLossScaler> scaler;
+  if (plan.loss_scaling) scaler = std::make_unique<train::DynamicLossScaler>(cfg.train.loss_scale, device);
+  ZoneProbe probe(ZoneProbeOptions::from_config(cfg.train.zone_probe).shortcuts(shortcuts), cfg, model, plan,
+                  device, [&] { return components.make_model(cfg, *data, 0); });
+  ProbeTrace trace;
+  for (int64_t epoch = 0; epoch < cfg.train.epochs; ++epoch) {
+    probe.start_epoch();
+    data->for_each_train_batch(epoch, [&](const train::Batch& batch) {
+      train::train_step(model, *optimizer, plan, device, batch, scaler.get(), nullptr, &probe);
+    });
+    const auto& d = probe.discrepancies();
+    trace.discrepancies.insert(trace.discrepancies.end(), d.begin(), d.end());
+    trace.zones.insert(trace.zones.end(), probe.zones().begin(), probe.zones().end());
+    trace.work.reused_backwards += probe.work().reused_backwards;
+    trace.work.repeated_steps += probe.work().repeated_steps;
+    trace.work.fp64_forwards += probe.work().fp64_forwards;
+    trace.work.fp64_layer_calls += probe.work().fp64_layer_calls;
+  }
+  return trace;
+}
+
+/// Bit for bit, except that every NaN equals every NaN (a NaN's payload is not a measurement).
+bool same_bits(double a, double b) {
+  if (std::isnan(a) || std::isnan(b)) return std::isnan(a) && std::isnan(b);
+  return std::memcmp(&a, &b, sizeof a) == 0;
+}
+
+struct ShortcutCase {
+  std::string name;
+  std::function<config::LoadedConfig()> config;
+  std::function<train::Components()> components;
+  /// Whether the other choice's gradient can come from the run's own graph.
+  bool reusable;
+  /// The pooling layers of the model, when the fp64 forward should stop before the last one.
+  int64_t stops_before_pools = 0;
+};
+
+void PrintTo(const ShortcutCase& c, std::ostream* os) { *os << c.name; }
+
+class ProbeShortcuts : public ::testing::TestWithParam<ShortcutCase> {};
+
+// The shortcuts (the backward through the run's own graph, D∞ in the gradients' dtype, the fp64 forward
+// stopped once the zone is decided) measure exactly what the long way does: the same D bit for bit, the
+// same zones, probe after probe.
+TEST_P(ProbeShortcuts, MeasureTheSameDAndZonesAsTheLongWay) {
+  const auto& param = GetParam();
+  const auto loaded = param.config();
+  const auto components = param.components();
+  const auto fast = trace_probe(loaded, components, /*shortcuts=*/true);
+  const auto slow = trace_probe(loaded, components, /*shortcuts=*/false);
+  ASSERT_FALSE(slow.discrepancies.empty());
+  ASSERT_EQ(fast.discrepancies.size(), slow.discrepancies.size());
+  for (size_t k = 0; k < slow.discrepancies.size(); ++k)
+    EXPECT_TRUE(same_bits(fast.discrepancies[k], slow.discrepancies[k]))
+        << "probe " << k << ": " << fast.discrepancies[k] << " vs " << slow.discrepancies[k];
+  EXPECT_EQ(fast.zones, slow.zones);
+  // The long way repeats every step and runs every fp64 forward to its end.
+  EXPECT_EQ(slow.work.reused_backwards, 0);
+  EXPECT_GT(slow.work.repeated_steps, 0);
+  if (param.reusable) {
+    EXPECT_EQ(fast.work.repeated_steps, 0);
+    EXPECT_EQ(fast.work.reused_backwards, slow.work.repeated_steps);
+  } else {
+    EXPECT_EQ(fast.work.reused_backwards, 0);
+    EXPECT_EQ(fast.work.repeated_steps, slow.work.repeated_steps);
+  }
+  EXPECT_LE(fast.work.fp64_forwards, slow.work.fp64_forwards);
+  EXPECT_LE(fast.work.fp64_layer_calls, slow.work.fp64_layer_calls);
+  if (param.stops_before_pools > 0) {
+    // The fp64 forward stops at the pool that decides (VGG11: its first, with the background's and the
+    // ReLUs' exact ties surviving) instead of running through all of them.
+    ASSERT_GT(slow.work.fp64_forwards, 0);
+    EXPECT_EQ(slow.work.fp64_layer_calls, param.stops_before_pools * slow.work.fp64_forwards);
+    EXPECT_LT(fast.work.fp64_layer_calls, slow.work.fp64_layer_calls);
+  }
+}
+
+config::LoadedConfig tied_config(const std::string& precision) {
+  return train::testing::synthetic_config({"train.epochs=2", "train.precision=\"" + precision + "\"",
+                                           "train.zone_probe.every=1", "train.optimizer.momentum=0"});
+}
+
+train::Components tied_components() {
+  train::Components components;
+  components.make_data = [](const config::ExperimentConfig&, const train::DataRequest&) {
+    return tied_data();
+  };
+  components.make_model = tied_model;
+  return components;
+}
+
+/// VGG11 (five pools, eight ReLUs: layers for the fp64 forward to skip) on 3x32x32 images that are zero
+/// but for a random 12x12 patch, like MNIST's background: windows inside the background tie on equal
+/// positive values, so D > 0 and the probes are classified.
+config::LoadedConfig vgg_config(const std::vector<std::string>& overrides) {
+  tiebreak::testing::TinyLenet task;
+  task.batch_size = 8;
+  auto o = std::vector<std::string>{"model.name=\"vgg11\"", "train.zone_probe.every=1", "train.epochs=1"};
+  o.insert(o.end(), overrides.begin(), overrides.end());
+  return tiebreak::testing::tiny_lenet_config(task, o);
+}
+
+train::Components vgg_components() {
+  auto components = train::default_components();
+  components.make_data = [](const config::ExperimentConfig& cfg, const train::DataRequest&) {
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(11);
+    auto x = torch::zeros({24, 3, 32, 32});
+    x.index_put_({torch::indexing::Slice(), torch::indexing::Slice(), torch::indexing::Slice(10, 22),
+                  torch::indexing::Slice(10, 22)},
+                 torch::randn({24, 3, 12, 12}, gen));
+    auto y = torch::randint(0, 3, {24}, gen, torch::kLong);
+    return std::make_shared<train::TensorBatchSource>(x, y, x, y, 3, "blobs", 0, cfg.data.batch_size,
+                                                      cfg.data.batch_size);
+  };
+  return components;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, ProbeShortcuts,
+    ::testing::Values(
+        ShortcutCase{"tie_heavy_fp32", [] { return tied_config("fp32"); }, tied_components, true},
+        ShortcutCase{"tie_heavy_fp16", [] { return tied_config("fp16"); }, tied_components, true},
+        ShortcutCase{"lenet5_fp32", [] { return lenet_config({"train.zone_probe.every=1"}); },
+                     train::default_components, true},
+        ShortcutCase{"lenet5_beta1000_both_sides_switched",
+                     [] {
+                       return lenet_config({"train.zone_probe.every=1", "nonsmooth.beta=1000"});
+                     },
+                     train::default_components, true},
+        ShortcutCase{"lenet5_mixture_repeats_the_forward",
+                     [] {
+                       return lenet_config({"train.zone_probe.every=1", "nonsmooth.formulation=\"mixture\""});
+                     },
+                     train::default_components, false},
+        ShortcutCase{"lenet5_batch_norm_relu_pair",
+                     [] {
+                       return lenet_config({"train.zone_probe.every=1", "model.batch_norm=true",
+                                            "train.zone_probe.pair=\"nonsmooth.relu_alpha=run,1\""});
+                     },
+                     train::default_components, true},
+        ShortcutCase{"lenet5_l1",
+                     [] {
+                       return lenet_config({"train.zone_probe.every=1", "train.zone_probe.norm=\"l1\""});
+                     },
+                     train::default_components, true},
+        ShortcutCase{"lenet5_fp16",
+                     [] {
+                       return lenet_config({"train.zone_probe.every=1", "train.precision=\"fp16\""});
+                     },
+                     train::default_components, true},
+        ShortcutCase{"lenet5_amp_fp16_loss_scaled",
+                     [] {
+                       return lenet_config({"train.zone_probe.every=1", "train.precision=\"amp_fp16\""});
+                     },
+                     train::default_components, true},
+        ShortcutCase{"vgg11_fp32", [] { return vgg_config({}); }, vgg_components, true, 5}),
+    [](const ::testing::TestParamInfo<ShortcutCase>& info) { return info.param.name; });
+
+TEST(ZoneProbe, TheShortcutsMeasureTheLongWaysDOnRealMnist) {
+  TIEBREAK_REQUIRE_SHARED_DATA(images, "mnist/train-images-idx3-ubyte.gz");
+  nlohmann::json j = {{"data",
+                       {{"dataset", "mnist"},
+                        {"root", images.parent_path().parent_path().string()},
+                        {"batch_size", 64},
+                        {"train_limit", 384},
+                        {"test_batch_size", 1000},
+                        {"test_limit", 1000}}},
+                      {"model", {{"name", "lenet5"}}},
+                      {"train", {{"precision", "fp32"}, {"epochs", 1}, {"zone_probe", {{"every", 1}}}}},
+                      {"exp", {{"device", "cpu"}, {"deterministic", true}}}};
+  const auto loaded = config::config_from_json(j, "mnist-probe-shortcuts-test");
+  const auto fast = trace_probe(loaded, train::default_components(), /*shortcuts=*/true);
+  const auto slow = trace_probe(loaded, train::default_components(), /*shortcuts=*/false);
+  ASSERT_EQ(slow.discrepancies.size(), 6u);
+  ASSERT_EQ(fast.discrepancies.size(), 6u);
+  for (size_t k = 0; k < 6; ++k) EXPECT_TRUE(same_bits(fast.discrepancies[k], slow.discrepancies[k])) << k;
+  EXPECT_EQ(fast.zones, slow.zones);
+  EXPECT_EQ(fast.work.repeated_steps, 0);
 }
 
 TEST(ZoneProbe, Fp64OnRealMnistHasNoVolumeAboveThreshold) {

@@ -35,13 +35,16 @@ struct ProbedStep {
   const torch::Tensor& inputs;
   const torch::Tensor& targets;
   const DynamicLossScaler* scaler;
+  /// The step's (unscaled) loss, whose autograd graph the run's backward kept: a probe may run backward
+  /// through it again (ops::SavedJacobians) instead of repeating the forward.
+  const torch::Tensor& loss;
 };
 
 /// Something that measures training steps without changing them (zones::ZoneProbe). train_step calls
 /// `begin_step` before every forward; when it returns true, `measure` is called after the run's
-/// backward and before the update. `measure` must leave everything the update and later steps read as
-/// it found it: the gradients, the random number generators, the module's buffers and options, the
-/// loss scaler.
+/// backward (which then keeps the graph) and before the update. `measure` must leave everything the update
+/// and later steps read as it found it: the gradients, the random number generators, the module's buffers and
+/// options, the loss scaler.
 class StepProbe {
  public:
   virtual ~StepProbe() = default;
@@ -53,9 +56,9 @@ class StepProbe {
 /// The backward of a step's loss: through `scaler` (its current scale) when given, with `reducer`, when
 /// given, all-reducing the gradients over the ranks as they are produced. The parameters' .grad then hold
 /// the (scaled) gradients. The second half of a step, after forward_loss; the zone probe repeats it with
-/// another Jacobian choice.
+/// another Jacobian choice. `retain_graph` keeps the graph for another backward (as torch's).
 void backward(const torch::Tensor& loss, const DynamicLossScaler* scaler = nullptr,
-              distributed::GradientAllReducer* reducer = nullptr);
+              distributed::GradientAllReducer* reducer = nullptr, bool retain_graph = false);
 
 /// The update of a step whose gradients backward() left: `optimizer.step()`, or with a `scaler` its
 /// skip-on-overflow step followed by the scale update (as PyTorch's GradScaler.step + update). Returns

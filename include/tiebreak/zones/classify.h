@@ -1,5 +1,7 @@
 #pragma once
 
+#include "tiebreak/zones/discrepancy_norm.h"
+
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
@@ -24,6 +26,17 @@ struct Discrepancy {
 /// bool in_zone = d.linf > 0;
 /// ```
 Discrepancy discrepancy(const std::vector<at::Tensor>& a, const std::vector<at::Tensor>& b);
+
+/// One norm of the discrepancy, bit for bit the field of `discrepancy(a, b)` it names (`Linf` → `linf`,
+/// `L1` → `l1`), at less cost: tensors equal on both sides are skipped, and D∞ of 16- and 32-bit
+/// gradients is taken in their own dtype and only its largest differences are recomputed in float64
+/// (rounding is monotonic, so the maximum is among them). What the zone probe computes at each probe.
+///
+/// Example:
+/// ```
+/// double d_inf = discrepancy(gradients(*net_a), gradients(*net_b), DiscrepancyNorm::Linf);
+/// ```
+double discrepancy(const std::vector<at::Tensor>& a, const std::vector<at::Tensor>& b, DiscrepancyNorm norm);
 
 /// Where the ties of a low-precision forward pass lie relative to the same pass in a higher precision
 /// (counted over the tie masks of the layers whose Jacobian choice differs between the two networks).

@@ -2,6 +2,7 @@
 
 #include "tiebreak/config/config.h"
 #include "tiebreak/models/nonsmooth_layers.h"
+#include "tiebreak/ops/saved_jacobian.h"
 #include "tiebreak/train/metrics.h"
 #include "tiebreak/train/step.h"
 #include "tiebreak/zones/classify.h"
@@ -36,6 +37,10 @@ struct ZoneProbeOptions {
   TORCH_ARG(std::optional<double>, threshold) = std::nullopt;
   /// Classify probes with D > 0 through an fp64 forward (never at fp64).
   TORCH_ARG(bool, classify) = true;
+  /// Measure each probe the short way (true), or the long way: D over whole float64 copies of both
+  /// gradients and the whole fp64 forward compared by zones::compare_tie_masks. Both give the same D and
+  /// zones; the long way is the reference the short one is tested against.
+  TORCH_ARG(bool, shortcuts) = true;
 
  public:
   static ZoneProbeOptions from_config(const config::ZoneProbeConfig& config);
@@ -55,8 +60,13 @@ struct ZoneProbeOptions {
 /// from one initialization (frozen, or trained apart), the probe compares the two choices at the weights
 /// the run actually visits.
 ///
-/// Cost per probe step: one forward and backward for each pair value that is not the run's own choice,
-/// and, for probes with D > 0 and classification on, one fp64 forward without gradient.
+/// Cost per probe step: for each pair value that is not the run's own choice, one backward through the
+/// run's own graph with the value switched in its nodes (ops::SavedJacobians: β of pure MaxPool2d, ReLU's
+/// α), or one forward and backward repeated (the mixture formulation, whose forward depends on β, and the
+/// other keys); D from the two gradients (zones::discrepancy of one norm); and, for probes with D > 0 and
+/// classification on, an fp64 forward without gradient that stops at the first pooling (or ReLU) call
+/// that decides the zone — none when the run's forward had no tie. `options.shortcuts(false)` measures
+/// the same D and zones the long way.
 ///
 /// Not for data-parallel runs (the run's gradient is all-reduced, a repeated backward is not).
 ///
@@ -95,12 +105,30 @@ class ZoneProbe : public train::StepProbe {
   /// The zones of the epoch's finite probes, in order.
   const std::vector<Zone>& zones() const { return zones_; }
 
+  /// What the epoch's probes computed beyond the run's own steps (what the shortcuts save).
+  struct Work {
+    /// Backward passes through the run's own graph under the other Jacobian choice (no forward).
+    int64_t reused_backwards = 0;
+    /// Forward and backward passes repeated under the other choice.
+    int64_t repeated_steps = 0;
+    /// fp64 forwards started to classify a probe, and the recorded layer calls they reached.
+    int64_t fp64_forwards = 0;
+    int64_t fp64_layer_calls = 0;
+  };
+  const Work& work() const { return work_; }
+
  private:
   struct Side {
     nlohmann::json value;
     /// The run's own choice: its backward is reused.
     bool is_run = false;
   };
+
+  /// The zone of a probe with 0 < D < ∞ from the run's tie masks (per recorded layer, per call) and those of
+  /// an fp64 forward of `reference_`, which holds the step's weights.
+  Zone classify_decided(const std::vector<std::vector<at::Tensor>>& low_masks, const train::ProbedStep& step);
+  Zone classify_exhaustive(const std::vector<std::vector<at::Tensor>>& low_masks,
+                           const train::ProbedStep& step);
 
   void apply(const nlohmann::json& value) const;
   std::vector<nlohmann::json> current_values() const;
@@ -119,7 +147,14 @@ class ZoneProbe : public train::StepProbe {
   std::vector<models::NonsmoothLayer> switched_;
   /// Counted layers of the kinds the pair changes: their tie masks classify a probe.
   std::vector<models::NonsmoothLayer> recorded_;
-  std::vector<nn::TieCounting> recorded_enabled_;
+  /// Set when the pair's parameter can be switched in the run's own graph (ops::SavedJacobians).
+  std::optional<ops::JacobianParameter> reused_;
+  /// The switched layers' distinct counters, which count the calls of the run's forward.
+  std::vector<nn::TieCounter*> call_counters_;
+  std::vector<int64_t> calls_before_;
+  /// The counters a probed step turns on (call_counters_ and recorded_'s), and how it found them.
+  std::vector<nn::TieCounter*> watched_;
+  std::vector<nn::TieCounting> watched_counting_;
   train::Model reference_;
   std::vector<models::NonsmoothLayer> reference_recorded_;
 
@@ -127,6 +162,7 @@ class ZoneProbe : public train::StepProbe {
   std::vector<at::Tensor> rng_before_;
   std::vector<double> discrepancies_;
   std::vector<Zone> zones_;
+  Work work_;
 };
 
 }  // namespace tiebreak::zones

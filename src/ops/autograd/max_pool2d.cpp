@@ -14,6 +14,7 @@
 //   share this derivative: the mixture's dtype roundings are a property of its
 //   first-order evaluation, not of the Jacobian.
 
+#include "ops/autograd/saved_parameter.h"
 #include "ops/max_pool2d_dispatch.h"
 
 #include <ATen/ATen.h>
@@ -177,6 +178,20 @@ at::Tensor backward_autograd(const at::Tensor& grad_output, const at::Tensor& se
 }
 
 }  // namespace
+
+namespace detail {
+
+SavedParameter max_pool2d_saved_beta(torch::autograd::Node& node) {
+  if (auto* pool = dynamic_cast<torch::autograd::CppNode<MaxPool2dFunction>*>(&node)) {
+    auto& data = pool->ctx_.saved_data;
+    return {&data.at("beta"), data.at("formulation").toStringRef() != "pure"};
+  }
+  if (auto* backward = dynamic_cast<torch::autograd::CppNode<MaxPool2dBackwardFunction>*>(&node))
+    return {&backward->ctx_.saved_data.at("beta"), true};
+  return {};
+}
+
+}  // namespace detail
 
 }  // namespace tiebreak::ops
 

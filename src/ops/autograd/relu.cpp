@@ -3,6 +3,7 @@
 // derivative with respect to g is _relu_backward of the incoming gradient
 // (differentiable again), and with respect to x zero almost everywhere.
 
+#include "ops/autograd/saved_parameter.h"
 #include "ops/relu_dispatch.h"
 
 #include <torch/autograd.h>
@@ -64,6 +65,18 @@ at::Tensor relu_backward_autograd(const at::Tensor& grad_output, const at::Tenso
 }
 
 }  // namespace
+
+namespace detail {
+
+SavedParameter relu_saved_alpha(torch::autograd::Node& node) {
+  if (auto* relu = dynamic_cast<torch::autograd::CppNode<ReLUFunction>*>(&node))
+    return {&relu->ctx_.saved_data.at("alpha"), false};
+  if (auto* backward = dynamic_cast<torch::autograd::CppNode<ReLUBackwardFunction>*>(&node))
+    return {&backward->ctx_.saved_data.at("alpha"), true};
+  return {};
+}
+
+}  // namespace detail
 
 }  // namespace tiebreak::ops
 
