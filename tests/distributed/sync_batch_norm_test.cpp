@@ -60,12 +60,13 @@ struct Step {
 Step step(torch::nn::AnyModule& model, const torch::Tensor& input, const torch::Tensor& weights,
           c10::Device device) {
   Step s;
-  auto x = input.to(device).requires_grad_(true);
+  // A copy: on the CPU to() would return `input` itself, whose gradient the next step would add to.
+  auto x = input.to(device).clone().requires_grad_(true);
   const auto output = model.forward<torch::Tensor>(x);
   (output * weights.to(device)).sum().backward();
   s.output = output.detach().cpu();
-  s.input_grad = x.grad().cpu();
-  for (const auto& p : model.ptr()->parameters()) s.grads.push_back(p.grad().cpu());
+  s.input_grad = x.grad().cpu().clone();
+  for (const auto& p : model.ptr()->parameters()) s.grads.push_back(p.grad().cpu().clone());
   for (const auto& b : model.ptr()->buffers()) s.buffers.push_back(b.cpu().clone());
   return s;
 }
