@@ -308,10 +308,7 @@ ProbeTrace trace_probe(const config::LoadedConfig& loaded, const train::Componen
   const c10::Device device(c10::kCPU);
   at::set_num_threads(1);  // as the trainer runs the tests' configs (exp.threads = 1)
   const auto plan = train::plan_for(cfg.train.precision, cfg.train.half_compute);
-  train::DataRequest request;
-  request.dtype = plan.parameter_dtype;
-  request.train_batch_size = cfg.data.batch_size;
-  auto data = components.make_data(cfg, request);
+  auto data = components.make_data(cfg, config::to_data_options(cfg, 0, device, plan.parameter_dtype));
   torch::manual_seed(0);  // for models that draw their weights from the global generator (tied_model)
   auto model = components.make_model(cfg, *data, 0);
   model.module->to(device, plan.parameter_dtype);
@@ -324,9 +321,9 @@ ProbeTrace trace_probe(const config::LoadedConfig& loaded, const train::Componen
   ProbeTrace trace;
   for (int64_t epoch = 0; epoch < cfg.train.epochs; ++epoch) {
     probe.start_epoch();
-    data->for_each_train_batch(epoch, [&](const train::Batch& batch) {
-      train::train_step(model, *optimizer, plan, device, batch, scaler.get(), nullptr, &probe);
-    });
+    auto stream = data->epoch(data::Split::Train, epoch);
+    while (auto batch = stream->next())
+      train::train_step(model, *optimizer, plan, device, *batch, scaler.get(), nullptr, &probe);
     const auto& d = probe.discrepancies();
     trace.discrepancies.insert(trace.discrepancies.end(), d.begin(), d.end());
     trace.zones.insert(trace.zones.end(), probe.zones().begin(), probe.zones().end());
@@ -401,7 +398,7 @@ config::LoadedConfig tied_config(const std::string& precision) {
 
 train::Components tied_components() {
   train::Components components;
-  components.make_data = [](const config::ExperimentConfig&, const train::DataRequest&) {
+  components.make_data = [](const config::ExperimentConfig&, const data::DataOptions&) {
     return tied_data();
   };
   components.make_model = tied_model;
@@ -421,15 +418,17 @@ config::LoadedConfig vgg_config(const std::vector<std::string>& overrides) {
 
 train::Components vgg_components() {
   auto components = train::default_components();
-  components.make_data = [](const config::ExperimentConfig& cfg, const train::DataRequest&) {
+  components.make_data = [](const config::ExperimentConfig& cfg, data::DataOptions options) {
     auto gen = at::make_generator<at::CPUGeneratorImpl>(11);
     auto x = torch::zeros({24, 3, 32, 32});
     x.index_put_({torch::indexing::Slice(), torch::indexing::Slice(), torch::indexing::Slice(10, 22),
                   torch::indexing::Slice(10, 22)},
                  torch::randn({24, 3, 12, 12}, gen));
     auto y = torch::randint(0, 3, {24}, gen, torch::kLong);
-    return std::make_shared<train::TensorBatchSource>(x, y, x, y, 3, "blobs", 0, cfg.data.batch_size,
-                                                      cfg.data.batch_size);
+    options.test_batch_size(cfg.data.batch_size);
+    return std::make_shared<data::TensorDataset>(options, "blobs", data::ImageTensors{x, y},
+                                                 data::ImageTensors{x, y}, 3, data::Normalization{},
+                                                 data::Augmentation{});
   };
   return components;
 }
