@@ -62,7 +62,7 @@ TEST(EnumNames, EveryConfigEnumHasTheNamesItsDocsList) {
   expect_complete_table<config::Precision>(6, {"fp16", "fp32", "fp64", "bf16", "amp_fp16", "amp_bf16"});
   expect_complete_table<config::OptimizerKind>(4, {"sgd", "adam", "adamw", "innaprop"});
   expect_complete_table<config::ScheduleKind>(3, {"constant", "cosine", "step"});
-  expect_complete_table<config::HalfCompute>(2, {"fp32_accumulate", "native"});
+  expect_complete_table<config::HalfCompute>(3, {"auto", "fp32_accumulate", "native"});
   expect_complete_table<config::Augmentation>(2, {"standard", "none"});
   expect_complete_table<config::Seeding>(2, {"paired", "independent"});
   expect_complete_table<config::LogLevel>(5, {"trace", "debug", "info", "warn", "error"});
