@@ -109,20 +109,26 @@ class PlotsTest(unittest.TestCase):
     def test_curves_with_the_zone_probe_draw_the_volume(self):
         self.plot_sweep(epochs=2, runs=1, zone_probe=True)
 
+    def run_and_plot(self, tmp, command, script, plot_args=()):
+        """Runs `tiebreak COMMAND[0] <1-epoch synthetic config> COMMAND[1:] --out` and SCRIPT on its output with
+        --data; returns the output folder and what the figures drew."""
+        config = os.path.join(tmp, "synthetic.json")
+        synthetic_config(config, 1)
+        out = os.path.join(tmp, command[0])
+        r = run([TIEBREAK, command[0], config] + list(command[1:]) + ["--out", out])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        data_file = os.path.join(tmp, "plotted.json")
+        r = run([sys.executable, os.path.join(SCRIPTS, script), out] + list(plot_args) + ["--data", data_file])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(data_file) as f:
+            return out, json.load(f)
+
     def test_divergence_crosses_of_two_groups_at_one_epoch_stay_apart(self):
         # An absurd learning rate makes both β groups non-finite in epoch 0, where both then predict one class.
         with tempfile.TemporaryDirectory() as tmp:
-            config = os.path.join(tmp, "synthetic.json")
-            synthetic_config(config, 1)
-            out = os.path.join(tmp, "sweep")
-            r = run([TIEBREAK, "sweep", config, "--grid", "nonsmooth.beta=0,1", "--set", "train.optimizer.lr=1e30",
-                     "--out", out])
-            self.assertEqual(r.returncode, 0, r.stderr)
-            data_file = os.path.join(tmp, "plotted.json")
-            r = run([sys.executable, os.path.join(SCRIPTS, "plot_curves.py"), out, "--data", data_file])
-            self.assertEqual(r.returncode, 0, r.stderr)
-            with open(data_file) as f:
-                accuracy = json.load(f)["curves"][0]
+            _, drawn = self.run_and_plot(
+                tmp, ["sweep", "--grid", "nonsmooth.beta=0,1", "--set", "train.optimizer.lr=1e30"], "plot_curves.py")
+            accuracy = drawn["curves"][0]
             crosses = [(line["x"][0], line["y"][0]) for line in accuracy["lines"] if line["marker"] == "X"]
             self.assertEqual(len(crosses), 2, accuracy["lines"])
             self.assertEqual(len(set(crosses)), 2, crosses)
@@ -164,23 +170,15 @@ class PlotsTest(unittest.TestCase):
 
     def test_zones_histogram_and_volume(self):
         with tempfile.TemporaryDirectory() as tmp:
-            config = os.path.join(tmp, "synthetic.json")
-            synthetic_config(config, 1)
-            out = os.path.join(tmp, "zones")
-            r = run([TIEBREAK, "zones", config, "--pair", "nonsmooth.beta=0,1", "--precision", "fp32,fp64",
-                     "--out", out])
-            self.assertEqual(r.returncode, 0, r.stderr)
-            data_file = os.path.join(tmp, "plotted.json")
-            r = run([sys.executable, os.path.join(SCRIPTS, "plot_zones.py"), out, "--out", os.path.join(tmp, "p"),
-                     "--data", data_file])
-            self.assertEqual(r.returncode, 0, r.stderr)
+            out, drawn = self.run_and_plot(
+                tmp, ["zones", "--pair", "nonsmooth.beta=0,1", "--precision", "fp32,fp64"], "plot_zones.py",
+                ["--out", os.path.join(tmp, "p")])
             for name in ("histogram", "histogram_d1", "volume"):
                 self.assert_png(os.path.join(tmp, "p", name + ".png"))
             with open(os.path.join(out, "zones.json")) as f:
                 doc = json.load(f)
             # The volume figure's bars are zones.json's volumes, per precision, in percent.
-            with open(data_file) as f:
-                volume = json.load(f)["volume"]
+            volume = drawn["volume"]
             precisions = sorted(p["precision"] for p in doc["precisions"])
             for panel, key in zip(volume, ("volume", "volume_above_threshold")):
                 self.assertEqual(len(panel["bars"]), 1)
