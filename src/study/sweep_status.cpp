@@ -13,16 +13,6 @@
 
 namespace tiebreak::study::detail {
 
-namespace {
-
-std::string duration_text(double seconds) {
-  if (!std::isfinite(seconds) || seconds < 0) return "?";
-  auto s = static_cast<int64_t>(seconds + 0.5);
-  return fmt::format("{}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60);
-}
-
-}  // namespace
-
 SweepStatus::SweepStatus(bool enabled, size_t total, int64_t concurrency, double every_seconds)
     : enabled_(enabled),
       tty_(enabled && ::isatty(STDERR_FILENO)),
@@ -77,7 +67,7 @@ std::string SweepStatus::format(size_t done, int64_t failed) const {
   const double left = static_cast<double>(total_ - std::min(total_, done)) - running_fraction;
   const double eta = per_run * std::max(0.0, left) / static_cast<double>(concurrency_);
   return fmt::format("sweep: {}/{} done ({} failed), {} running{}{}  ETA {}", done, total_, failed,
-                     running_.size(), running_.empty() ? "" : ": ", runs, duration_text(eta));
+                     running_.size(), running_.empty() ? "" : ": ", runs, train::format_duration(eta));
 }
 
 void SweepStatus::update(size_t done, int64_t failed) {

@@ -186,4 +186,10 @@ std::string format_study_metrics_csv(const std::vector<EpochMetrics>& rows) {
   return out;
 }
 
+std::string format_duration(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "?";
+  auto s = static_cast<int64_t>(seconds + 0.5);
+  return fmt::format("{}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60);
+}
+
 }  // namespace tiebreak::train

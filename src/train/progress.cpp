@@ -15,12 +15,6 @@ namespace tiebreak::train::detail {
 
 namespace {
 
-std::string format_duration(double seconds) {
-  if (!std::isfinite(seconds) || seconds < 0) return "?";
-  auto s = static_cast<int64_t>(seconds + 0.5);
-  return fmt::format("{}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60);
-}
-
 std::shared_ptr<spdlog::logger> make_logger(const std::filesystem::path& log_file,
                                             const config::ExpConfig& exp, bool console, int64_t run_id,
                                             const distributed::DistributedContext* ctx) {

@@ -94,6 +94,16 @@ TEST(Trainer, RunJsonRecordsHowASixteenBitRunComputed) {
               ::testing::HasSubstr("LibTorch's own BFloat16 kernels (train.half_compute=native)"));
 }
 
+TEST(Metrics, FormatDurationIsHoursMinutesSecondsOrAQuestionMark) {
+  EXPECT_EQ(format_duration(0), "0:00:00");
+  EXPECT_EQ(format_duration(65.4), "0:01:05");
+  EXPECT_EQ(format_duration(3599.6), "1:00:00");
+  EXPECT_EQ(format_duration(90061), "25:01:01");
+  EXPECT_EQ(format_duration(-1), "?");
+  EXPECT_EQ(format_duration(std::numeric_limits<double>::infinity()), "?");
+  EXPECT_EQ(format_duration(std::nan("")), "?");
+}
+
 TEST(Trainer, SameSeedGivesIdenticalMetricsAndAnotherSeedDoesNot) {
   TempDir dir;
   run(synthetic_config(), dir / "a");

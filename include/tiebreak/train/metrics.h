@@ -97,4 +97,8 @@ std::string format_study_metrics_csv(const std::vector<EpochMetrics>& rows);
 /// below 1e-4 and from 1e16 (`1e-05`, `1e+16`), `nan`, `inf`, `-inf`.
 std::string python_float(double value);
 
+/// A duration in seconds as "h:mm:ss", rounded to the second ("0:01:05"), or "?" when it is negative or
+/// not finite (an ETA before any progress). Progress lines of train and sweep use it.
+std::string format_duration(double seconds);
+
 }  // namespace tiebreak::train
