@@ -219,7 +219,7 @@ void probe_steps(benchmark::State& state, TrainCase c, std::string mode, c10::De
     probe = std::make_unique<zones::ZoneProbe>(options, cfg, model, plan, device,
                                                [&] { return components.make_model(cfg, *data, 0); });
   }
-  int64_t images = 0, probes = 0, above = 0, repeated = 0, fp64_layer_calls = 0;
+  int64_t images = 0, probes = 0, above = 0, repeated = 0, fp64_layer_calls = 0, fp64_rows = 0;
   const auto epoch = [&](int64_t index) {
     if (probe) probe->start_epoch();
     auto stream = data->epoch(data::Split::Train, index);
@@ -234,10 +234,11 @@ void probe_steps(benchmark::State& state, TrainCase c, std::string mode, c10::De
       above += m.above_threshold;
       repeated += probe->work().repeated_steps;
       fp64_layer_calls += probe->work().fp64_layer_calls;
+      fp64_rows += probe->work().fp64_rows;
     }
   };
   epoch(0);  // warm-up
-  images = probes = above = repeated = fp64_layer_calls = 0;
+  images = probes = above = repeated = fp64_layer_calls = fp64_rows = 0;
   int64_t index = 1;
   for (auto _ : state) epoch(index++);
   state.SetItemsProcessed(images);
@@ -246,9 +247,10 @@ void probe_steps(benchmark::State& state, TrainCase c, std::string mode, c10::De
   state.counters["probes"] = static_cast<double>(probes);
   state.counters["probes_above_threshold"] = static_cast<double>(above);
   // What the probes computed: forwards repeated (0 where the run's graph is reused), and the pooling calls
-  // the fp64 forwards reached before the zone was decided.
+  // the fp64 forwards reached before the zone was decided, and the rows they computed.
   state.counters["repeated_forwards"] = static_cast<double>(repeated);
   state.counters["fp64_pool_calls"] = static_cast<double>(fp64_layer_calls);
+  state.counters["fp64_rows"] = static_cast<double>(fp64_rows);
 }
 
 /// The zones pass: two LeNet5s (β = 0 and β = 1) on the same mini-batches, their

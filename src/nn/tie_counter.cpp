@@ -3,6 +3,7 @@
 #include "tiebreak/nn/record_hook.h"
 
 #include <ATen/ATen.h>
+#include <ATen/record_function.h>
 
 #include <unordered_map>
 #include <utility>
@@ -54,6 +55,7 @@ ScopedRecordHook::ScopedRecordHook(ScopedRecordHook&& other) noexcept
 // Each call is counted before its mask is recorded, so that a record hook that throws leaves the counts
 // complete.
 void TieCounter::add_pool_call(const at::Tensor& ties) {
+  RECORD_USER_SCOPE(kRecordScope);
   auto mask = ties.ge(2);
   auto max_ties =
       ties.numel() == 0 ? at::zeros({}, ties.options().dtype(at::kLong)) : ties.max().to(at::kLong);
@@ -62,6 +64,7 @@ void TieCounter::add_pool_call(const at::Tensor& ties) {
 }
 
 void TieCounter::add_relu_call(const at::Tensor& input) {
+  RECORD_USER_SCOPE(kRecordScope);
   auto mask = input.eq(0);
   auto zeros = mask.sum(at::kLong);
   accumulate(input.numel(), zeros, at::zeros({}, zeros.options()));

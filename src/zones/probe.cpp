@@ -1,6 +1,7 @@
 #include "tiebreak/zones/probe.h"
 
 #include "zones/internal.h"
+#include "zones/row_separability.h"
 
 #include "tiebreak/nn/modules/activation.h"
 #include "tiebreak/nn/modules/norm_pool.h"
@@ -376,6 +377,7 @@ Zone ZoneProbe::classify_exhaustive(const std::vector<std::vector<at::Tensor>>& 
   set_rng_state(step.device, rng_before_);
   // The low-precision input itself, widened exactly: input rounding is not what is classified.
   ++work_.fp64_forwards;
+  work_.fp64_rows += step.inputs.size(0);
   reference_.forward(step.inputs.to(at::kDouble));
   const auto high = detail::recorded_masks(reference_recorded_);
   work_.fp64_layer_calls += static_cast<int64_t>(high.size());
@@ -387,22 +389,70 @@ Zone ZoneProbe::classify_exhaustive(const std::vector<std::vector<at::Tensor>>& 
 // zones::classify over zones::compare_tie_masks says "bifurcation" as soon as one tie of the run's forward
 // is also a tie of the fp64 forward, and "compensation" otherwise. So the fp64 forward stops at the first
 // layer call that decides: one with a surviving tie, or the last one whose run's mask has a tie left to
-// survive; with no tie in the run's masks it does not run at all. The zone is the same as
-// classify_exhaustive's; the calls the forward no longer reaches are not checked against the run's.
+// survive; with no tie in the run's masks it does not run at all. On the CPU it first runs on one row with
+// a tie, then on the other rows with ties, when detail::RowSeparabilityObserver vouches that those rows get
+// the bits they get in the whole batch (a LeNet5 without batch norm, up to its pools): rows without ties
+// cannot decide, and a surviving tie is usually found in the first row. Otherwise, or on CUDA, it runs on
+// the whole batch. The zone is the same as classify_exhaustive's; the calls and rows the forwards no longer
+// reach are not checked against the run's.
 Zone ZoneProbe::classify_decided(const std::vector<std::vector<at::Tensor>>& low_masks,
                                  const train::ProbedStep& step) {
   torch::NoGradGuard no_grad;
+  const int64_t batch = step.inputs.size(0);
+  // Per row, whether any recorded mask has a tie in it (masks are batch-first; one that is not rules out
+  // the rows).
+  at::Tensor tied_rows = at::zeros({batch}, step.inputs.options().dtype(at::kBool));
+  bool batch_first = step.inputs.device().is_cpu() && batch > 1;
+  for (const auto& masks : low_masks)
+    for (const auto& mask : masks) {
+      if (mask.dim() == 0 || mask.size(0) != batch) {
+        batch_first = false;
+        continue;
+      }
+      tied_rows.logical_or_(mask.reshape({batch, -1}).any(1).to(tied_rows.device()));
+    }
+  const auto rows = tied_rows.nonzero().flatten();
+  if (rows.numel() == 0 && batch_first) return Zone::Compensation;
+  if (batch_first && separable_rows_) {
+    bool separable = true;
+    for (const auto& chunk : {rows.slice(0, 0, 1), rows.slice(0, 1)}) {
+      if (chunk.numel() == 0) continue;
+      const auto decided = decide(low_masks, step, chunk);
+      if (!decided) {
+        separable = false;
+        break;
+      }
+      if (*decided == Zone::Bifurcation) return Zone::Bifurcation;
+    }
+    if (separable) return Zone::Compensation;
+  }
+  return *decide(low_masks, step, at::Tensor());
+}
+
+namespace {
+
+/// Thrown by the fp64 forward's record hooks when the rows it computes may not have the whole batch's bits.
+struct RowsNotSeparable {};
+
+}  // namespace
+
+std::optional<Zone> ZoneProbe::decide(const std::vector<std::vector<at::Tensor>>& low_masks,
+                                      const train::ProbedStep& step, const at::Tensor& rows) {
+  const bool all_rows = !rows.defined();
+  std::vector<std::vector<at::Tensor>> low(low_masks.size());
   std::vector<std::vector<bool>> tied(low_masks.size());
   int64_t pending = 0;
   for (size_t k = 0; k < low_masks.size(); ++k) {
     for (const auto& mask : low_masks[k]) {
-      tied[k].push_back(mask.any().item<bool>());
+      low[k].push_back(all_rows ? mask : mask.index_select(0, rows.to(mask.device())));
+      tied[k].push_back(low[k].back().any().item<bool>());
       pending += tied[k].back() ? 1 : 0;
     }
   }
   if (pending == 0) return Zone::Compensation;
 
-  std::vector<size_t> calls(low_masks.size(), 0);
+  std::optional<detail::RowSeparabilityObserver> observer;
+  std::vector<size_t> calls(low.size(), 0);
   std::vector<nn::ScopedRecordHook> hooks;
   hooks.reserve(reference_recorded_.size());
   std::vector<const nn::TieCounter*> hooked;
@@ -416,13 +466,14 @@ Zone ZoneProbe::classify_decided(const std::vector<std::vector<at::Tensor>>& low
     hooks.emplace_back(counter, [&, k](const at::Tensor& high) {
       const size_t call = calls[k]++;
       ++work_.fp64_layer_calls;
-      TORCH_CHECK(call < low_masks[k].size(), "train.zone_probe: the fp64 forward called recorded layer ", k,
-                  " more often than the run's forward (", low_masks[k].size(), " times)");
-      const auto& low = low_masks[k][call];
-      TORCH_CHECK(low.sizes() == high.sizes(), "train.zone_probe: recorded layer ", k, ", call ", call,
-                  " has mask shape ", low.sizes(), " in the run's forward vs ", high.sizes(), " in fp64");
+      if (observer && !observer->separable()) throw RowsNotSeparable{};
+      TORCH_CHECK(call < low[k].size(), "train.zone_probe: the fp64 forward called recorded layer ", k,
+                  " more often than the run's forward (", low[k].size(), " times)");
+      const auto& mask = low[k][call];
+      TORCH_CHECK(mask.sizes() == high.sizes(), "train.zone_probe: recorded layer ", k, ", call ", call,
+                  " has mask shape ", mask.sizes(), " in the run's forward vs ", high.sizes(), " in fp64");
       if (!tied[k][call]) return;
-      if (low.logical_and(high.to(low.device())).any().item<bool>()) throw ZoneDecided{Zone::Bifurcation};
+      if (mask.logical_and(high.to(mask.device())).any().item<bool>()) throw ZoneDecided{Zone::Bifurcation};
       if (--pending == 0) throw ZoneDecided{Zone::Compensation};
     });
   }
@@ -433,13 +484,25 @@ Zone ZoneProbe::classify_decided(const std::vector<std::vector<at::Tensor>>& low
     }
   } disable{reference_recorded_};
   set_rng_state(step.device, rng_before_);
+  // The low-precision input itself, widened exactly: input rounding is not what is classified.
+  const auto input = (all_rows ? step.inputs : step.inputs.index_select(0, rows)).to(at::kDouble);
   ++work_.fp64_forwards;
+  work_.fp64_rows += input.size(0);
   try {
-    // The low-precision input itself, widened exactly: input rounding is not what is classified.
-    reference_.forward(step.inputs.to(at::kDouble));
+    if (!all_rows) observer.emplace(input.size(0));
+    reference_.forward(input);
   } catch (const ZoneDecided& decided) {
     return decided.zone;
+  } catch (const RowsNotSeparable&) {
+  } catch (const c10::Error&) {
+    // An operator that cannot run on these rows alone (batch norm of one row) is not row-separable either.
+    if (!observer || observer->separable()) throw;
   }
+  // What broke the rows apart before the first recorded call will do so in every forward.
+  int64_t reached = 0;
+  for (auto c : calls) reached += static_cast<int64_t>(c);
+  if (reached <= 1) separable_rows_ = false;
+  return std::nullopt;
   TORCH_CHECK(false,
               "train.zone_probe: the fp64 forward called the recorded layers fewer times than the run's ",
               "forward");

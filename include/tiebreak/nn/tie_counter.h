@@ -65,6 +65,11 @@ class TieCounter {
   /// One ReLU call: counts the exact zeros of `input`.
   void add_relu_call(const at::Tensor& input);
 
+  /// The at::RecordFunction scope (a user scope) that add_pool_call and add_relu_call run in: profiles
+  /// show the tie counting apart from the layer, and observers of a forward's operators can tell the
+  /// counting (statistics that the forward's results do not read) from the forward.
+  static constexpr const char* kRecordScope = "tiebreak::count_ties";
+
   TieStats stats() const;
   void reset();
 

@@ -65,7 +65,9 @@ struct ZoneProbeOptions {
 /// α), or one forward and backward repeated (the mixture formulation, whose forward depends on β, and the
 /// other keys); D from the two gradients (zones::discrepancy of one norm); and, for probes with D > 0 and
 /// classification on, an fp64 forward without gradient that stops at the first pooling (or ReLU) call
-/// that decides the zone — none when the run's forward had no tie. `options.shortcuts(false)` measures
+/// that decides the zone — none when the run's forward had no tie — and that, on the CPU, runs on one row
+/// with a tie first when the rows are separable up to that call (no matrix product, batch norm or dropout
+/// before it; see classify_decided). `options.shortcuts(false)` measures
 /// the same D and zones the long way.
 ///
 /// Not for data-parallel runs (the run's gradient is all-reduced, a repeated backward is not).
@@ -114,6 +116,8 @@ class ZoneProbe : public train::StepProbe {
     /// fp64 forwards started to classify a probe, and the recorded layer calls they reached.
     int64_t fp64_forwards = 0;
     int64_t fp64_layer_calls = 0;
+    /// The rows those forwards computed (on the CPU, often one row of a mini-batch: see classify_decided).
+    int64_t fp64_rows = 0;
   };
   const Work& work() const { return work_; }
 
@@ -127,6 +131,10 @@ class ZoneProbe : public train::StepProbe {
   /// The zone of a probe with 0 < D < ∞ from the run's tie masks (per recorded layer, per call) and those of
   /// an fp64 forward of `reference_`, which holds the step's weights.
   Zone classify_decided(const std::vector<std::vector<at::Tensor>>& low_masks, const train::ProbedStep& step);
+  /// The fp64 forward of `rows` of the step's input (undefined: all of them), stopped at the call that
+  /// decides the zone of those rows; nullopt when the rows turn out not to be separable.
+  std::optional<Zone> decide(const std::vector<std::vector<at::Tensor>>& low_masks,
+                             const train::ProbedStep& step, const at::Tensor& rows);
   Zone classify_exhaustive(const std::vector<std::vector<at::Tensor>>& low_masks,
                            const train::ProbedStep& step);
 
@@ -156,6 +164,8 @@ class ZoneProbe : public train::StepProbe {
   std::vector<nn::TieCounter*> watched_;
   std::vector<nn::TieCounting> watched_counting_;
   train::Model reference_;
+  /// Whether the reference's fp64 forward may still be tried on a few rows (see classify_decided).
+  bool separable_rows_ = true;
   std::vector<models::NonsmoothLayer> reference_recorded_;
 
   int64_t step_ = 0;

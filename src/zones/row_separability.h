@@ -1,0 +1,51 @@
+#pragma once
+
+// Private to src/zones: what lets the zone probe's fp64 forward run on a few rows of a mini-batch.
+
+#include <cstdint>
+#include <string>
+
+namespace tiebreak::zones::detail {
+
+/// Watches the operators a forward pass calls on this thread (through at::RecordFunction) and tells
+/// whether, so far, row r of every result (index r along dimension 0) has the bits it would have in the
+/// same forward of the whole batch: whether every operator called at the top level (not from inside
+/// another one) is one whose CPU kernels compute rows apart, the same way whatever the batch size, and
+/// returns tensors that keep the `rows` rows. Those are the elementwise maps, the convolutions (LibTorch's
+/// float64 CPU convolution is a loop of per-sample products), the poolings (LibTorch's and tiebreak's,
+/// with their tie counting) and the views that keep dimension 0. Matrix products are not (MKL blocks them
+/// by the row count: one row of a float64 `linear` differs in the last bits from the same row in a batch),
+/// nor batch normalization in training (batch statistics), dropout (its random numbers are drawn for the
+/// whole tensor), reductions or any operator not named here.
+///
+/// Only for CPU tensors: on CUDA the convolution algorithms depend on the batch. One observer per thread
+/// at a time; it installs a thread-local callback while alive.
+///
+/// Example:
+/// ```
+/// RowSeparabilityObserver observer(rows.numel());
+/// auto out = model.forward(inputs.index_select(0, rows));
+/// if (!observer.separable()) out = model.forward(inputs).index_select(0, rows);
+/// ```
+class RowSeparabilityObserver {
+ public:
+  explicit RowSeparabilityObserver(int64_t rows);
+  ~RowSeparabilityObserver();
+  RowSeparabilityObserver(const RowSeparabilityObserver&) = delete;
+  RowSeparabilityObserver& operator=(const RowSeparabilityObserver&) = delete;
+
+  /// Whether every top-level operator so far kept the rows apart.
+  bool separable() const { return violation_.empty(); }
+  /// The first operator that did not ("" while separable()), e.g. "aten::linear", or
+  /// "aten::flatten returned 1 rows, expected 4".
+  const std::string& violation() const { return violation_; }
+
+ private:
+  struct Callbacks;
+  int64_t rows_;
+  int64_t depth_ = 0;
+  std::string violation_;
+  uint64_t handle_ = 0;
+};
+
+}  // namespace tiebreak::zones::detail
