@@ -401,32 +401,26 @@ Zone ZoneProbe::classify_decided(const std::vector<std::vector<at::Tensor>>& low
   const int64_t batch = step.inputs.size(0);
   // Per row, whether any recorded mask has a tie in it (masks are batch-first; one that is not rules out
   // the rows).
-  at::Tensor tied_rows = at::zeros({batch}, step.inputs.options().dtype(at::kBool));
+  at::Tensor tied_rows = at::zeros({batch}, at::kBool);
   bool batch_first = step.inputs.device().is_cpu() && batch > 1;
   for (const auto& masks : low_masks)
     for (const auto& mask : masks) {
-      if (mask.dim() == 0 || mask.size(0) != batch) {
+      if (!batch_first) break;
+      if (mask.dim() == 0 || mask.size(0) != batch || !mask.device().is_cpu()) {
         batch_first = false;
-        continue;
-      }
-      tied_rows.logical_or_(mask.reshape({batch, -1}).any(1).to(tied_rows.device()));
-    }
-  const auto rows = tied_rows.nonzero().flatten();
-  if (rows.numel() == 0 && batch_first) return Zone::Compensation;
-  if (batch_first && separable_rows_) {
-    bool separable = true;
-    for (const auto& chunk : {rows.slice(0, 0, 1), rows.slice(0, 1)}) {
-      if (chunk.numel() == 0) continue;
-      const auto decided = decide(low_masks, step, chunk);
-      if (!decided) {
-        separable = false;
         break;
       }
-      if (*decided == Zone::Bifurcation) return Zone::Bifurcation;
+      tied_rows.logical_or_(mask.reshape({batch, -1}).any(1));
     }
-    if (separable) return Zone::Compensation;
+  if (!batch_first || !separable_rows_) return *decide(low_masks, step, at::Tensor());
+  const auto rows = tied_rows.nonzero().flatten();
+  for (const auto& chunk : {rows.slice(0, 0, 1), rows.slice(0, 1)}) {
+    if (chunk.numel() == 0) continue;
+    const auto decided = decide(low_masks, step, chunk);
+    if (!decided) return *decide(low_masks, step, at::Tensor());
+    if (*decided == Zone::Bifurcation) return Zone::Bifurcation;
   }
-  return *decide(low_masks, step, at::Tensor());
+  return Zone::Compensation;
 }
 
 namespace {
