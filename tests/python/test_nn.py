@@ -149,12 +149,20 @@ def test_torch_compile_fullgraph_is_bit_exact_forward_and_backward(name, build, 
 @pytest.mark.parametrize("name,build,shape", models())
 def test_torch_compile_inductor_fullgraph_matches_eager(name, build, shape):
     # Inductor generates its own code for the native layers around the
-    # operators (bias adds, reductions), so it matches eager to rounding, not bit
-    # for bit; the operators themselves run as extern kernels.
+    # operators (matrix products, bias adds, reductions), so it matches eager to
+    # rounding, not bit for bit; the operators themselves run as extern kernels.
+    # Measured on LeNet5 (2026-11-30, 2-core AVX-512 CPU): up to 5e-5 of each
+    # tensor's largest entry, from fp32 sums of up to 400 products taken in
+    # another order; the bound leaves 20x that. That the compiled graph calls
+    # the operators exactly is the aot_eager test's job (bit for bit, above).
     (out, eager_out), grads = compiled_and_eager(build, shape, "inductor")
-    assert torch.allclose(out, eager_out, rtol=1e-5, atol=1e-6), name
+
+    def close(a, b):
+        return (a - b).abs().max() <= 1e-3 * b.abs().max()
+
+    assert close(out, eager_out), name
     for pname, grad, eager_grad in grads:
-        assert torch.allclose(grad, eager_grad, rtol=1e-4, atol=1e-6), (name, pname)
+        assert close(grad, eager_grad), (name, pname)
 
 
 @pytest.mark.parametrize("name,build,shape", models())
