@@ -402,7 +402,8 @@ Zone ZoneProbe::classify_decided(const std::vector<std::vector<at::Tensor>>& low
   // Per row, whether any recorded mask has a tie in it (masks are batch-first; one that is not rules out
   // the rows).
   at::Tensor tied_rows = at::zeros({batch}, at::kBool);
-  bool batch_first = step.inputs.device().is_cpu() && batch > 1;
+  // index_select gives contiguous rows: a batch in another layout could take another convolution kernel.
+  bool batch_first = step.inputs.device().is_cpu() && step.inputs.is_contiguous() && batch > 1;
   for (const auto& masks : low_masks)
     for (const auto& mask : masks) {
       if (!batch_first) break;
@@ -410,7 +411,7 @@ Zone ZoneProbe::classify_decided(const std::vector<std::vector<at::Tensor>>& low
         batch_first = false;
         break;
       }
-      tied_rows.logical_or_(mask.reshape({batch, -1}).any(1));
+      if (mask.numel() > 0) tied_rows.logical_or_(mask.reshape({batch, -1}).any(1));
     }
   if (!batch_first || !separable_rows_) return *decide(low_masks, step, at::Tensor());
   const auto rows = tied_rows.nonzero().flatten();
@@ -460,7 +461,7 @@ std::optional<Zone> ZoneProbe::decide(const std::vector<std::vector<at::Tensor>>
     hooks.emplace_back(counter, [&, k](const at::Tensor& high) {
       const size_t call = calls[k]++;
       ++work_.fp64_layer_calls;
-      if (observer && !observer->separable()) throw RowsNotSeparable{};
+      if (observer && (!observer->separable() || observer->observed() == 0)) throw RowsNotSeparable{};
       TORCH_CHECK(call < low[k].size(), "train.zone_probe: the fp64 forward called recorded layer ", k,
                   " more often than the run's forward (", low[k].size(), " times)");
       const auto& mask = low[k][call];
@@ -485,21 +486,21 @@ std::optional<Zone> ZoneProbe::decide(const std::vector<std::vector<at::Tensor>>
   try {
     if (!all_rows) observer.emplace(input.size(0));
     reference_.forward(input);
+    TORCH_CHECK(observer && !observer->separable(), "train.zone_probe: the fp64 forward called the recorded ",
+                "layers fewer times than the run's forward");
   } catch (const ZoneDecided& decided) {
     return decided.zone;
   } catch (const RowsNotSeparable&) {
   } catch (const c10::Error&) {
-    // An operator that cannot run on these rows alone (batch norm of one row) is not row-separable either.
-    if (!observer || observer->separable()) throw;
+    // An operator that cannot run on these rows alone (batch norm of one row) is not row-separable either;
+    // a genuine error comes back from the whole batch's forward.
+    if (!observer) throw;
   }
   // What broke the rows apart before the first recorded call will do so in every forward.
   int64_t reached = 0;
   for (auto c : calls) reached += static_cast<int64_t>(c);
   if (reached <= 1) separable_rows_ = false;
   return std::nullopt;
-  TORCH_CHECK(false,
-              "train.zone_probe: the fp64 forward called the recorded layers fewer times than the run's ",
-              "forward");
 }
 
 }  // namespace tiebreak::zones

@@ -14,16 +14,17 @@ namespace {
 
 thread_local RowSeparabilityObserver* active = nullptr;
 
-// Operators whose CPU kernels compute each row of their results from the same row of their tensor
-// inputs (parameters broadcast), in an order that does not depend on the batch size.
+// Operators whose CPU kernels compute each row of their results from the same row of their tensor inputs
+// (parameters broadcast) with the same bits wherever the row sits in the batch. Elementwise maps qualify
+// only when their vectorized main loop and scalar tail round alike: exact operations (comparisons,
+// selections, one IEEE multiplication or division or addition), not Sleef's transcendental functions
+// (sigmoid, tanh, GELU, ...), whose tail is std::'s.
 bool keeps_rows_apart(std::string_view name) {
   static const std::unordered_set<std::string_view> names = {
-      // Elementwise maps.
-      "aten::add", "aten::add_", "aten::sub", "aten::sub_", "aten::mul", "aten::mul_", "aten::div",
-      "aten::div_", "aten::relu", "aten::relu_", "aten::threshold", "aten::threshold_", "aten::leaky_relu",
-      "aten::leaky_relu_", "aten::hardtanh", "aten::hardtanh_", "aten::clamp", "aten::clamp_",
-      "aten::clamp_min", "aten::clamp_min_", "aten::sigmoid", "aten::tanh", "aten::elu", "aten::gelu",
-      "aten::silu", "tiebreak::relu",
+      // Exact elementwise maps.
+      "aten::mul", "aten::mul_", "aten::div", "aten::div_", "aten::relu", "aten::relu_", "aten::threshold",
+      "aten::threshold_", "aten::leaky_relu", "aten::leaky_relu_", "aten::hardtanh", "aten::hardtanh_",
+      "aten::clamp", "aten::clamp_", "aten::clamp_min", "aten::clamp_min_", "tiebreak::relu",
       // Convolutions: on the CPU in float64, a loop over the samples (LibTorch's slow_conv2d).
       "aten::conv1d", "aten::conv2d", "aten::conv3d", "aten::convolution", "aten::_convolution",
       // Poolings, plane by plane.
@@ -38,14 +39,24 @@ bool keeps_rows_apart(std::string_view name) {
   return names.count(name) > 0;
 }
 
+// An addition is exact unless it scales its second operand (alpha): the vectorized loop fuses that
+// multiplication into the addition, the scalar tail rounds twice.
+bool is_plain_addition(const at::RecordFunction& fn) {
+  const std::string_view name = fn.name();
+  if (name != "aten::add" && name != "aten::add_") return false;
+  const auto inputs = fn.inputs();
+  return inputs.size() < 3 || (inputs[2].isScalar() && inputs[2].toScalar().equal(1));
+}
+
 }  // namespace
 
 struct RowSeparabilityObserver::Callbacks {
   static std::unique_ptr<at::ObserverContext> start(const at::RecordFunction& fn) {
     auto* self = active;
     if (self == nullptr) return nullptr;
-    if (self->depth_++ == 0 && self->separable() && !keeps_rows_apart(fn.name()))
-      self->violation_ = fn.name();
+    if (self->depth_++ != 0 || !self->separable()) return nullptr;
+    if (std::string_view(fn.name()) != nn::TieCounter::kRecordScope) ++self->observed_;
+    if (!keeps_rows_apart(fn.name()) && !is_plain_addition(fn)) self->violation_ = fn.name();
     return nullptr;
   }
 
@@ -70,10 +81,13 @@ struct RowSeparabilityObserver::Callbacks {
 RowSeparabilityObserver::RowSeparabilityObserver(int64_t rows) : rows_(rows) {
   TORCH_CHECK(active == nullptr, "RowSeparabilityObserver: this thread already has one");
   TORCH_CHECK(rows > 0, "RowSeparabilityObserver: expected a positive row count, got ", rows);
-  active = this;
+  // Blind, it could not vouch for anything.
+  if (!at::isRecordFunctionEnabled()) violation_ = "at::RecordFunction is disabled on this thread";
   handle_ = at::addThreadLocalCallback(at::RecordFunctionCallback(&Callbacks::start, &Callbacks::end)
+                                           .needsInputs(true)
                                            .needsOutputs(true)
                                            .scopes({at::RecordScope::FUNCTION, at::RecordScope::USER_SCOPE}));
+  active = this;
 }
 
 RowSeparabilityObserver::~RowSeparabilityObserver() {

@@ -486,8 +486,9 @@ INSTANTIATE_TEST_SUITE_P(
         ShortcutCase{"vgg11_fp32", [] { return vgg_config({}); }, vgg_components, true, true, 5}),
     [](const ::testing::TestParamInfo<ShortcutCase>& info) { return info.param.name; });
 
-// A network whose fp64 forward cannot run on one row (BatchNorm1d in training needs two) falls back to the
-// whole batch, after that one try, and classifies as the long way does.
+// A network whose fp64 forward cannot run on one row (BatchNorm1d without running statistics needs two in
+// training, and says so before calling any operator) falls back to the whole batch after that one try,
+// and classifies as the long way does.
 TEST(ZoneProbe, AForwardThatCannotRunOnOneRowIsClassifiedOnTheWholeBatch) {
   auto components = tied_components();
   components.make_model = [](const config::ExperimentConfig& cfg, const data::Dataset& data, uint64_t) {
@@ -502,8 +503,9 @@ TEST(ZoneProbe, AForwardThatCannotRunOnOneRowIsClassifiedOnTheWholeBatch) {
       linear->bias[0].zero_();
     }
     net->push_back("flatten", torch::nn::Flatten());
+    net->push_back(
+        "bn", torch::nn::BatchNorm1d(torch::nn::BatchNorm1dOptions(2 * 8 * 8).track_running_stats(false)));
     net->push_back("fc1", linear);
-    net->push_back("bn", torch::nn::BatchNorm1d(8));
     net->push_back("relu", policy.make_relu());
     net->push_back("fc2", torch::nn::Linear(8, data.num_classes()));
     train::Model m;
@@ -520,6 +522,81 @@ TEST(ZoneProbe, AForwardThatCannotRunOnOneRowIsClassifiedOnTheWholeBatch) {
   EXPECT_EQ(fast.zones, slow.zones);
   EXPECT_EQ(fast.work.fp64_forwards, slow.work.fp64_forwards + 1);
   EXPECT_EQ(fast.work.fp64_rows, slow.work.fp64_rows + 1);
+}
+
+/// Images of 2x8x8 that a 1x1 convolution adding the two channels and a 2x2 pool see with distinct values
+/// in every window but the first, which is, per `kind`: 'c' four equal values in fp32 whose tie fp64
+/// breaks (1 + 1e-8 rounds to 1 in fp32), 'b' four equal values in every precision, 'n' no tie.
+std::shared_ptr<data::Dataset> first_window_data(const std::string& kinds) {
+  const auto n = static_cast<int64_t>(kinds.size());
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(13);
+  auto x = torch::zeros({n, 2, 8, 8});
+  x.select(1, 0).copy_(torch::rand({n, 8, 8}, gen) + 2);
+  for (int64_t k = 0; k < n; ++k) {
+    if (kinds[k] == 'n') continue;
+    x[k][0].slice(0, 0, 2).slice(1, 0, 2).fill_(1.0);
+    if (kinds[k] == 'c') x[k][1][0][1] = 1e-8;
+  }
+  auto y = torch::arange(n, torch::kLong) % 3;
+  return std::make_shared<data::TensorDataset>(
+      data::DataOptions("first-window").train_batch_size(n).test_batch_size(n).shuffle(false), "first-window",
+      data::ImageTensors{x, y}, data::ImageTensors{x, y}, 3, data::Normalization{}, data::Augmentation{});
+}
+
+train::Components first_window_components(const std::string& kinds) {
+  train::Components components;
+  components.make_data = [kinds](const config::ExperimentConfig&, const data::DataOptions&) {
+    return first_window_data(kinds);
+  };
+  components.make_model = [](const config::ExperimentConfig& cfg, const data::Dataset& data, uint64_t) {
+    nn::Nonsmooth policy;
+    policy.beta(cfg.nonsmooth.beta);
+    torch::nn::Sequential net;
+    torch::nn::Conv2d conv(torch::nn::Conv2dOptions(2, 1, 1));
+    {
+      torch::NoGradGuard no_grad;
+      conv->weight.fill_(1.0);
+      conv->bias.zero_();
+    }
+    net->push_back("conv", conv);
+    net->push_back("pool", policy.make_pool(2, 2));
+    net->push_back("flatten", torch::nn::Flatten());
+    net->push_back("fc", torch::nn::Linear(16, data.num_classes()));
+    train::Model m;
+    m.module = net.ptr();
+    m.forward = [net](const torch::Tensor& x) mutable { return net->forward(x); };
+    return m;
+  };
+  return components;
+}
+
+// The rows of the fp64 forward: the first image with a tie, then the other images with ties when the
+// first did not decide, and a zone assembled from both that is the long way's.
+TEST(ZoneProbe, TheFp64ForwardGoesOnToTheOtherTiedImagesWhenTheFirstDoesNotDecide) {
+  const auto loaded = train::testing::synthetic_config(
+      {"train.epochs=1", "train.zone_probe.every=1", "train.optimizer.momentum=0"});
+  struct Case {
+    std::string kinds;
+    Zone zone;
+    int64_t forwards, rows;
+  };
+  // c: the first tied image's tie is rounding (compensation so far); b: a real tie in a later image.
+  for (const auto& c : std::vector<Case>{{"cnb", Zone::Bifurcation, 2, 2},
+                                         {"cnc", Zone::Compensation, 2, 2},
+                                         {"ncn", Zone::Compensation, 1, 1},
+                                         {"bnc", Zone::Bifurcation, 1, 1}}) {
+    SCOPED_TRACE(c.kinds);
+    const auto fast = trace_probe(loaded, first_window_components(c.kinds), /*shortcuts=*/true);
+    const auto slow = trace_probe(loaded, first_window_components(c.kinds), /*shortcuts=*/false);
+    ASSERT_EQ(fast.discrepancies.size(), 1u);
+    EXPECT_GT(fast.discrepancies[0], 0.0);
+    ASSERT_EQ(fast.zones.size(), 1u);
+    EXPECT_EQ(fast.zones[0], c.zone);
+    EXPECT_EQ(slow.zones, fast.zones);
+    EXPECT_EQ(fast.work.fp64_forwards, c.forwards);
+    EXPECT_EQ(fast.work.fp64_rows, c.rows);
+    EXPECT_EQ(slow.work.fp64_rows, static_cast<int64_t>(c.kinds.size()));
+  }
 }
 
 TEST(ZoneProbe, TheShortcutsMeasureTheLongWaysDOnRealMnist) {

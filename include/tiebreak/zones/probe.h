@@ -66,9 +66,9 @@ struct ZoneProbeOptions {
 /// other keys); D from the two gradients (zones::discrepancy of one norm); and, for probes with D > 0 and
 /// classification on, an fp64 forward without gradient that stops at the first pooling (or ReLU) call
 /// that decides the zone — none when the run's forward had no tie — and that, on the CPU, runs on one row
-/// with a tie first when the rows are separable up to that call (no matrix product, batch norm or dropout
-/// before it; see classify_decided). `options.shortcuts(false)` measures
-/// the same D and zones the long way.
+/// with a tie first when the rows are separable up to that call (only operators that keep the rows apart,
+/// such as convolutions, ReLU and poolings, before it; see classify_decided). `options.shortcuts(false)`
+/// measures the same D and zones the long way.
 ///
 /// Not for data-parallel runs (the run's gradient is all-reduced, a repeated backward is not).
 ///
