@@ -67,16 +67,20 @@ class ForwardingDataset : public data::Dataset {
   EpochFn epoch_;
 };
 
-/// conv 3x3 → ReLU → 2x2 max pooling → linear: a CNN small enough for many short runs.
-inline Model synthetic_model(const config::ExperimentConfig& cfg, const data::Dataset& data, uint64_t seed) {
-  torch::manual_seed(seed);
-  torch::nn::Sequential net(torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 4, 3).padding(1)),
-                            torch::nn::ReLU(), torch::nn::MaxPool2d(2), torch::nn::Flatten(),
-                            torch::nn::Linear(4 * 4 * 4, data.num_classes()));
+/// The trainer's model of a Sequential (no tie counters: the trainer collects them from the module).
+inline Model sequential_model(torch::nn::Sequential net) {
   Model m;
   m.module = net.ptr();
   m.forward = [net](const torch::Tensor& x) mutable { return net->forward(x); };
   return m;
+}
+
+/// conv 3x3 → ReLU → 2x2 max pooling → linear: a CNN small enough for many short runs.
+inline Model synthetic_model(const config::ExperimentConfig& cfg, const data::Dataset& data, uint64_t seed) {
+  torch::manual_seed(seed);
+  return sequential_model(torch::nn::Sequential(
+      torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 4, 3).padding(1)), torch::nn::ReLU(),
+      torch::nn::MaxPool2d(2), torch::nn::Flatten(), torch::nn::Linear(4 * 4 * 4, data.num_classes())));
 }
 
 inline Components synthetic_components() {

@@ -208,11 +208,8 @@ TEST(Trainer, CheckpointOfAnotherModelIsIncompatible) {
   run(synthetic_config({"train.stop_after_epoch=1"}), dir.path());
   Components other = synthetic_components();
   other.make_model = [](const config::ExperimentConfig&, const data::Dataset& data, uint64_t) {
-    torch::nn::Sequential net(torch::nn::Flatten(), torch::nn::Linear(64, data.num_classes()));
-    Model m;
-    m.module = net.ptr();
-    m.forward = [net](const torch::Tensor& x) mutable { return net->forward(x); };
-    return m;
+    return testing::sequential_model(
+        torch::nn::Sequential(torch::nn::Flatten(), torch::nn::Linear(64, data.num_classes())));
   };
   RunOptions o;
   o.run_dir = dir.path();

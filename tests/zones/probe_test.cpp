@@ -17,6 +17,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <array>
+
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -98,10 +100,7 @@ train::Model dropout_bn_model(const config::ExperimentConfig& cfg, const data::D
   net->push_back("dropout", torch::nn::Dropout(0.3));
   net->push_back("flatten", torch::nn::Flatten());
   net->push_back("fc", torch::nn::Linear(4 * 4 * 4, data.num_classes()));
-  train::Model m;
-  m.module = net.ptr();
-  m.forward = [net](const torch::Tensor& x) mutable { return net->forward(x); };
-  return m;
+  return train::testing::sequential_model(net);
 }
 
 train::Components dropout_bn_components() {
@@ -222,24 +221,28 @@ std::shared_ptr<data::Dataset> tied_data() {
       data::ImageTensors{x, y}, 3, data::Normalization{}, data::Augmentation{});
 }
 
-train::Model tied_model(const config::ExperimentConfig& cfg, const data::Dataset& data, uint64_t seed) {
+/// A 1x1 convolution of 2x8x8 images with the channel weights `mix` (no bias) → 2x2 pool → linear.
+train::Model mixed_channels_model(const config::ExperimentConfig& cfg, const data::Dataset& data,
+                                  std::array<double, 2> mix) {
   nn::Nonsmooth policy;
   policy.beta(cfg.nonsmooth.beta);
   torch::nn::Sequential net;
   torch::nn::Conv2d conv(torch::nn::Conv2dOptions(2, 1, 1));
   {
     torch::NoGradGuard no_grad;
-    conv->weight.copy_(torch::tensor({1.0, 0.0}).reshape({1, 2, 1, 1}));
+    conv->weight.copy_(torch::tensor({mix[0], mix[1]}).reshape({1, 2, 1, 1}));
     conv->bias.zero_();
   }
   net->push_back("conv", conv);
   net->push_back("pool", policy.make_pool(2, 2));
   net->push_back("flatten", torch::nn::Flatten());
   net->push_back("fc", torch::nn::Linear(16, data.num_classes()));
-  train::Model m;
-  m.module = net.ptr();
-  m.forward = [net](const torch::Tensor& x) mutable { return net->forward(x); };
-  return m;
+  return train::testing::sequential_model(net);
+}
+
+/// The first channel alone: the tied blocks reach the pool as they are.
+train::Model tied_model(const config::ExperimentConfig& cfg, const data::Dataset& data, uint64_t) {
+  return mixed_channels_model(cfg, data, {1.0, 0.0});
 }
 
 TEST(ZoneProbe, ATieHeavyBatchIsInTheBifurcationZone) {
@@ -508,10 +511,7 @@ TEST(ZoneProbe, AForwardThatCannotRunOnOneRowIsClassifiedOnTheWholeBatch) {
     net->push_back("fc1", linear);
     net->push_back("relu", policy.make_relu());
     net->push_back("fc2", torch::nn::Linear(8, data.num_classes()));
-    train::Model m;
-    m.module = net.ptr();
-    m.forward = [net](const torch::Tensor& x) mutable { return net->forward(x); };
-    return m;
+    return train::testing::sequential_model(net);
   };
   auto loaded = train::testing::synthetic_config({"train.epochs=1", "train.zone_probe.every=1",
                                                   "train.optimizer.momentum=0",
@@ -548,24 +548,9 @@ train::Components first_window_components(const std::string& kinds) {
   components.make_data = [kinds](const config::ExperimentConfig&, const data::DataOptions&) {
     return first_window_data(kinds);
   };
+  // The sum of the channels: 1 + 1e-8 meets 1 at the pool.
   components.make_model = [](const config::ExperimentConfig& cfg, const data::Dataset& data, uint64_t) {
-    nn::Nonsmooth policy;
-    policy.beta(cfg.nonsmooth.beta);
-    torch::nn::Sequential net;
-    torch::nn::Conv2d conv(torch::nn::Conv2dOptions(2, 1, 1));
-    {
-      torch::NoGradGuard no_grad;
-      conv->weight.fill_(1.0);
-      conv->bias.zero_();
-    }
-    net->push_back("conv", conv);
-    net->push_back("pool", policy.make_pool(2, 2));
-    net->push_back("flatten", torch::nn::Flatten());
-    net->push_back("fc", torch::nn::Linear(16, data.num_classes()));
-    train::Model m;
-    m.module = net.ptr();
-    m.forward = [net](const torch::Tensor& x) mutable { return net->forward(x); };
-    return m;
+    return mixed_channels_model(cfg, data, {1.0, 1.0});
   };
   return components;
 }
