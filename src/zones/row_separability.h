@@ -43,8 +43,8 @@ class RowSeparabilityObserver {
   /// The top-level operators seen so far, tie counting aside (up to the first violation): none means the
   /// observer saw nothing to vouch for.
   int64_t observed() const { return observed_; }
-  /// The first operator that did not ("" while separable()), e.g. "aten::linear", or
-  /// "aten::flatten returned 1 rows, expected 4".
+  /// The first operator that did not ("" while separable()), e.g. "aten::sum", or
+  /// "aten::flatten returned 1152 rows, expected 4".
   const std::string& violation() const { return violation_; }
 
  private:
